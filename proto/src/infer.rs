@@ -1,0 +1,246 @@
+//! Packets inferred from socket calls, for when nobody captured the real ones.
+//!
+//! A `connect()` that returns means the kernel sent SYN, got SYN-ACK and sent ACK; a `send()`
+//! puts a segment on the wire; a `close()` sends FIN. This module turns a timeline of calls
+//! into the same timeline with those packets added, each flagged `inferred`, so the diagram can
+//! draw arrows before packet capture exists and where it is not allowed.
+//!
+//! When both ends of a connection are on the timeline the sender's calls decide; when only one
+//! end is (a student's own client talking to a hosted server), the receiver's calls stand in.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use crate::event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
+
+type Key = (Transport, SocketAddr, SocketAddr);
+
+fn key(transport: Transport, a: SocketAddr, b: SocketAddr) -> Key {
+    if a <= b { (transport, a, b) } else { (transport, b, a) }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Client => Side::Server,
+        Side::Server => Side::Client,
+    }
+}
+
+/// Returns `events` with inferred packets added, ordered by time.
+///
+/// Events that already are packets pass through untouched, and calls whose addresses are
+/// unknown imply nothing.
+pub fn with_inferred(events: &[Event]) -> Vec<Event> {
+    let mut calls: Vec<&Event> = events.iter().filter(|e| e.op != Op::Segment).collect();
+    calls.sort_by_key(|e| e.t_us);
+
+    // Which ends of each conversation are on the timeline, and with which sockets.
+    let mut seen: HashMap<Key, HashMap<Side, SocketRef>> = HashMap::new();
+    for e in &calls {
+        if let (Some(l), Some(p)) = (e.local, e.peer) {
+            if e.socket.role != Role::Welcome || e.op == Op::Accept {
+                seen.entry(key(e.socket.transport, l, p))
+                    .or_default()
+                    .entry(e.side)
+                    .or_insert(e.socket);
+            }
+        }
+    }
+
+    let mut out = Vec::with_capacity(events.len() * 2);
+    let mut fin_sent: HashSet<(Key, Side)> = HashSet::new();
+    for e in &calls {
+        let (Some(local), Some(peer)) = (e.local, e.peer) else {
+            out.push((*e).clone());
+            continue;
+        };
+        let k = key(e.socket.transport, local, peer);
+        let sides = seen.get(&k);
+        let observed = |side: Side| sides.is_some_and(|s| s.contains_key(&side));
+        let sock = |side: Side| {
+            sides.and_then(|s| s.get(&side)).copied().unwrap_or(SocketRef {
+                id: 0,
+                role: match (side, e.socket.transport) {
+                    (Side::Client, _) => Role::Client,
+                    (Side::Server, Transport::Udp) => Role::Udp,
+                    (Side::Server, Transport::Tcp) => Role::Connection,
+                },
+                transport: e.socket.transport,
+            })
+        };
+        // A packet from `from` (this call's own end when `ours`) at time `t`.
+        let packet = |ours: bool, flags: &str, len: u64, t: u64| {
+            let (side, src, dst) =
+                if ours { (e.side, local, peer) } else { (other(e.side), peer, local) };
+            let mut p = Event::new(t, side, sock(side), Op::Segment)
+                .addrs(Some(src), Some(dst))
+                .with_flag(Flag::Inferred);
+            p.segment = Some(Segment { flags: flags.to_owned(), len });
+            p
+        };
+        let failed = e.has(Flag::Failed);
+        let len = e.wire_bytes.or(e.bytes).unwrap_or(0);
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        match (e.socket.transport, e.op) {
+            (Transport::Udp, Op::Sendto) if !failed => after.push(packet(true, "", len, e.t_us)),
+            (Transport::Udp, Op::Recvfrom) if !failed && !observed(other(e.side)) => {
+                before.push(packet(false, "", len, e.t_us));
+            }
+            (Transport::Tcp, Op::Connect) => {
+                before.push(packet(true, "SYN", 0, e.started_us.unwrap_or(e.t_us)));
+                if failed {
+                    before.push(packet(false, "RST,ACK", 0, e.t_us));
+                } else {
+                    before.push(packet(false, "SYN,ACK", 0, e.t_us));
+                    before.push(packet(true, "ACK", 0, e.t_us));
+                }
+            }
+            (Transport::Tcp, Op::Accept) if !observed(Side::Client) => {
+                before.push(packet(false, "SYN", 0, e.t_us));
+                before.push(packet(true, "SYN,ACK", 0, e.t_us));
+                before.push(packet(false, "ACK", 0, e.t_us));
+            }
+            (Transport::Tcp, Op::Send) if !failed && len > 0 => {
+                after.push(packet(true, "PSH,ACK", len, e.t_us));
+            }
+            (Transport::Tcp, Op::Recv) if !failed && !observed(other(e.side)) => {
+                if len > 0 {
+                    before.push(packet(false, "PSH,ACK", len, e.t_us));
+                } else if fin_sent.insert((k, other(e.side))) {
+                    before.push(packet(false, "FIN,ACK", 0, e.t_us));
+                    before.push(packet(true, "ACK", 0, e.t_us));
+                }
+            }
+            (Transport::Tcp, Op::Shutdown | Op::Close)
+                if e.socket.role != Role::Welcome && !failed && fin_sent.insert((k, e.side)) =>
+            {
+                after.push(packet(true, "FIN,ACK", 0, e.t_us));
+                after.push(packet(false, "ACK", 0, e.t_us));
+            }
+            _ => {}
+        }
+        out.extend(before);
+        out.push((*e).clone());
+        out.extend(after);
+    }
+    // Packets that were already on the timeline keep their place by time.
+    out.extend(events.iter().filter(|e| e.op == Op::Segment).cloned());
+    out.sort_by_key(|e| e.t_us);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+    const S: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
+
+    fn call(t: u64, side: Side, role: Role, tr: Transport, op: Op, bytes: Option<u64>) -> Event {
+        let (l, p) = if side == Side::Client { (C, S) } else { (S, C) };
+        let mut e = Event::new(t, side, SocketRef { id: t, role, transport: tr }, op)
+            .addrs(Some(l), Some(p));
+        e.bytes = bytes;
+        e
+    }
+
+    /// Each packet as `side flags len`, in order.
+    fn packets(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| {
+                let s = e.segment.as_ref()?;
+                assert!(e.has(Flag::Inferred));
+                let dir = if e.local == Some(C) { "C>S" } else { "S>C" };
+                let flags = if s.flags.is_empty() { String::new() } else { format!(" {}", s.flags) };
+                Some(format!("{dir}{flags} {}", s.len))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_tcp_exchange_seen_from_both_ends() {
+        let (cl, sv) = (Side::Client, Side::Server);
+        let tcp = Transport::Tcp;
+        let events = vec![
+            call(10, cl, Role::Client, tcp, Op::Connect, None).started(5),
+            call(12, sv, Role::Connection, tcp, Op::Accept, None),
+            call(20, cl, Role::Client, tcp, Op::Send, Some(5)),
+            call(22, sv, Role::Connection, tcp, Op::Recv, Some(5)),
+            call(30, sv, Role::Connection, tcp, Op::Send, Some(5)),
+            call(31, sv, Role::Connection, tcp, Op::Close, None),
+            call(32, cl, Role::Client, tcp, Op::Recv, Some(5)),
+            call(33, cl, Role::Client, tcp, Op::Recv, Some(0)),
+            call(34, cl, Role::Client, tcp, Op::Close, None),
+        ];
+        let got = with_inferred(&events);
+        assert_eq!(
+            packets(&got),
+            [
+                "C>S SYN 0", "S>C SYN,ACK 0", "C>S ACK 0", "C>S PSH,ACK 5", "S>C PSH,ACK 5",
+                "S>C FIN,ACK 0", "C>S ACK 0", "C>S FIN,ACK 0", "S>C ACK 0",
+            ]
+        );
+        assert_eq!(got.len(), events.len() + 9);
+        assert!(got.windows(2).all(|w| w[0].t_us <= w[1].t_us), "ordered by time");
+        // The SYN is stamped when connect() started, before the call returned.
+        assert_eq!(got[0].t_us, 5);
+        assert_eq!(got[0].op, Op::Segment);
+    }
+
+    #[test]
+    fn server_only_view_infers_the_unseen_client() {
+        let sv = Side::Server;
+        let tcp = Transport::Tcp;
+        let events = vec![
+            call(12, sv, Role::Connection, tcp, Op::Accept, None),
+            call(22, sv, Role::Connection, tcp, Op::Recv, Some(4)),
+            call(30, sv, Role::Connection, tcp, Op::Send, Some(4)),
+            call(31, sv, Role::Connection, tcp, Op::Recv, Some(0)),
+            call(32, sv, Role::Connection, tcp, Op::Close, None),
+        ];
+        assert_eq!(
+            packets(&with_inferred(&events)),
+            [
+                "C>S SYN 0", "S>C SYN,ACK 0", "C>S ACK 0", "C>S PSH,ACK 4", "S>C PSH,ACK 4",
+                "C>S FIN,ACK 0", "S>C ACK 0", "S>C FIN,ACK 0", "C>S ACK 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_connect_is_syn_then_rst() {
+        let e = call(10, Side::Client, Role::Client, Transport::Tcp, Op::Connect, None)
+            .with_flag(Flag::Failed);
+        assert_eq!(packets(&with_inferred(&[e])), ["C>S SYN 0", "S>C RST,ACK 0"]);
+    }
+
+    #[test]
+    fn udp_datagrams_come_from_sendto_or_an_unseen_sender() {
+        let udp = Transport::Udp;
+        let both = vec![
+            call(1, Side::Client, Role::Client, udp, Op::Sendto, Some(3)),
+            call(2, Side::Server, Role::Udp, udp, Op::Recvfrom, Some(3)),
+            call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(3)),
+            call(4, Side::Client, Role::Client, udp, Op::Recvfrom, Some(3)),
+        ];
+        assert_eq!(packets(&with_inferred(&both)), ["C>S 3", "S>C 3"]);
+
+        let mut truncated = call(2, Side::Server, Role::Udp, udp, Op::Recvfrom, Some(2048));
+        truncated.wire_bytes = Some(3000);
+        let server_only = vec![truncated, call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(2048))];
+        assert_eq!(packets(&with_inferred(&server_only)), ["C>S 3000", "S>C 2048"]);
+    }
+
+    #[test]
+    fn calls_without_addresses_pass_through() {
+        let listen = Event::new(
+            1,
+            Side::Server,
+            SocketRef { id: 1, role: Role::Welcome, transport: Transport::Tcp },
+            Op::Listen,
+        );
+        assert_eq!(with_inferred(std::slice::from_ref(&listen)), vec![listen]);
+    }
+}

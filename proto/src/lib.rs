@@ -1,0 +1,14 @@
+//! Wire and timeline types shared by the socketlab server and its browser UI.
+//!
+//! This crate does no I/O and builds for `wasm32-unknown-unknown`. Its logic (the upper-casing
+//! rule, packet inference, TCP state derivation) is pure: anything time-dependent takes the
+//! time as an argument, so every rule is tested deterministically.
+
+pub mod event;
+pub mod infer;
+pub mod tcp_state;
+pub mod upper;
+pub mod wire;
+
+pub use event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
+pub use upper::{uppercase, utf8_problem, Uppercased};

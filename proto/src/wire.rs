@@ -1,0 +1,294 @@
+//! The gateway's API: WebSocket frames and REST bodies, shared by the server and the browser.
+//!
+//! Every WebSocket frame is a JSON object tagged by `"type"`. A client asks for exchanges; the
+//! server streams each exchange's events and ends it with exactly one `reply` or one `error`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+
+/// The API version announced in `hello` and carried in every path (`/api/v1/...`).
+pub const API_VERSION: u32 = 1;
+
+/// The transport an exchange uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+impl Protocol {
+    /// The protocol's name in lower case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// Which traffic a WebSocket sees besides its own exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Only this socket's own exchanges (the default).
+    Own,
+    /// Also every exchange other clients make with the hosted servers.
+    All,
+}
+
+/// What a browser or script sends on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Send one message to a hosted server and stream the exchange back.
+    Exchange(ExchangeRequest),
+    /// Choose which traffic this socket sees.
+    Subscribe { scope: Scope },
+}
+
+/// One exchange to run, over WebSocket (with `id`) or REST (without).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExchangeRequest {
+    /// The client's name for this exchange, echoed on every frame about it. Required on the
+    /// WebSocket, ignored by REST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The hosted server to talk to.
+    pub protocol: Protocol,
+    /// The sentence to send, as UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The bytes to send, in standard base64, instead of `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_base64: Option<String>,
+    /// Whether to record the timeline (default true). `false` is the lean path for scripts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<bool>,
+}
+
+/// What the gateway sends on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The first frame: what this gateway hosts and which limits hold.
+    Hello(Hello),
+    /// One step of an exchange this socket asked for.
+    Event { id: String, event: Event },
+    /// One step of traffic from another client, for sockets subscribed to `all`.
+    Observed { conversation: String, event: Event },
+    /// The end of a successful exchange.
+    Reply(Reply),
+    /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
+    Error { id: Option<String>, code: ErrorCode, message: String },
+    /// The subscription now in force.
+    Subscribed { scope: Scope },
+}
+
+/// The first frame on every WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hello {
+    pub api_version: u32,
+    /// The gateway's version.
+    pub version: String,
+    pub servers: Vec<HostedServer>,
+    pub limits: Limits,
+    /// Whether this gateway lets sockets subscribe to `all`.
+    pub observe_all: bool,
+}
+
+/// The end of a successful exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reply {
+    pub id: String,
+    /// The server's answer as text, with invalid UTF-8 replaced by U+FFFD.
+    pub reply: String,
+    /// The exact bytes, in standard base64, when they are not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_base64: Option<String>,
+    /// From the first client call to the last byte of the reply, in microseconds.
+    pub elapsed_us: u64,
+}
+
+/// A finished exchange, as `POST /api/v1/exchanges` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExchangeResult {
+    pub id: String,
+    pub protocol: Protocol,
+    pub reply: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_base64: Option<String>,
+    pub elapsed_us: u64,
+    /// The timeline, client and server side merged, in time order.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub events: Vec<Event>,
+}
+
+/// A server the gateway hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostedServer {
+    pub protocol: Protocol,
+    /// The address the server is bound to, such as `127.0.0.1:12000`.
+    pub addr: String,
+    pub port: u16,
+    /// `up` while the server is serving, `down` after it stopped.
+    pub status: ServerStatus,
+    /// The receive buffer: `recvfrom(2048)` or `recv(1024)`.
+    pub buffer: usize,
+}
+
+/// Whether a hosted server is serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStatus {
+    Up,
+    Down,
+}
+
+/// The limits in force, all announced so that clients never have to guess.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Limits {
+    /// Largest message an exchange may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest WebSocket frame or message, and largest REST body, in bytes.
+    pub max_frame_bytes: usize,
+    /// Exchanges one WebSocket may have in flight at once.
+    pub max_in_flight: usize,
+    /// WebSockets one IP address may hold open at once.
+    pub max_connections_per_ip: usize,
+    /// Exchanges per second one IP address may start, on average.
+    pub rate_per_sec: u32,
+    /// Exchanges one IP address may start in a burst.
+    pub burst: u32,
+    /// How long the gateway waits for a server's reply.
+    pub exchange_timeout_ms: u64,
+    /// How long an upgrade may take before the gateway gives up.
+    pub handshake_timeout_ms: u64,
+    /// How long a WebSocket may stay silent.
+    pub idle_timeout_ms: u64,
+    /// How long one WebSocket may live.
+    pub session_timeout_ms: u64,
+}
+
+
+/// Stable, machine-readable error codes, the same over WebSocket and REST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame or body is not JSON of the expected shape.
+    MalformedJson,
+    /// A field has a value the gateway does not accept.
+    InvalidField,
+    /// The frame, body or message is larger than allowed.
+    TooLarge,
+    /// The hosted server did not answer in time.
+    Timeout,
+    /// The hosted server is not running.
+    ServerDown,
+    /// Too many exchanges from this address; retry later.
+    RateLimited,
+    /// This WebSocket already has the most exchanges in flight it may have.
+    TooManyInFlight,
+    /// An exchange with this id is still in flight on this WebSocket.
+    DuplicateId,
+    /// The operator turned off observing other clients.
+    ObserveDisabled,
+    /// The gateway is shutting down.
+    ShuttingDown,
+    /// Something failed inside the gateway.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidField => "invalid_field",
+            Self::TooLarge => "too_large",
+            Self::Timeout => "timeout",
+            Self::ServerDown => "server_down",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyInFlight => "too_many_in_flight",
+            Self::DuplicateId => "duplicate_id",
+            Self::ObserveDisabled => "observe_disabled",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// The one error shape of the REST API: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The code and human text of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_frame_parses_as_documented() {
+        let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
+        let msg: ClientMsg = serde_json::from_str(text).expect("parses");
+        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
+        assert_eq!(req.id.as_deref(), Some("a1"));
+        assert_eq!(req.protocol, Protocol::Udp);
+        assert_eq!(req.message.as_deref(), Some("hello"));
+        assert_eq!(req.trace, None);
+    }
+
+    #[test]
+    fn server_frames_are_tagged_by_type() {
+        let err = ServerMsg::Error { id: None, code: ErrorCode::MalformedJson, message: "x".into() };
+        let json = serde_json::to_value(&err).expect("serializes");
+        assert_eq!(json["type"], "error");
+        assert_eq!(json["code"], "malformed_json");
+        assert!(json["id"].is_null());
+
+        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#)
+            .expect("parses");
+        assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
+    }
+
+    #[test]
+    fn error_codes_match_their_wire_names() {
+        for code in [
+            ErrorCode::MalformedJson,
+            ErrorCode::InvalidField,
+            ErrorCode::TooLarge,
+            ErrorCode::Timeout,
+            ErrorCode::ServerDown,
+            ErrorCode::RateLimited,
+            ErrorCode::TooManyInFlight,
+            ErrorCode::DuplicateId,
+            ErrorCode::ObserveDisabled,
+            ErrorCode::ShuttingDown,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}
