@@ -150,6 +150,9 @@ pub struct Event {
     /// The packet, when `op` is `segment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Segment>,
+    /// The connection socket that `accept()` handed over, when `op` is `accept`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawned: Option<SocketRef>,
 }
 
 impl Event {
@@ -170,6 +173,7 @@ impl Event {
             flags: Vec::new(),
             detail: None,
             segment: None,
+            spawned: None,
         }
     }
 
@@ -246,7 +250,11 @@ mod tests {
     use super::*;
 
     fn sock() -> SocketRef {
-        SocketRef { id: 7, role: Role::Udp, transport: Transport::Udp }
+        SocketRef {
+            id: 7,
+            role: Role::Udp,
+            transport: Transport::Udp,
+        }
     }
 
     #[test]
@@ -273,7 +281,10 @@ mod tests {
     #[test]
     fn serializes_compactly_with_snake_case_names() {
         let e = Event::new(42, Side::Server, sock(), Op::Recvfrom)
-            .addrs(Some(([127, 0, 0, 1], 12000).into()), Some(([127, 0, 0, 1], 5555).into()))
+            .addrs(
+                Some(([127, 0, 0, 1], 12000).into()),
+                Some(([127, 0, 0, 1], 5555).into()),
+            )
             .with_flag(Flag::Truncated);
         let json = serde_json::to_value(&e).expect("serializes");
         assert_eq!(json["op"], "recvfrom");

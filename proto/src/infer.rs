@@ -16,7 +16,11 @@ use crate::event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
 type Key = (Transport, SocketAddr, SocketAddr);
 
 fn key(transport: Transport, a: SocketAddr, b: SocketAddr) -> Key {
-    if a <= b { (transport, a, b) } else { (transport, b, a) }
+    if a <= b {
+        (transport, a, b)
+    } else {
+        (transport, b, a)
+    }
 }
 
 fn other(side: Side) -> Side {
@@ -38,11 +42,18 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
     let mut seen: HashMap<Key, HashMap<Side, SocketRef>> = HashMap::new();
     for e in &calls {
         if let (Some(l), Some(p)) = (e.local, e.peer) {
-            if e.socket.role != Role::Welcome || e.op == Op::Accept {
+            // accept() is called on the welcome socket, but the conversation is the
+            // connection socket's.
+            let sock = if e.op == Op::Accept {
+                e.spawned.unwrap_or(e.socket)
+            } else {
+                e.socket
+            };
+            if sock.role != Role::Welcome {
                 seen.entry(key(e.socket.transport, l, p))
                     .or_default()
                     .entry(e.side)
-                    .or_insert(e.socket);
+                    .or_insert(sock);
             }
         }
     }
@@ -58,24 +69,33 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         let sides = seen.get(&k);
         let observed = |side: Side| sides.is_some_and(|s| s.contains_key(&side));
         let sock = |side: Side| {
-            sides.and_then(|s| s.get(&side)).copied().unwrap_or(SocketRef {
-                id: 0,
-                role: match (side, e.socket.transport) {
-                    (Side::Client, _) => Role::Client,
-                    (Side::Server, Transport::Udp) => Role::Udp,
-                    (Side::Server, Transport::Tcp) => Role::Connection,
-                },
-                transport: e.socket.transport,
-            })
+            sides
+                .and_then(|s| s.get(&side))
+                .copied()
+                .unwrap_or(SocketRef {
+                    id: 0,
+                    role: match (side, e.socket.transport) {
+                        (Side::Client, _) => Role::Client,
+                        (Side::Server, Transport::Udp) => Role::Udp,
+                        (Side::Server, Transport::Tcp) => Role::Connection,
+                    },
+                    transport: e.socket.transport,
+                })
         };
         // A packet from `from` (this call's own end when `ours`) at time `t`.
         let packet = |ours: bool, flags: &str, len: u64, t: u64| {
-            let (side, src, dst) =
-                if ours { (e.side, local, peer) } else { (other(e.side), peer, local) };
+            let (side, src, dst) = if ours {
+                (e.side, local, peer)
+            } else {
+                (other(e.side), peer, local)
+            };
             let mut p = Event::new(t, side, sock(side), Op::Segment)
                 .addrs(Some(src), Some(dst))
                 .with_flag(Flag::Inferred);
-            p.segment = Some(Segment { flags: flags.to_owned(), len });
+            p.segment = Some(Segment {
+                flags: flags.to_owned(),
+                len,
+            });
             p
         };
         let failed = e.has(Flag::Failed);
@@ -134,13 +154,24 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
 mod tests {
     use super::*;
 
-    const C: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
-    const S: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
+    const C: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+    const S: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
 
     fn call(t: u64, side: Side, role: Role, tr: Transport, op: Op, bytes: Option<u64>) -> Event {
         let (l, p) = if side == Side::Client { (C, S) } else { (S, C) };
-        let mut e = Event::new(t, side, SocketRef { id: t, role, transport: tr }, op)
-            .addrs(Some(l), Some(p));
+        let mut e = Event::new(
+            t,
+            side,
+            SocketRef {
+                id: t,
+                role,
+                transport: tr,
+            },
+            op,
+        )
+        .addrs(Some(l), Some(p));
         e.bytes = bytes;
         e
     }
@@ -153,7 +184,11 @@ mod tests {
                 let s = e.segment.as_ref()?;
                 assert!(e.has(Flag::Inferred));
                 let dir = if e.local == Some(C) { "C>S" } else { "S>C" };
-                let flags = if s.flags.is_empty() { String::new() } else { format!(" {}", s.flags) };
+                let flags = if s.flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", s.flags)
+                };
                 Some(format!("{dir}{flags} {}", s.len))
             })
             .collect()
@@ -178,12 +213,22 @@ mod tests {
         assert_eq!(
             packets(&got),
             [
-                "C>S SYN 0", "S>C SYN,ACK 0", "C>S ACK 0", "C>S PSH,ACK 5", "S>C PSH,ACK 5",
-                "S>C FIN,ACK 0", "C>S ACK 0", "C>S FIN,ACK 0", "S>C ACK 0",
+                "C>S SYN 0",
+                "S>C SYN,ACK 0",
+                "C>S ACK 0",
+                "C>S PSH,ACK 5",
+                "S>C PSH,ACK 5",
+                "S>C FIN,ACK 0",
+                "C>S ACK 0",
+                "C>S FIN,ACK 0",
+                "S>C ACK 0",
             ]
         );
         assert_eq!(got.len(), events.len() + 9);
-        assert!(got.windows(2).all(|w| w[0].t_us <= w[1].t_us), "ordered by time");
+        assert!(
+            got.windows(2).all(|w| w[0].t_us <= w[1].t_us),
+            "ordered by time"
+        );
         // The SYN is stamped when connect() started, before the call returned.
         assert_eq!(got[0].t_us, 5);
         assert_eq!(got[0].op, Op::Segment);
@@ -203,17 +248,34 @@ mod tests {
         assert_eq!(
             packets(&with_inferred(&events)),
             [
-                "C>S SYN 0", "S>C SYN,ACK 0", "C>S ACK 0", "C>S PSH,ACK 4", "S>C PSH,ACK 4",
-                "C>S FIN,ACK 0", "S>C ACK 0", "S>C FIN,ACK 0", "C>S ACK 0",
+                "C>S SYN 0",
+                "S>C SYN,ACK 0",
+                "C>S ACK 0",
+                "C>S PSH,ACK 4",
+                "S>C PSH,ACK 4",
+                "C>S FIN,ACK 0",
+                "S>C ACK 0",
+                "S>C FIN,ACK 0",
+                "C>S ACK 0",
             ]
         );
     }
 
     #[test]
     fn refused_connect_is_syn_then_rst() {
-        let e = call(10, Side::Client, Role::Client, Transport::Tcp, Op::Connect, None)
-            .with_flag(Flag::Failed);
-        assert_eq!(packets(&with_inferred(&[e])), ["C>S SYN 0", "S>C RST,ACK 0"]);
+        let e = call(
+            10,
+            Side::Client,
+            Role::Client,
+            Transport::Tcp,
+            Op::Connect,
+            None,
+        )
+        .with_flag(Flag::Failed);
+        assert_eq!(
+            packets(&with_inferred(&[e])),
+            ["C>S SYN 0", "S>C RST,ACK 0"]
+        );
     }
 
     #[test]
@@ -229,8 +291,14 @@ mod tests {
 
         let mut truncated = call(2, Side::Server, Role::Udp, udp, Op::Recvfrom, Some(2048));
         truncated.wire_bytes = Some(3000);
-        let server_only = vec![truncated, call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(2048))];
-        assert_eq!(packets(&with_inferred(&server_only)), ["C>S 3000", "S>C 2048"]);
+        let server_only = vec![
+            truncated,
+            call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(2048)),
+        ];
+        assert_eq!(
+            packets(&with_inferred(&server_only)),
+            ["C>S 3000", "S>C 2048"]
+        );
     }
 
     #[test]
@@ -238,7 +306,11 @@ mod tests {
         let listen = Event::new(
             1,
             Side::Server,
-            SocketRef { id: 1, role: Role::Welcome, transport: Transport::Tcp },
+            SocketRef {
+                id: 1,
+                role: Role::Welcome,
+                transport: Transport::Tcp,
+            },
             Op::Listen,
         );
         assert_eq!(with_inferred(std::slice::from_ref(&listen)), vec![listen]);

@@ -11,4 +11,4 @@ pub mod upper;
 pub mod wire;
 
 pub use event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
-pub use upper::{uppercase, utf8_problem, Uppercased};
+pub use upper::{Uppercased, uppercase, utf8_problem};

@@ -84,7 +84,11 @@ pub enum ServerMsg {
     /// The end of a successful exchange.
     Reply(Reply),
     /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
-    Error { id: Option<String>, code: ErrorCode, message: String },
+    Error {
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
     /// The subscription now in force.
     Subscribed { scope: Scope },
 }
@@ -180,7 +184,6 @@ pub struct Limits {
     pub session_timeout_ms: u64,
 }
 
-
 /// Stable, machine-readable error codes, the same over WebSocket and REST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -252,7 +255,9 @@ mod tests {
     fn exchange_frame_parses_as_documented() {
         let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
         let msg: ClientMsg = serde_json::from_str(text).expect("parses");
-        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
+        let ClientMsg::Exchange(req) = msg else {
+            panic!("not an exchange: {msg:?}")
+        };
         assert_eq!(req.id.as_deref(), Some("a1"));
         assert_eq!(req.protocol, Protocol::Udp);
         assert_eq!(req.message.as_deref(), Some("hello"));
@@ -261,14 +266,18 @@ mod tests {
 
     #[test]
     fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error { id: None, code: ErrorCode::MalformedJson, message: "x".into() };
+        let err = ServerMsg::Error {
+            id: None,
+            code: ErrorCode::MalformedJson,
+            message: "x".into(),
+        };
         let json = serde_json::to_value(&err).expect("serializes");
         assert_eq!(json["type"], "error");
         assert_eq!(json["code"], "malformed_json");
         assert!(json["id"].is_null());
 
-        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#)
-            .expect("parses");
+        let sub: ServerMsg =
+            serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
         assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
     }
 

@@ -1,1 +1,17 @@
+//! socketlab: the socket-programming lesson's four programs on real sockets, and the gateway
+//! that lets a browser watch every step.
+//!
+//! The binary's `main` only parses flags and calls [`cli::run`]. Servers take sockets that are
+//! already bound, so tests run them on port 0 in-process.
 
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod log;
+pub mod net;
+pub mod shutdown;
+pub mod tcp_server;
+pub mod trace;
+pub mod udp_server;

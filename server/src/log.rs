@@ -1,0 +1,36 @@
+//! The servers' human log: one line per message on stdout, or nothing inside the gateway.
+
+use std::fmt::Arguments;
+use std::io::Write;
+
+/// Where a server writes its one-line-per-message log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// One line per message on stdout, like the lesson's `print`.
+    Stdout,
+    /// Nothing; the gateway's timeline says it all.
+    Quiet,
+}
+
+impl Log {
+    /// Writes one line, flushed at once so that pipes and tests see it immediately.
+    pub fn line(self, args: Arguments<'_>) {
+        if self == Self::Stdout {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not take the server down with it.
+            let _ = writeln!(out, "{args}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// A payload as it appears in a log line: lossy text, cut after `max` characters.
+pub fn shorten(data: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(data);
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    format!("{out:?}")
+}

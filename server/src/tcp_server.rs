@@ -1,0 +1,275 @@
+//! The TCP upper-case server: a welcome socket that `accept()`s one connection socket per
+//! client, which reads once, upper-cases, answers and closes.
+//!
+//! `iterative` serves one client at a time exactly as the lesson's loop does, so a silent
+//! client holds everyone else in the backlog; `concurrent` gives each connection its own task.
+//! When a client sends more than one `recv` can hold, the rest is read and discarded after the
+//! reply, so the close is a clean FIN instead of the RST an unread buffer causes, and the
+//! truncation is reported.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socketlab_proto::{Event, Flag, Op, Role, Side, SocketRef, Transport, uppercase, utf8_problem};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::NetError;
+use crate::log::{Log, shorten};
+use crate::trace::Tracer;
+use crate::udp_server::utf8_note;
+
+/// The lesson's `recv(1024)`.
+pub const DEFAULT_BUFFER: usize = 1024;
+/// The lesson's `listen(1)`.
+pub const DEFAULT_BACKLOG: u32 = 1;
+/// How long a connection waits for the rest of an over-long message before closing.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// The most a connection reads and discards after an over-long message.
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// How the server takes turns between clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One client at a time, as in the lesson.
+    Iterative,
+    /// A task for each connection.
+    Concurrent,
+}
+
+/// The TCP server, ready to run on an already-listening welcome socket.
+#[derive(Debug)]
+pub struct TcpServer {
+    welcome: TcpListener,
+    buffer: usize,
+    mode: Mode,
+    tracer: Tracer,
+    log: Log,
+    sock: SocketRef,
+}
+
+impl TcpServer {
+    /// Takes a listening socket; `buffer` is the `recv` size.
+    pub fn new(welcome: TcpListener, buffer: usize, mode: Mode, tracer: Tracer, log: Log) -> Self {
+        let sock = tracer.socket(Role::Welcome, Transport::Tcp);
+        Self {
+            welcome,
+            buffer,
+            mode,
+            tracer,
+            log,
+            sock,
+        }
+    }
+
+    /// The welcome socket's address.
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.welcome.local_addr().map_err(|source| NetError::Io {
+            op: "getsockname",
+            source,
+        })
+    }
+
+    /// Serves until `cancel` fires; connections being served are finished or cut off then too.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
+        let local = self.local_addr()?;
+        let (tracer, welcome) = (&self.tracer, self.sock);
+        tracer.record(None, |t| {
+            Event::new(t, Side::Server, welcome, Op::Listen).addrs(Some(local), None)
+        });
+        let tasks = TaskTracker::new();
+        loop {
+            let started = tracer.now_us();
+            let accepted = tokio::select! {
+                () = cancel.cancelled() => break,
+                a = self.welcome.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Per-connection failures (ECONNABORTED, EMFILE) must not end the server.
+                    self.log
+                        .line(format_args!("tcp: accept failed: {e}; still serving"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let conn = Connection {
+                sock: tracer.socket(Role::Connection, Transport::Tcp),
+                local: stream.local_addr().unwrap_or(local),
+                peer,
+                stream,
+                buffer: self.buffer,
+                tracer: tracer.clone(),
+                log: self.log,
+            };
+            tracer.record(Some(peer), |t| {
+                let mut e = Event::new(t, Side::Server, welcome, Op::Accept)
+                    .addrs(Some(conn.local), Some(peer))
+                    .started(started)
+                    .detail(format!(
+                        "The welcome socket handed the new connection to connection socket #{}.",
+                        conn.sock.id
+                    ));
+                e.spawned = Some(conn.sock);
+                e
+            });
+            match self.mode {
+                Mode::Iterative => conn.serve(&cancel).await,
+                Mode::Concurrent => {
+                    let cancel = cancel.clone();
+                    tasks.spawn(async move { conn.serve(&cancel).await });
+                }
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        tracer.record(None, |t| {
+            Event::new(t, Side::Server, welcome, Op::Close).addrs(Some(local), None)
+        });
+        Ok(())
+    }
+}
+
+/// One accepted client.
+struct Connection {
+    sock: SocketRef,
+    local: SocketAddr,
+    peer: SocketAddr,
+    stream: TcpStream,
+    buffer: usize,
+    tracer: Tracer,
+    log: Log,
+}
+
+impl Connection {
+    fn event(&self, t: u64, op: Op) -> Event {
+        Event::new(t, Side::Server, self.sock, op).addrs(Some(self.local), Some(self.peer))
+    }
+
+    async fn serve(mut self, cancel: &CancellationToken) {
+        if let Err(e) = self.exchange(cancel).await {
+            self.log.line(format_args!("tcp {}: {e}", self.peer));
+        }
+        let peer = Some(self.peer);
+        self.tracer.record(peer, |t| self.event(t, Op::Close));
+        drop(self.stream);
+    }
+
+    async fn exchange(&mut self, cancel: &CancellationToken) -> Result<(), std::io::Error> {
+        let mut buf = vec![0u8; self.buffer];
+        let started = self.tracer.now_us();
+        let n = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            n = self.stream.read(&mut buf) => n,
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                self.tracer.record(Some(self.peer), |t| {
+                    self.event(t, Op::Recv)
+                        .started(started)
+                        .with_flag(Flag::Failed)
+                        .detail(format!("recv failed: {e}"))
+                });
+                return Err(e);
+            }
+        };
+        let data = &buf[..n];
+        self.tracer.record(Some(self.peer), |t| {
+            let e = self.event(t, Op::Recv).started(started).payload(data);
+            match (n, utf8_problem(data)) {
+                (0, _) => e.detail("The client closed the connection without sending anything."),
+                (_, Some(problem)) => e.detail(utf8_note(&problem)),
+                _ => e,
+            }
+        });
+        if n == 0 {
+            self.log
+                .line(format_args!("tcp {}: closed without sending", self.peer));
+            return Ok(());
+        }
+        let upper = uppercase(data);
+        let sent = self.stream.write_all(&upper.bytes).await;
+        self.tracer.record(Some(self.peer), |t| {
+            let e = self.event(t, Op::Send).payload(&upper.bytes);
+            match &sent {
+                Ok(()) => e,
+                Err(err) => e
+                    .with_flag(Flag::Failed)
+                    .detail(format!("send failed: {err}")),
+            }
+        });
+        sent?;
+        let mut line = format!("tcp {}: {n} bytes {}", self.peer, shorten(data, 60));
+        if upper.invalid_utf8 {
+            line.push_str(" [invalid UTF-8; answered anyway]");
+        }
+        if n == self.buffer {
+            let extra = self.drain(cancel).await;
+            if extra > 0 {
+                line.push_str(&format!(" [truncated: {extra} more bytes discarded]"));
+            }
+        }
+        self.log.line(format_args!("{line}"));
+        Ok(())
+    }
+
+    /// After a reply to a full buffer: send FIN, then read and discard whatever else the
+    /// client sent, for a bounded time. Returns how many bytes were discarded.
+    async fn drain(&mut self, cancel: &CancellationToken) -> usize {
+        let shut = self.stream.shutdown().await;
+        self.tracer.record(Some(self.peer), |t| {
+            let e = self.event(t, Op::Shutdown);
+            if shut.is_ok() {
+                e
+            } else {
+                e.with_flag(Flag::Failed)
+            }
+        });
+        let started = self.tracer.now_us();
+        let mut extra = 0usize;
+        let mut eof = false;
+        let mut scratch = [0u8; 4096];
+        let deadline = tokio::time::sleep(DRAIN_WAIT);
+        tokio::pin!(deadline);
+        while extra < DRAIN_LIMIT {
+            let n = tokio::select! {
+                () = cancel.cancelled() => break,
+                () = &mut deadline => break,
+                n = self.stream.read(&mut scratch) => n,
+            };
+            match n {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => extra += n,
+                Err(_) => break,
+            }
+        }
+        if extra > 0 {
+            self.tracer.record(Some(self.peer), |t| {
+                let mut e = self.event(t, Op::Recv).started(started).with_flag(Flag::Truncated);
+                e.bytes = Some(extra as u64);
+                e.detail(format!(
+                    "{extra} more bytes arrived than one recv({}) returns. The lesson's server never reads them, and closing with unread data would reset the connection; socketlab reads and discards them so the connection closes cleanly.",
+                    self.buffer
+                ))
+            });
+        }
+        if eof {
+            self.tracer.record(Some(self.peer), |t| {
+                let mut e = self
+                    .event(t, Op::Recv)
+                    .detail("The client closed its side of the connection.");
+                e.bytes = Some(0);
+                e
+            });
+        }
+        extra
+    }
+}

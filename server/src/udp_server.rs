@@ -1,0 +1,183 @@
+//! The UDP upper-case server: one socket, `recvfrom`, upper-case, `sendto`, forever.
+//!
+//! It behaves like the lesson's server byte for byte, with two differences students can see:
+//! a datagram longer than the buffer is reported as truncated (the kernel's `MSG_TRUNC`), and
+//! bytes that are not UTF-8 are answered and explained instead of crashing the server.
+
+use std::io;
+use std::net::SocketAddr;
+
+use rustix::net::RecvFlags;
+use socketlab_proto::{Event, Flag, Op, Role, Side, SocketRef, Transport, uppercase, utf8_problem};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::NetError;
+use crate::log::{Log, shorten};
+use crate::trace::Tracer;
+
+/// The lesson's `recvfrom(2048)`.
+pub const DEFAULT_BUFFER: usize = 2048;
+
+/// One received datagram.
+#[derive(Debug)]
+pub struct Datagram {
+    /// Bytes kept in the buffer.
+    pub len: usize,
+    /// Bytes the datagram really had; more than `len` when it was truncated.
+    pub wire_len: usize,
+    /// Who sent it.
+    pub from: SocketAddr,
+}
+
+/// `recvfrom` that also tells the datagram's real length, as `MSG_TRUNC` does on Linux.
+pub async fn recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    loop {
+        socket.readable().await?;
+        let got = socket.try_io(Interest::READABLE, || {
+            let (len, wire_len, from) = rustix::net::recvfrom(socket, &mut *buf, RecvFlags::TRUNC)?;
+            let from = from
+                .and_then(|a| SocketAddr::try_from(a).ok())
+                .ok_or_else(|| io::Error::other("datagram without an IP source address"))?;
+            Ok(Datagram {
+                len,
+                wire_len,
+                from,
+            })
+        });
+        match got {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The UDP server, ready to run on an already-bound socket.
+#[derive(Debug)]
+pub struct UdpServer {
+    socket: UdpSocket,
+    buffer: usize,
+    tracer: Tracer,
+    log: Log,
+    sock: SocketRef,
+}
+
+impl UdpServer {
+    /// Takes a bound socket; `buffer` is the `recvfrom` size.
+    pub fn new(socket: UdpSocket, buffer: usize, tracer: Tracer, log: Log) -> Self {
+        let sock = tracer.socket(Role::Udp, Transport::Udp);
+        Self {
+            socket,
+            buffer,
+            tracer,
+            log,
+            sock,
+        }
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.socket.local_addr().map_err(|source| NetError::Io {
+            op: "getsockname",
+            source,
+        })
+    }
+
+    /// Serves until `cancel` fires. Errors on one datagram never stop the server.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
+        let local = self.local_addr()?;
+        let (tracer, sock) = (&self.tracer, self.sock);
+        tracer.record(None, |t| {
+            Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None)
+        });
+        let mut buf = vec![0u8; self.buffer];
+        loop {
+            let started = tracer.now_us();
+            let got = tokio::select! {
+                () = cancel.cancelled() => break,
+                got = recv_from_truncating(&self.socket, &mut buf) => got,
+            };
+            let dgram = match got {
+                Ok(d) => d,
+                Err(e) => {
+                    // Linux reports an earlier ICMP error on the next call; it is not fatal.
+                    self.log
+                        .line(format_args!("udp: recvfrom failed: {e}; still serving"));
+                    continue;
+                }
+            };
+            let data = &buf[..dgram.len];
+            let from = dgram.from;
+            let truncated = dgram.wire_len > dgram.len;
+            let upper = uppercase(data);
+            tracer.record(Some(from), |t| {
+                let mut e = Event::new(t, Side::Server, sock, Op::Recvfrom)
+                    .addrs(Some(local), Some(from))
+                    .started(started)
+                    .payload(data);
+                let mut notes = Vec::new();
+                if truncated {
+                    e.wire_bytes = Some(dgram.wire_len as u64);
+                    e.flag(Flag::Truncated);
+                    notes.push(truncation_note(dgram.wire_len, dgram.len));
+                }
+                if let Some(problem) = utf8_problem(data) {
+                    notes.push(utf8_note(&problem));
+                }
+                if !notes.is_empty() {
+                    e = e.detail(notes.join(" "));
+                }
+                e
+            });
+            self.log_datagram(from, data, dgram.wire_len);
+            let sent = self.socket.send_to(&upper.bytes, from).await;
+            tracer.record(Some(from), |t| {
+                let e = Event::new(t, Side::Server, sock, Op::Sendto)
+                    .addrs(Some(local), Some(from))
+                    .payload(&upper.bytes);
+                match &sent {
+                    Ok(_) => e,
+                    Err(err) => e
+                        .with_flag(Flag::Failed)
+                        .detail(format!("sendto failed: {err}")),
+                }
+            });
+            if let Err(e) = sent {
+                self.log.line(format_args!(
+                    "udp: sendto {from} failed: {e}; still serving"
+                ));
+            }
+        }
+        tracer.record(None, |t| {
+            Event::new(t, Side::Server, sock, Op::Close).addrs(Some(local), None)
+        });
+        Ok(())
+    }
+
+    fn log_datagram(&self, from: SocketAddr, data: &[u8], wire_len: usize) {
+        let mut line = format!("udp {from}: {} bytes {}", data.len(), shorten(data, 60));
+        if wire_len > data.len() {
+            line.push_str(&format!(" [truncated: {wire_len} bytes arrived]"));
+        }
+        if let Some(problem) = utf8_problem(data) {
+            line.push_str(&format!(" [invalid UTF-8: {problem}; answered anyway]"));
+        }
+        self.log.line(format_args!("{line}"));
+    }
+}
+
+/// One sentence on a datagram that did not fit.
+pub fn truncation_note(wire_len: usize, kept: usize) -> String {
+    format!(
+        "The datagram had {wire_len} bytes but the buffer holds {kept}: the kernel kept the first {kept} and discarded the other {}.",
+        wire_len - kept
+    )
+}
+
+/// One sentence on a payload that is not UTF-8.
+pub fn utf8_note(problem: &str) -> String {
+    format!(
+        "The payload is not valid UTF-8 ({problem}): the lesson's Python server would crash with UnicodeDecodeError here; socketlab upper-cases the ASCII letters and leaves the other bytes as they are."
+    )
+}
