@@ -149,6 +149,13 @@ pub struct HostedServer {
     pub buffer: usize,
 }
 
+/// `GET /api/v1/servers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Servers {
+    pub servers: Vec<HostedServer>,
+}
+
 /// Whether a hosted server is serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -207,6 +214,12 @@ pub enum ErrorCode {
     DuplicateId,
     /// The operator turned off observing other clients.
     ObserveDisabled,
+    /// The WebSocket's `Origin` is neither this gateway nor an allowed origin.
+    ForbiddenOrigin,
+    /// This IP address already holds the most WebSockets it may.
+    TooManyConnections,
+    /// No such route or resource.
+    NotFound,
     /// The gateway is shutting down.
     ShuttingDown,
     /// Something failed inside the gateway.
@@ -226,6 +239,9 @@ impl ErrorCode {
             Self::TooManyInFlight => "too_many_in_flight",
             Self::DuplicateId => "duplicate_id",
             Self::ObserveDisabled => "observe_disabled",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::TooManyConnections => "too_many_connections",
+            Self::NotFound => "not_found",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
         }
@@ -293,6 +309,9 @@ mod tests {
             ErrorCode::TooManyInFlight,
             ErrorCode::DuplicateId,
             ErrorCode::ObserveDisabled,
+            ErrorCode::ForbiddenOrigin,
+            ErrorCode::TooManyConnections,
+            ErrorCode::NotFound,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
         ] {

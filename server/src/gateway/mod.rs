@@ -1,21 +1,397 @@
-//! `socketlab serve`: the hosted servers plus the HTTP and WebSocket gateway.
+//! `socketlab serve`: the hosted UDP and TCP servers plus the HTTP and WebSocket gateway, in
+//! one process on one clock.
+//!
+//! [`Gateway::new`] takes sockets that are already bound, so tests run it on port 0. Shutdown
+//! is ordered: the shutdown token stops HTTP accepting and tells every WebSocket to wind down;
+//! once their in-flight exchanges are done the hosted servers stop too, so that no exchange
+//! loses its server halfway.
 
+mod assets;
+pub mod error;
+mod exchange;
+mod hub;
+mod limits;
+mod metrics;
+mod openapi;
+mod rest;
+mod ws;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+use socketlab_proto::wire::{
+    API_VERSION, ErrorCode, Hello, HostedServer as HostedInfo, Protocol, ServerStatus,
+};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::{ConfigError, ServeArgs};
+use self::error::ApiError;
+use self::hub::Hub;
+use self::limits::{ConnectionLimiter, RateLimiter};
+use self::metrics::Metrics;
+use crate::config::{Config, ConfigError, ServeArgs};
 use crate::error::NetError;
+use crate::log::Log;
+use crate::net;
+use crate::tcp_server::TcpServer;
+use crate::trace::Tracer;
+use crate::udp_server::UdpServer;
 
-/// What can stop the gateway from starting.
+/// How long shutdown waits for WebSockets and exchanges before it stops the servers anyway.
+const SHUTDOWN_WAIT: Duration = Duration::from_millis(4000);
+
+/// What can stop the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Net(#[from] NetError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
 }
 
-/// Runs the gateway until `cancel` fires.
+/// One hosted server as the gateway sees it.
+#[derive(Debug)]
+pub struct Hosted {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+    pub buffer: usize,
+    up: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl Hosted {
+    fn new(protocol: Protocol, addr: SocketAddr, buffer: usize) -> Self {
+        Self {
+            protocol,
+            addr,
+            buffer,
+            up: AtomicBool::new(true),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Whether the server is still serving.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn describe(&self) -> HostedInfo {
+        HostedInfo {
+            protocol: self.protocol,
+            addr: self.addr.to_string(),
+            port: self.addr.port(),
+            status: if self.is_up() {
+                ServerStatus::Up
+            } else {
+                ServerStatus::Down
+            },
+            buffer: self.buffer,
+        }
+    }
+}
+
+/// Both hosted servers.
+#[derive(Debug)]
+pub struct HostedServers {
+    pub udp: Hosted,
+    pub tcp: Hosted,
+}
+
+impl HostedServers {
+    pub fn get(&self, p: Protocol) -> &Hosted {
+        match p {
+            Protocol::Udp => &self.udp,
+            Protocol::Tcp => &self.tcp,
+        }
+    }
+
+    fn describe(&self) -> Vec<HostedInfo> {
+        vec![self.udp.describe(), self.tcp.describe()]
+    }
+
+    fn all_up(&self) -> bool {
+        self.udp.is_up() && self.tcp.is_up()
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub servers: HostedServers,
+    hub: Arc<Hub>,
+    tracer: Tracer,
+    metrics: Metrics,
+    rate: RateLimiter,
+    conns: Arc<ConnectionLimiter>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl AppState {
+    fn hello(&self) -> Hello {
+        Hello {
+            api_version: API_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            servers: self.servers.describe(),
+            limits: self.config.limits.clone(),
+            observe_all: self.config.observe_all,
+        }
+    }
+
+    /// Takes a token from `ip`'s bucket, or says when to retry.
+    fn rate_limit(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.rate.try_take(ip, Instant::now()).map_err(|wait| {
+            let mut e = ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many exchanges from {ip}; retry in {:.1} s",
+                    wait.as_secs_f64()
+                ),
+            );
+            e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
+            e
+        })
+    }
+}
+
+/// Whether a WebSocket request's `Origin` may connect: none at all (scripts), the gateway's
+/// own origin (same `Host`), or one the operator allowed.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    let same = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        });
+    same || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
+}
+
+/// The gateway's sockets, bound before anything runs.
+#[derive(Debug)]
+pub struct Bound {
+    pub http: TcpListener,
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+}
+
+impl Bound {
+    /// Binds the three sockets `config` names.
+    pub async fn bind(config: &Config) -> Result<Self, NetError> {
+        let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
+        let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
+        let http = TcpListener::bind(config.http)
+            .await
+            .map_err(|e| NetError::bind(config.http, e))?;
+        Ok(Self { http, udp, tcp })
+    }
+}
+
+/// A gateway ready to run.
+#[derive(Debug)]
+pub struct Gateway {
+    state: Arc<AppState>,
+    bound: Bound,
+}
+
+/// A handle for tests and embedders to look at and poke a running gateway.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    state: Arc<AppState>,
+}
+
+impl Handle {
+    /// Stops one hosted server, as a crash would; the gateway keeps running and reports it.
+    pub fn stop_server(&self, protocol: Protocol) {
+        self.state.servers.get(protocol).stop.cancel();
+    }
+
+    /// Whether a hosted server is serving.
+    pub fn server_up(&self, protocol: Protocol) -> bool {
+        self.state.servers.get(protocol).is_up()
+    }
+}
+
+impl Gateway {
+    /// Prepares the gateway on bound sockets; `cancel` is the one shutdown signal.
+    pub fn new(config: Config, bound: Bound, cancel: CancellationToken) -> Result<Self, NetError> {
+        let addr = |r: std::io::Result<SocketAddr>| {
+            r.map_err(|source| NetError::Io {
+                op: "getsockname",
+                source,
+            })
+        };
+        let servers = HostedServers {
+            udp: Hosted::new(
+                Protocol::Udp,
+                addr(bound.udp.local_addr())?,
+                config.udp_buffer,
+            ),
+            tcp: Hosted::new(
+                Protocol::Tcp,
+                addr(bound.tcp.local_addr())?,
+                config.tcp_buffer,
+            ),
+        };
+        let hub = Arc::new(Hub::default());
+        let state = Arc::new(AppState {
+            rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
+            conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
+            tracer: Tracer::new(hub.clone()),
+            hub,
+            metrics: Metrics::default(),
+            servers,
+            config,
+            cancel,
+            tracker: TaskTracker::new(),
+        });
+        Ok(Self { state, bound })
+    }
+
+    /// The HTTP address, for the ready line and tests.
+    pub fn http_addr(&self) -> Result<SocketAddr, NetError> {
+        self.bound.http.local_addr().map_err(|source| NetError::Io {
+            op: "getsockname",
+            source,
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle {
+            state: Arc::clone(&self.state),
+        }
+    }
+
+    /// Serves until the shutdown token fires, then shuts down in order.
+    pub async fn run(self) -> Result<(), ServeError> {
+        let Self { state, bound } = self;
+        let servers = TaskTracker::new();
+        let udp = UdpServer::new(
+            bound.udp,
+            state.config.udp_buffer,
+            state.tracer.clone(),
+            Log::Quiet,
+        );
+        let tcp = TcpServer::new(
+            bound.tcp,
+            state.config.tcp_buffer,
+            state.config.tcp_mode,
+            state.tracer.clone(),
+            Log::Quiet,
+        );
+        let watch = |hosted: &Hosted| (Arc::clone(&state), hosted.protocol, hosted.stop.clone());
+        let (s, p, stop) = watch(&state.servers.udp);
+        servers.spawn(async move {
+            let _ = udp.run(stop).await;
+            s.servers.get(p).up.store(false, Ordering::Relaxed);
+        });
+        let (s, p, stop) = watch(&state.servers.tcp);
+        servers.spawn(async move {
+            let _ = tcp.run(stop).await;
+            s.servers.get(p).up.store(false, Ordering::Relaxed);
+        });
+        servers.close();
+
+        let app = router(Arc::clone(&state));
+        let shutdown = state.cancel.clone();
+        let served = axum::serve(
+            bound.http,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+
+        state.tracker.close();
+        let _ = tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait()).await;
+        state.servers.udp.stop.cancel();
+        state.servers.tcp.stop.cancel();
+        servers.wait().await;
+        served.map_err(ServeError::Http)
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.limits.max_frame_bytes;
+    Router::new()
+        .route("/api/v1/ws", get(ws::upgrade))
+        .route("/api/v1/exchanges", post(rest::create_exchange))
+        .route("/api/v1/servers", get(rest::servers))
+        .route("/api/v1/openapi.json", get(rest::openapi))
+        .route("/healthz", get(rest::healthz))
+        .route("/metrics", get(rest::metrics))
+        .fallback(assets::serve)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// `socketlab serve`: resolve settings, bind, print the ready line, run.
 pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), ServeError> {
-    let _ = (args, cancel);
-    Ok(())
+    let config = Config::resolve(&args)?;
+    let bound = Bound::bind(&config).await?;
+    let gateway = Gateway::new(config, bound, cancel)?;
+    let http = gateway.http_addr()?;
+    let s = &gateway.state.servers;
+    Log::Stdout.line(format_args!(
+        "socketlab gateway ready at http://{http}/ (UDP server on {}, TCP server on {})",
+        s.udp.addr, s.tcp.addr
+    ));
+    gateway.run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("origin"));
+        }
+        h
+    }
+
+    #[test]
+    fn origins_same_site_allowed_or_absent_pass() {
+        let allowed = vec!["https://course.example.edu".to_owned()];
+        let host = "127.0.0.1:8080";
+        assert!(
+            origin_allowed(&headers(None, host), &allowed),
+            "scripts send no Origin"
+        );
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), host),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://course.example.edu"), host),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), host),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://127.0.0.1:9999"), host),
+            &allowed
+        ));
+        assert!(!origin_allowed(&headers(Some("null"), host), &allowed));
+    }
 }

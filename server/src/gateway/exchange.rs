@@ -1,0 +1,270 @@
+//! The gateway playing the client: one exchange with a hosted server, and its whole timeline.
+//!
+//! The gateway's own socket calls are recorded as they happen; the server's arrive through the
+//! hub, matched by the client socket's address. When the client side is done the gateway waits
+//! briefly for the server's last call (its `sendto` or `close` can land a moment after the
+//! client already has the reply), merges both sides on the shared clock and adds the inferred
+//! packets.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use socketlab_proto::infer::with_inferred;
+use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol};
+use socketlab_proto::{Event, Op, Role, Side, Transport};
+use tokio::time::Instant;
+
+use super::AppState;
+use super::error::ApiError;
+use super::hub::Route;
+use crate::client::{self, Recorder};
+use crate::net;
+
+/// How long to wait for the server's last event after the client side finished.
+const SERVER_GRACE: Duration = Duration::from_millis(250);
+/// The most reply bytes a TCP exchange keeps.
+const MAX_REPLY: usize = 256 * 1024;
+
+/// A validated request.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub protocol: Protocol,
+    pub payload: Vec<u8>,
+    pub trace: bool,
+}
+
+/// Checks a request against the limits and decodes its payload.
+pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiError> {
+    let invalid = |m: &str| ApiError::new(ErrorCode::InvalidField, m);
+    let payload = match (&req.message, &req.message_base64) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(b64)) => BASE64
+            .decode(b64.trim())
+            .map_err(|e| invalid(&format!("message_base64 is not valid base64: {e}")))?,
+        (Some(_), Some(_)) => {
+            return Err(invalid("give either message or message_base64, not both"));
+        }
+        (None, None) => return Err(invalid("message (or message_base64) is required")),
+    };
+    if payload.is_empty() {
+        return Err(invalid("message must not be empty"));
+    }
+    if payload.len() > limits.max_message_bytes {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "message has {} bytes; the limit is {} bytes",
+                payload.len(),
+                limits.max_message_bytes
+            ),
+        ));
+    }
+    Ok(Prepared {
+        protocol: req.protocol,
+        payload,
+        trace: req.trace.unwrap_or(true),
+    })
+}
+
+/// A finished exchange.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reply: Vec<u8>,
+    pub elapsed_us: u64,
+    pub events: Vec<Event>,
+}
+
+/// A failed exchange, with the timeline up to the failure.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: ApiError,
+    pub events: Vec<Event>,
+}
+
+/// Runs one exchange with the hosted server for `p.protocol`.
+pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
+    let fail = |error: ApiError| Failed {
+        error,
+        events: Vec::new(),
+    };
+    if state.cancel.is_cancelled() {
+        return Err(fail(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the gateway is shutting down",
+        )));
+    }
+    let server = state.servers.get(p.protocol);
+    if !server.is_up() {
+        return Err(fail(ApiError::new(
+            ErrorCode::ServerDown,
+            format!(
+                "the hosted {} server on {} is not running",
+                p.protocol.as_str().to_uppercase(),
+                server.addr
+            ),
+        )));
+    }
+    let mut rec = Recorder::new(state.tracer.clone(), p.trace);
+    let started = rec.now();
+    let timeout = state.config.exchange_timeout();
+    let (result, route, last_op) = match p.protocol {
+        Protocol::Udp => {
+            let socket = net::client_udp_socket(server.addr)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            let local = socket
+                .local_addr()
+                .map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
+            let route = p.trace.then(|| state.hub.route(local));
+            let sock = rec.socket(Transport::Udp);
+            rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
+            // connect() on a UDP socket sends nothing; it lets the kernel report an ICMP
+            // port-unreachable as "connection refused" instead of a silent timeout.
+            let connected = socket.connect(server.addr).await;
+            rec.push(|t| {
+                Event::new(t, Side::Client, sock, Op::Connect).addrs(Some(local), Some(server.addr)).detail(
+                    "UDP connect() sends no packet: it only fixes the peer, so an ICMP port-unreachable can be reported.",
+                )
+            });
+            let result = match connected {
+                Ok(()) => {
+                    client::udp_exchange(
+                        &socket,
+                        sock,
+                        server.addr,
+                        &p.payload,
+                        Some(timeout),
+                        &mut rec,
+                    )
+                    .await
+                }
+                Err(e) => Err(crate::error::NetError::io("connect", server.addr, e)),
+            };
+            drop(socket);
+            rec.push(|t| {
+                Event::new(t, Side::Client, sock, Op::Close).addrs(Some(local), Some(server.addr))
+            });
+            (result, route, Op::Sendto)
+        }
+        Protocol::Tcp => {
+            let (socket, local) =
+                net::client_tcp_socket(server.addr).map_err(|e| fail(e.into()))?;
+            let route = p.trace.then(|| state.hub.route(local));
+            let sock = rec.socket(Transport::Tcp);
+            rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
+            let result = client::tcp_exchange(
+                socket,
+                sock,
+                server.addr,
+                &p.payload,
+                timeout,
+                MAX_REPLY,
+                &mut rec,
+            )
+            .await;
+            (result, route, Op::Close)
+        }
+    };
+    let elapsed_us = rec.now().saturating_sub(started);
+    let mut events = rec.take();
+    if let Some(route) = route {
+        events.extend(server_events(route, last_op, result.is_ok()).await);
+    }
+    let events = if p.trace {
+        with_inferred(&events)
+    } else {
+        events
+    };
+    match result {
+        Ok(reply) => {
+            state.metrics.exchange_ok(p.protocol, elapsed_us);
+            Ok(Outcome {
+                reply,
+                elapsed_us,
+                events,
+            })
+        }
+        Err(e) => {
+            state.metrics.exchange_failed(p.protocol);
+            Err(Failed {
+                error: e.into(),
+                events,
+            })
+        }
+    }
+}
+
+/// The server's events for this exchange, waiting a moment for its last call when the
+/// exchange succeeded.
+async fn server_events(mut route: Route, last: Op, wait: bool) -> Vec<Event> {
+    let mut events = route.drain();
+    let done = |e: &Event| e.op == last && e.socket.role != Role::Welcome;
+    if wait && !events.iter().any(done) {
+        let deadline = Instant::now() + SERVER_GRACE;
+        while let Some(e) = route.next_until(deadline).await {
+            let finished = done(&e);
+            events.push(e);
+            if finished {
+                break;
+            }
+        }
+        events.extend(route.drain());
+    }
+    events
+}
+
+/// The reply as text, plus base64 when the bytes are not UTF-8.
+pub fn reply_text(reply: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(reply) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(reply).into_owned(),
+            Some(BASE64.encode(reply)),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(message: Option<&str>, b64: Option<&str>) -> ExchangeRequest {
+        ExchangeRequest {
+            id: None,
+            protocol: Protocol::Udp,
+            message: message.map(str::to_owned),
+            message_base64: b64.map(str::to_owned),
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn prepare_checks_every_field() {
+        let limits = crate::config::Config::default().limits;
+        let ok = prepare(&req(Some("hi"), None), &limits).expect("valid");
+        assert_eq!(ok.payload, b"hi");
+        assert!(ok.trace);
+        let raw = prepare(&req(None, Some("/w==")), &limits).expect("valid base64");
+        assert_eq!(raw.payload, [0xff]);
+        let code = |r: ExchangeRequest| prepare(&r, &limits).expect_err("invalid").code;
+        assert_eq!(code(req(None, None)), ErrorCode::InvalidField);
+        assert_eq!(code(req(Some("a"), Some("YQ=="))), ErrorCode::InvalidField);
+        assert_eq!(
+            code(req(None, Some("not base64!"))),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(code(req(Some(""), None)), ErrorCode::InvalidField);
+        let big = "x".repeat(limits.max_message_bytes + 1);
+        assert_eq!(code(req(Some(&big), None)), ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn replies_that_are_not_utf8_also_come_as_base64() {
+        assert_eq!(reply_text(b"OK"), ("OK".to_owned(), None));
+        assert_eq!(
+            reply_text(b"A\xff"),
+            ("A\u{fffd}".to_owned(), Some("Qf8=".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Routes the hosted servers' events to whoever asked for them.
+//!
+//! An exchange registers its client socket's address before it sends anything; every server
+//! event whose peer is that address goes to that exchange alone. Everything else (a Python
+//! client in a terminal, `nc`, a server starting) goes to the sockets that subscribed to all
+//! traffic, and nowhere when none did, so unobserved traffic costs no allocation.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use socketlab_proto::{Event, Transport};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::trace::Sink;
+
+/// How many observed events a slow subscriber may fall behind before it skips some.
+const OBSERVER_BACKLOG: usize = 4096;
+
+/// One server event seen by subscribers to all traffic.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Groups the events of one client socket, such as `tcp 127.0.0.1:40312`.
+    pub conversation: String,
+    pub event: Event,
+}
+
+/// The router between the hosted servers and the gateway's exchanges and subscribers.
+#[derive(Debug)]
+pub struct Hub {
+    routes: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Event>>>,
+    observers: broadcast::Sender<Observed>,
+    observer_count: AtomicUsize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            routes: Mutex::new(HashMap::new()),
+            observers: broadcast::channel(OBSERVER_BACKLOG).0,
+            observer_count: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Hub {
+    /// Sends every server event about `client` to the returned route until it is dropped.
+    pub fn route(self: &Arc<Self>, client: SocketAddr) -> Route {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().insert(client, tx);
+        Route {
+            hub: Arc::clone(self),
+            client,
+            rx,
+        }
+    }
+
+    /// Subscribes to all traffic that no exchange of this gateway routed.
+    pub fn observe(self: &Arc<Self>) -> Observer {
+        self.observer_count.fetch_add(1, Ordering::Relaxed);
+        Observer {
+            hub: Arc::clone(self),
+            rx: self.observers.subscribe(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Event>>> {
+        // A panic while holding the lock cannot leave the map half-updated.
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn observed(&self) -> bool {
+        self.observer_count.load(Ordering::Relaxed) > 0
+    }
+}
+
+impl Sink for Hub {
+    fn wants(&self, peer: Option<SocketAddr>) -> bool {
+        self.observed() || peer.is_some_and(|p| self.lock().contains_key(&p))
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(peer) = event.peer {
+            if let Some(tx) = self.lock().get(&peer) {
+                // A route whose exchange already finished just drops the late event.
+                let _ = tx.send(event);
+                return;
+            }
+        }
+        if self.observed() {
+            let transport = match event.socket.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+            };
+            let conversation = match event.peer {
+                Some(peer) => format!("{transport} {peer}"),
+                None => format!("{transport} server"),
+            };
+            let _ = self.observers.send(Observed {
+                conversation,
+                event,
+            });
+        }
+    }
+}
+
+/// The server events about one client socket, while the exchange lasts.
+#[derive(Debug)]
+pub struct Route {
+    hub: Arc<Hub>,
+    client: SocketAddr,
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Route {
+    /// The next event, or `None` once `deadline` passes.
+    pub async fn next_until(&mut self, deadline: tokio::time::Instant) -> Option<Event> {
+        tokio::time::timeout_at(deadline, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Every event already delivered.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Ok(e) = self.rx.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        self.hub.lock().remove(&self.client);
+    }
+}
+
+/// A subscription to all traffic.
+#[derive(Debug)]
+pub struct Observer {
+    hub: Arc<Hub>,
+    pub rx: broadcast::Receiver<Observed>,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.hub.observer_count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socketlab_proto::{Op, Role, Side, SocketRef};
+
+    fn event(peer: Option<SocketAddr>) -> Event {
+        let sock = SocketRef {
+            id: 1,
+            role: Role::Udp,
+            transport: Transport::Udp,
+        };
+        Event::new(1, Side::Server, sock, Op::Recvfrom).addrs(None, peer)
+    }
+
+    #[test]
+    fn routed_events_reach_only_their_exchange() {
+        let hub = Arc::new(Hub::default());
+        let a: SocketAddr = "127.0.0.1:1000".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:2000".parse().expect("addr");
+        assert!(!hub.wants(Some(a)), "nobody listens yet");
+        let mut route = hub.route(a);
+        let mut observer = hub.observe();
+        assert!(hub.wants(Some(a)) && hub.wants(Some(b)));
+        hub.emit(event(Some(a)));
+        hub.emit(event(Some(b)));
+        assert_eq!(route.drain().len(), 1);
+        let seen = observer.rx.try_recv().expect("b is observed");
+        assert_eq!(seen.conversation, "udp 127.0.0.1:2000");
+        assert!(
+            observer.rx.try_recv().is_err(),
+            "a was routed, not observed"
+        );
+        drop(route);
+        drop(observer);
+        assert!(
+            !hub.wants(Some(a)),
+            "routes and observers unregister on drop"
+        );
+    }
+}

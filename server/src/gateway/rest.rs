@@ -1,0 +1,168 @@
+//! The REST side of the gateway, for autograders and scripts, plus health and metrics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use socketlab_proto::wire::{ErrorBody, ErrorCode, ExchangeRequest, ExchangeResult, Servers};
+
+use super::AppState;
+use super::error::ApiError;
+use super::exchange::{self, reply_text};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Runs one exchange and returns its reply with the whole timeline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/exchanges",
+    request_body = ExchangeRequest,
+    responses(
+        (status = 200, description = "The exchange finished", body = ExchangeResult),
+        (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "The body or message is too large (`too_large`)", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid (`invalid_field`)", body = ErrorBody),
+        (status = 429, description = "Rate-limited (`rate_limited`); see Retry-After", body = ErrorBody),
+        (status = 503, description = "The hosted server is down (`server_down`) or the gateway is stopping", body = ErrorBody),
+        (status = 504, description = "The hosted server did not answer in time (`timeout`)", body = ErrorBody),
+    ),
+    tag = "exchanges"
+)]
+pub async fn create_exchange(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ExchangeResult>, ApiError> {
+    let result = async {
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "the body is larger than {} bytes",
+                        state.config.limits.max_frame_bytes
+                    ),
+                )
+            } else {
+                ApiError::new(ErrorCode::MalformedJson, e.body_text())
+            }
+        })?;
+        let req: ExchangeRequest = serde_json::from_slice(&body).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::new(
+                    ErrorCode::InvalidField,
+                    format!("the body is not a valid exchange: {e}"),
+                ),
+                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not JSON: {e}"),
+                ),
+            }
+        })?;
+        let prepared = exchange::prepare(&req, &state.config.limits)?;
+        state.rate_limit(addr.ip())?;
+        let outcome = exchange::run(&state, &prepared)
+            .await
+            .map_err(|f| f.error)?;
+        let (reply, reply_base64) = reply_text(&outcome.reply);
+        Ok(Json(ExchangeResult {
+            id: format!("x{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            protocol: prepared.protocol,
+            reply,
+            reply_base64,
+            elapsed_us: outcome.elapsed_us,
+            events: outcome.events,
+        }))
+    }
+    .await;
+    let result: Result<Json<ExchangeResult>, ApiError> = result;
+    if let Err(e) = &result {
+        state.metrics.error(e.code);
+    }
+    result
+}
+
+/// The servers this gateway hosts.
+#[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
+pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
+    Json(Servers {
+        servers: state.servers.describe(),
+    })
+}
+
+/// `GET /healthz`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when both hosted servers run, `degraded` otherwise.
+    pub status: &'static str,
+}
+
+/// Liveness and readiness: 200 while both hosted servers run, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    responses((status = 200, body = Health), (status = 503, body = Health)),
+    tag = "operations"
+)]
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if state.servers.all_up() {
+        (StatusCode::OK, Json(Health { status: "ok" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status: "degraded" }),
+        )
+            .into_response()
+    }
+}
+
+/// Prometheus metrics: exchanges, errors, sessions and a latency histogram.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")),
+    tag = "operations"
+)]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The WebSocket API; see the README for its frames.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; frames are JSON objects tagged by `type`"),
+        (status = 403, description = "The Origin is not allowed (`forbidden_origin`)", body = ErrorBody),
+        (status = 429, description = "Too many WebSockets from this address (`too_many_connections`)", body = ErrorBody),
+    ),
+    tag = "websocket"
+)]
+#[allow(dead_code)]
+fn ws_doc() {}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")), tag = "operations")]
+pub async fn openapi() -> Response {
+    Json(super::openapi::document()).into_response()
+}
+
+/// Unknown paths under the API answer in the API's error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such API route; see /api/v1/openapi.json",
+    )
+}

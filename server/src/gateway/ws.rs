@@ -1,0 +1,374 @@
+//! The WebSocket bridge at `/api/v1/ws`: JSON frames in, exchanges and timelines out.
+//!
+//! Each socket is one task that owns both halves of the connection. Exchanges run as their own
+//! tracked tasks and hand their frames back through a bounded channel, so one socket can have
+//! several in flight (up to the cap) and a slow reader slows only itself. Every exchange ends
+//! in exactly one `reply` or one `error`. The task watches the shutdown token itself, because
+//! axum's graceful shutdown does not reach upgraded connections: on shutdown it lets in-flight
+//! exchanges finish for a moment, fails the rest with `shutting_down`, and closes with 1001.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use socketlab_proto::wire::{ClientMsg, ErrorCode, Reply, Scope, ServerMsg};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, sleep_until};
+
+use super::error::ApiError;
+use super::exchange::{self, reply_text};
+use super::hub::Observer;
+use super::limits::ConnectionGuard;
+use super::{AppState, origin_allowed};
+
+/// Frames waiting for a socket's writer; exchanges wait when it is full.
+const OUTBOX: usize = 256;
+/// A client that does not take a frame within this long is cut off.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest exchange id accepted.
+const MAX_ID: usize = 128;
+
+/// `GET /api/v1/ws`: checks origin and limits, then upgrades.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let refuse = |e: ApiError| {
+        state.metrics.error(e.code);
+        e.into_response()
+    };
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        return refuse(ApiError::new(
+            ErrorCode::ForbiddenOrigin,
+            "this page's origin may not open WebSockets here; ask the operator to add it to allowed_origins",
+        ));
+    }
+    if state.cancel.is_cancelled() {
+        return refuse(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the gateway is shutting down",
+        ));
+    }
+    let Some(guard) = state.conns.admit(addr.ip()) else {
+        let mut e = ApiError::new(
+            ErrorCode::TooManyConnections,
+            format!(
+                "this address already has {} WebSockets open",
+                state.config.limits.max_connections_per_ip
+            ),
+        );
+        e.retry_after = Some(5);
+        return refuse(e);
+    };
+    let limit = state.config.limits.max_frame_bytes;
+    let tracker = state.tracker.clone();
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * limit)
+        .on_upgrade(move |socket| tracker.track_future(session(state, socket, addr, guard)))
+}
+
+/// Per-socket state owned by the session task.
+struct Session {
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    in_flight: HashSet<String>,
+    out: mpsc::Sender<ServerMsg>,
+    observer: Option<Observer>,
+}
+
+async fn session(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    peer: SocketAddr,
+    _guard: ConnectionGuard,
+) {
+    state.metrics.session_opened();
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut outbox) = mpsc::channel(OUTBOX);
+    let limits = state.config.limits.clone();
+    let mut s = Session {
+        state: Arc::clone(&state),
+        peer,
+        in_flight: HashSet::new(),
+        out,
+        observer: None,
+    };
+    let hello = ServerMsg::Hello(state.hello());
+    let mut open = send(&mut sink, &hello).await;
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let mut idle_at = Instant::now() + idle;
+    let session_end = Instant::now() + Duration::from_millis(limits.session_timeout_ms);
+    let mut close: Option<(u16, String)> = None;
+    while open {
+        tokio::select! {
+            () = state.cancel.cancelled() => {
+                drain_on_shutdown(&mut s, &mut sink, &mut outbox).await;
+                close = Some((close_code::AWAY, "the gateway is shutting down".into()));
+                break;
+            }
+            () = sleep_until(session_end) => {
+                close = Some((close_code::NORMAL, "session time limit reached; reconnect to continue".into()));
+                break;
+            }
+            () = sleep_until(idle_at) => {
+                close = Some((close_code::NORMAL, "idle for too long; reconnect to continue".into()));
+                break;
+            }
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => {
+                    idle_at = Instant::now() + idle;
+                    s.on_text(text.as_str()).await;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    idle_at = Instant::now() + idle;
+                    s.error(None, ApiError::new(ErrorCode::MalformedJson, "send JSON in text frames, not binary frames")).await;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => idle_at = Instant::now() + idle,
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    if text.contains("limit exceeded") || text.contains("too long") {
+                        state.metrics.error(ErrorCode::TooLarge);
+                        let error = ServerMsg::Error {
+                            id: None,
+                            code: ErrorCode::TooLarge,
+                            message: format!("frames are limited to {} bytes", limits.max_frame_bytes),
+                        };
+                        let _ = send(&mut sink, &error).await;
+                        close = Some((close_code::SIZE, format!("too_large: frames are limited to {} bytes", limits.max_frame_bytes)));
+                    }
+                    break;
+                }
+            },
+            Some(msg) = outbox.recv() => {
+                s.finished(&msg);
+                open = send(&mut sink, &msg).await;
+            }
+            seen = observed(&mut s.observer) => match seen {
+                Ok(o) => open = send(&mut sink, &ServerMsg::Observed { conversation: o.conversation, event: o.event }).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => s.observer = None,
+            },
+        }
+    }
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+    state.metrics.session_closed();
+}
+
+/// Sends one frame; false when the client is gone or too slow to take it.
+async fn send<S>(sink: &mut S, msg: &ServerMsg) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let Ok(text) = serde_json::to_string(msg) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn observed(
+    observer: &mut Option<Observer>,
+) -> Result<super::hub::Observed, broadcast::error::RecvError> {
+    match observer {
+        Some(o) => o.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// On shutdown: forward what in-flight exchanges still produce for a short while, then fail
+/// whatever is left so that every exchange still ends in exactly one reply or error.
+async fn drain_on_shutdown<S>(s: &mut Session, sink: &mut S, outbox: &mut mpsc::Receiver<ServerMsg>)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let grace = Duration::from_millis(s.state.config.limits.exchange_timeout_ms.min(3000) + 200);
+    let deadline = Instant::now() + grace;
+    while !s.in_flight.is_empty() {
+        let Ok(Some(msg)) = tokio::time::timeout_at(deadline, outbox.recv()).await else {
+            break;
+        };
+        s.finished(&msg);
+        if !send(sink, &msg).await {
+            return;
+        }
+    }
+    for id in std::mem::take(&mut s.in_flight) {
+        let msg = ServerMsg::Error {
+            id: Some(id),
+            code: ErrorCode::ShuttingDown,
+            message: "the gateway shut down before this exchange finished".into(),
+        };
+        if !send(sink, &msg).await {
+            return;
+        }
+    }
+}
+
+impl Session {
+    /// Notes that an exchange ended when its final frame goes out.
+    fn finished(&mut self, msg: &ServerMsg) {
+        match msg {
+            ServerMsg::Reply(Reply { id, .. }) | ServerMsg::Error { id: Some(id), .. } => {
+                self.in_flight.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    async fn error(&mut self, id: Option<String>, e: ApiError) {
+        self.state.metrics.error(e.code);
+        let _ = self
+            .out
+            .send(ServerMsg::Error {
+                id,
+                code: e.code,
+                message: e.message,
+            })
+            .await;
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return self
+                    .error(
+                        None,
+                        ApiError::new(
+                            ErrorCode::MalformedJson,
+                            format!("the frame is not JSON: {e}"),
+                        ),
+                    )
+                    .await;
+            }
+        };
+        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        let msg: ClientMsg = match serde_json::from_value(value) {
+            Ok(m) => m,
+            Err(e) => {
+                return self
+                    .error(
+                        id,
+                        ApiError::new(
+                            ErrorCode::InvalidField,
+                            format!("the frame is not a valid request: {e}"),
+                        ),
+                    )
+                    .await;
+            }
+        };
+        match msg {
+            ClientMsg::Exchange(req) => {
+                let id = match req.id.clone() {
+                    Some(id) if !id.is_empty() && id.len() <= MAX_ID => id,
+                    _ => {
+                        let e = ApiError::new(
+                            ErrorCode::InvalidField,
+                            format!("id must be a string of 1 to {MAX_ID} bytes"),
+                        );
+                        return self.error(id, e).await;
+                    }
+                };
+                if let Err(e) = self.admit(&id) {
+                    return self.error(Some(id), e).await;
+                }
+                let prepared = match exchange::prepare(&req, &self.state.config.limits) {
+                    Ok(p) => p,
+                    Err(e) => return self.error(Some(id), e).await,
+                };
+                self.in_flight.insert(id.clone());
+                let (state, out) = (Arc::clone(&self.state), self.out.clone());
+                self.state.tracker.spawn(async move {
+                    let result = exchange::run(&state, &prepared).await;
+                    let (events, last) = match result {
+                        Ok(o) => {
+                            let (reply, reply_base64) = reply_text(&o.reply);
+                            (
+                                o.events,
+                                ServerMsg::Reply(Reply {
+                                    id: id.clone(),
+                                    reply,
+                                    reply_base64,
+                                    elapsed_us: o.elapsed_us,
+                                }),
+                            )
+                        }
+                        Err(f) => {
+                            state.metrics.error(f.error.code);
+                            (
+                                f.events,
+                                ServerMsg::Error {
+                                    id: Some(id.clone()),
+                                    code: f.error.code,
+                                    message: f.error.message,
+                                },
+                            )
+                        }
+                    };
+                    for event in events {
+                        if out
+                            .send(ServerMsg::Event {
+                                id: id.clone(),
+                                event,
+                            })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    let _ = out.send(last).await;
+                });
+            }
+            ClientMsg::Subscribe { scope } => {
+                if scope == Scope::All && !self.state.config.observe_all {
+                    let e = ApiError::new(
+                        ErrorCode::ObserveDisabled,
+                        "the operator turned off observing other clients on this gateway",
+                    );
+                    return self.error(None, e).await;
+                }
+                self.observer = (scope == Scope::All).then(|| self.state.hub.observe());
+                let _ = self.out.send(ServerMsg::Subscribed { scope }).await;
+            }
+        }
+    }
+
+    /// Checks the in-flight cap, duplicates and the rate limit before an exchange starts.
+    fn admit(&self, id: &str) -> Result<(), ApiError> {
+        if self.in_flight.contains(id) {
+            return Err(ApiError::new(
+                ErrorCode::DuplicateId,
+                format!("exchange {id:?} is still in flight on this socket"),
+            ));
+        }
+        let max = self.state.config.limits.max_in_flight;
+        if self.in_flight.len() >= max {
+            return Err(ApiError::new(
+                ErrorCode::TooManyInFlight,
+                format!("at most {max} exchanges may be in flight on one socket; wait for a reply"),
+            ));
+        }
+        self.state.rate_limit(self.peer.ip())
+    }
+}
