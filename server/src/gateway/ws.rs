@@ -31,6 +31,8 @@ use super::{AppState, origin_allowed};
 const OUTBOX: usize = 256;
 /// A client that does not take a frame within this long is cut off.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the closing handshake may take after our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// Longest exchange id accepted.
 const MAX_ID: usize = 128;
 
@@ -78,12 +80,21 @@ pub async fn upgrade(
         .on_upgrade(move |socket| tracker.track_future(session(state, socket, addr, guard)))
 }
 
+/// A frame on its way to the client; `ends` names the in-flight exchange it finishes.
+///
+/// Only an exchange's own last frame ends it: an error that refuses a frame (a duplicate id,
+/// say) carries the same id but must not end the exchange already running under it.
+struct Outgoing {
+    msg: ServerMsg,
+    ends: Option<String>,
+}
+
 /// Per-socket state owned by the session task.
 struct Session {
     state: Arc<AppState>,
     peer: SocketAddr,
     in_flight: HashSet<String>,
-    out: mpsc::Sender<ServerMsg>,
+    out: mpsc::Sender<Outgoing>,
     observer: Option<Observer>,
 }
 
@@ -151,9 +162,9 @@ async fn session(
                     break;
                 }
             },
-            Some(msg) = outbox.recv() => {
-                s.finished(&msg);
-                open = send(&mut sink, &msg).await;
+            Some(out) = outbox.recv() => {
+                s.finished(&out);
+                open = send(&mut sink, &out.msg).await;
             }
             seen = observed(&mut s.observer) => match seen {
                 Ok(o) => open = send(&mut sink, &ServerMsg::Observed { conversation: o.conversation, event: o.event }).await,
@@ -168,6 +179,17 @@ async fn session(
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        // Finish the closing handshake: read until the client's close frame, so the kernel
+        // never closes a socket with unread data, which would reset the connection and could
+        // destroy our close frame before the client reads it.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(frame)) = stream.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     state.metrics.session_closed();
 }
@@ -197,18 +219,18 @@ async fn observed(
 
 /// On shutdown: forward what in-flight exchanges still produce for a short while, then fail
 /// whatever is left so that every exchange still ends in exactly one reply or error.
-async fn drain_on_shutdown<S>(s: &mut Session, sink: &mut S, outbox: &mut mpsc::Receiver<ServerMsg>)
+async fn drain_on_shutdown<S>(s: &mut Session, sink: &mut S, outbox: &mut mpsc::Receiver<Outgoing>)
 where
     S: futures_util::Sink<Message> + Unpin,
 {
     let grace = Duration::from_millis(s.state.config.limits.exchange_timeout_ms.min(3000) + 200);
     let deadline = Instant::now() + grace;
     while !s.in_flight.is_empty() {
-        let Ok(Some(msg)) = tokio::time::timeout_at(deadline, outbox.recv()).await else {
+        let Ok(Some(out)) = tokio::time::timeout_at(deadline, outbox.recv()).await else {
             break;
         };
-        s.finished(&msg);
-        if !send(sink, &msg).await {
+        s.finished(&out);
+        if !send(sink, &out.msg).await {
             return;
         }
     }
@@ -226,25 +248,24 @@ where
 
 impl Session {
     /// Notes that an exchange ended when its final frame goes out.
-    fn finished(&mut self, msg: &ServerMsg) {
-        match msg {
-            ServerMsg::Reply(Reply { id, .. }) | ServerMsg::Error { id: Some(id), .. } => {
-                self.in_flight.remove(id);
-            }
-            _ => {}
+    fn finished(&mut self, out: &Outgoing) {
+        if let Some(id) = &out.ends {
+            self.in_flight.remove(id);
         }
+    }
+
+    async fn reply(&self, msg: ServerMsg) {
+        let _ = self.out.send(Outgoing { msg, ends: None }).await;
     }
 
     async fn error(&mut self, id: Option<String>, e: ApiError) {
         self.state.metrics.error(e.code);
-        let _ = self
-            .out
-            .send(ServerMsg::Error {
-                id,
-                code: e.code,
-                message: e.message,
-            })
-            .await;
+        self.reply(ServerMsg::Error {
+            id,
+            code: e.code,
+            message: e.message,
+        })
+        .await;
     }
 
     async fn on_text(&mut self, text: &str) {
@@ -326,18 +347,20 @@ impl Session {
                         }
                     };
                     for event in events {
-                        if out
-                            .send(ServerMsg::Event {
-                                id: id.clone(),
-                                event,
-                            })
-                            .await
-                            .is_err()
-                        {
+                        let msg = ServerMsg::Event {
+                            id: id.clone(),
+                            event,
+                        };
+                        if out.send(Outgoing { msg, ends: None }).await.is_err() {
                             return;
                         }
                     }
-                    let _ = out.send(last).await;
+                    let _ = out
+                        .send(Outgoing {
+                            msg: last,
+                            ends: Some(id),
+                        })
+                        .await;
                 });
             }
             ClientMsg::Subscribe { scope } => {
@@ -349,7 +372,7 @@ impl Session {
                     return self.error(None, e).await;
                 }
                 self.observer = (scope == Scope::All).then(|| self.state.hub.observe());
-                let _ = self.out.send(ServerMsg::Subscribed { scope }).await;
+                self.reply(ServerMsg::Subscribed { scope }).await;
             }
         }
     }

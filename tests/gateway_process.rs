@@ -1,0 +1,165 @@
+//! The gateway as a real process: the ready line, settings from the environment, a
+//! third-party WebSocket client (Python's `websockets`), and SIGTERM during traffic.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Starts `socketlab serve` on free ports and returns it with its HTTP address.
+fn serve(extra_env: &[(&str, &str)]) -> (Proc, String, String) {
+    let mut cmd = socketlab();
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0"]);
+    cmd.env("SOCKETLAB_UDP_PORT", "0");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let p = Proc::start(cmd);
+    let ready = p.line();
+    assert!(
+        ready.starts_with("socketlab gateway ready at http://127.0.0.1:"),
+        "{ready}"
+    );
+    let http = ready
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    (p, http, ready)
+}
+
+#[test]
+fn settings_come_from_flags_environment_and_file() {
+    let dir = std::env::temp_dir().join(format!("socketlab-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("socketlab.toml");
+    std::fs::write(&file, "burst = 7\nobserve_all = false\n").unwrap();
+    let (_p, http, ready) = serve(&[
+        ("SOCKETLAB_CONFIG", file.to_str().unwrap()),
+        ("SOCKETLAB_BURST", "9"),
+    ]);
+    assert!(
+        ready.contains("UDP server on 127.0.0.1:") && ready.contains("TCP server on 127.0.0.1:"),
+        "{ready}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws"))
+            .await
+            .unwrap();
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("no hello")
+        };
+        let hello: Value = serde_json::from_str(t.as_str()).unwrap();
+        assert_eq!(
+            hello["limits"]["burst"], 9,
+            "the environment beats the file"
+        );
+        assert_eq!(hello["observe_all"], false, "the file beats the default");
+    });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn python_websockets_client_runs_an_exchange() {
+    let (_p, http, _) = serve(&[]);
+    let mut client = python("ws_client.py");
+    client.arg(format!("ws://{http}/api/v1/ws"));
+    let (status, out, err) = run_with_input(client, b"");
+    assert!(
+        status.success(),
+        "the Python websockets client failed (pip install websockets): {err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"hello 1"), "{out}");
+    assert!(lines.contains(&"reply py-1 FROM PYTHON"), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("events py-1 ")
+            && l.trim_start_matches("events py-1 ")
+                .parse::<usize>()
+                .unwrap()
+                >= 10),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigterm_during_traffic_closes_every_socket_with_1001_and_exits_zero() {
+    let (mut p, http, _) = serve(&[
+        ("SOCKETLAB_RATE_PER_SEC", "100000"),
+        ("SOCKETLAB_BURST", "100000"),
+    ]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..8 {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+            ws.next().await.unwrap().unwrap();
+            sockets.push(ws);
+        }
+        let readers: Vec<_> = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(s, ws)| {
+                tokio::spawn(async move {
+                    let (mut tx, mut rx) = ws.split();
+                    // Keep exchanges flowing until the gateway closes the socket.
+                    let writer = tokio::spawn(async move {
+                        for i in 0.. {
+                            let frame = json!({"type":"exchange","id":format!("{s}-{i}"),"protocol":if i % 2 == 0 {"udp"} else {"tcp"},"message":"load"});
+                            if tx.send(Message::text(frame.to_string())).await.is_err() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    });
+                    let mut ends = std::collections::HashMap::new();
+                    let mut close = None;
+                    while let Some(Ok(msg)) = rx.next().await {
+                        match msg {
+                            Message::Text(t) => {
+                                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                                if v["type"] == "reply" || v["type"] == "error" {
+                                    let id = v["id"].as_str().unwrap_or("").to_owned();
+                                    let code = v["code"].as_str().unwrap_or("reply").to_owned();
+                                    assert!(ends.insert(id, code).is_none(), "two ends for one exchange");
+                                }
+                            }
+                            Message::Close(f) => {
+                                close = f.map(|f| u16::from(f.code));
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    writer.abort();
+                    (close, ends.len())
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let signalled = Instant::now();
+        p.terminate();
+        let status = tokio::task::spawn_blocking(move || {
+            let s = p.wait();
+            (s, signalled.elapsed())
+        })
+        .await
+        .unwrap();
+        assert!(status.0.success(), "exit status {:?}", status.0);
+        assert!(status.1 < Duration::from_secs(5), "took {:?}", status.1);
+        for r in readers {
+            let (close, ended) = r.await.unwrap();
+            assert_eq!(close, Some(1001), "every socket is told the gateway is going away");
+            assert!(ended > 0, "traffic flowed before the signal");
+        }
+    });
+}
