@@ -1,0 +1,16 @@
+//! The socketlab browser playground.
+//!
+//! Everything but [`render`] is pure Rust and tested natively: the model, the diagram layout,
+//! the code panel and the HTML the page shows. `render` is the only module that touches the
+//! DOM, and it only exists on `wasm32`.
+
+pub mod code;
+pub mod explain;
+pub mod html;
+pub mod i18n;
+pub mod layout;
+pub mod model;
+pub mod view;
+
+#[cfg(target_arch = "wasm32")]
+mod render;
