@@ -58,11 +58,22 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         }
     }
 
-    let mut out = Vec::with_capacity(events.len() * 2);
+    // When the server's accept() returned before the client's connect() did (the scheduler
+    // decides), the handshake was already complete by then.
+    let mut accepted: HashMap<Key, u64> = HashMap::new();
+    for e in &calls {
+        if let (Op::Accept, Some(l), Some(p)) = (e.op, e.local, e.peer) {
+            accepted
+                .entry(key(e.socket.transport, l, p))
+                .or_insert(e.t_us);
+        }
+    }
+
+    let mut out: Vec<(u8, Event)> = Vec::with_capacity(events.len() * 2);
     let mut fin_sent: HashSet<(Key, Side)> = HashSet::new();
     for e in &calls {
         let (Some(local), Some(peer)) = (e.local, e.peer) else {
-            out.push((*e).clone());
+            out.push((1, (*e).clone()));
             continue;
         };
         let k = key(e.socket.transport, local, peer);
@@ -112,8 +123,9 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
                 if failed {
                     before.push(packet(false, "RST,ACK", 0, e.t_us));
                 } else {
-                    before.push(packet(false, "SYN,ACK", 0, e.t_us));
-                    before.push(packet(true, "ACK", 0, e.t_us));
+                    let done = accepted.get(&k).map_or(e.t_us, |&a| a.min(e.t_us));
+                    before.push(packet(false, "SYN,ACK", 0, done));
+                    before.push(packet(true, "ACK", 0, done));
                 }
             }
             (Transport::Tcp, Op::Accept) if !observed(Side::Client) => {
@@ -140,14 +152,21 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
             }
             _ => {}
         }
-        out.extend(before);
-        out.push((*e).clone());
-        out.extend(after);
+        // At equal times, packets a call implies come before it or after it as listed.
+        out.extend(before.into_iter().map(|p| (0, p)));
+        out.push((1, (*e).clone()));
+        out.extend(after.into_iter().map(|p| (2, p)));
     }
     // Packets that were already on the timeline keep their place by time.
-    out.extend(events.iter().filter(|e| e.op == Op::Segment).cloned());
-    out.sort_by_key(|e| e.t_us);
-    out
+    out.extend(
+        events
+            .iter()
+            .filter(|e| e.op == Op::Segment)
+            .cloned()
+            .map(|p| (1, p)),
+    );
+    out.sort_by_key(|(rank, e)| (e.t_us, *rank));
+    out.into_iter().map(|(_, e)| e).collect()
 }
 
 #[cfg(test)]
@@ -232,6 +251,26 @@ mod tests {
         // The SYN is stamped when connect() started, before the call returned.
         assert_eq!(got[0].t_us, 5);
         assert_eq!(got[0].op, Op::Segment);
+    }
+
+    #[test]
+    fn handshake_completes_no_later_than_accept() {
+        let tcp = Transport::Tcp;
+        let events = vec![
+            call(10, Side::Client, Role::Client, tcp, Op::Connect, None).started(2),
+            call(7, Side::Server, Role::Connection, tcp, Op::Accept, None),
+        ];
+        let got = with_inferred(&events);
+        let order: Vec<String> = got
+            .iter()
+            .map(|e| {
+                e.segment
+                    .as_ref()
+                    .map_or_else(|| format!("{:?}", e.op), |s| s.flags.clone())
+            })
+            .collect();
+        assert_eq!(order, ["SYN", "SYN,ACK", "ACK", "Accept", "Connect"]);
+        assert_eq!(got[1].t_us, 7);
     }
 
     #[test]

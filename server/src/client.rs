@@ -51,6 +51,14 @@ impl Recorder {
         }
     }
 
+    /// Records an event stamped `t`: a sending call is stamped when it starts, because the
+    /// kernel may deliver its bytes (and the receiver may record them) before the call returns.
+    pub fn push_at(&mut self, t: u64, build: impl FnOnce(u64) -> Event) {
+        if self.on {
+            self.events.push(build(t));
+        }
+    }
+
     /// Takes the events recorded so far.
     pub fn take(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
@@ -77,8 +85,9 @@ pub async fn udp_exchange(
         op: "getsockname",
         source,
     })?;
+    let t_send = rec.now();
     let sent = socket.send_to(payload, server).await;
-    rec.push(|t| {
+    rec.push_at(t_send, |t| {
         let e = event(t, sock, Op::Sendto, local, server).payload(payload);
         match &sent {
             Ok(_) => e,
@@ -206,8 +215,9 @@ pub async fn tcp_converse(
     let io = |op, source| NetError::Io { op, source };
     let local = stream.local_addr().map_err(|e| io("getsockname", e))?;
     let server = stream.peer_addr().map_err(|e| io("getpeername", e))?;
+    let t_send = rec.now();
     let sent = within(deadline, stream.write_all(payload)).await;
-    rec.push(|t| {
+    rec.push_at(t_send, |t| {
         let e = event(t, sock, Op::Send, local, server).payload(payload);
         if matches!(sent, Some(Ok(()))) {
             e
@@ -276,8 +286,9 @@ pub async fn tcp_converse(
             }
         }
     }
+    let t_close = rec.now();
     drop(stream);
-    rec.push(|t| event(t, sock, Op::Close, local, server));
+    rec.push_at(t_close, |t| event(t, sock, Op::Close, local, server));
     Ok(reply)
 }
 

@@ -193,9 +193,11 @@ impl Connection {
             return Ok(());
         }
         let upper = uppercase(data);
+        // Sends are stamped when they start: the client may have the bytes before they return.
+        let t_send = self.tracer.now_us();
         let sent = self.stream.write_all(&upper.bytes).await;
-        self.tracer.record(Some(self.peer), |t| {
-            let e = self.event(t, Op::Send).payload(&upper.bytes);
+        self.tracer.record(Some(self.peer), |_| {
+            let e = self.event(t_send, Op::Send).payload(&upper.bytes);
             match &sent {
                 Ok(()) => e,
                 Err(err) => e
@@ -221,9 +223,10 @@ impl Connection {
     /// After a reply to a full buffer: send FIN, then read and discard whatever else the
     /// client sent, for a bounded time. Returns how many bytes were discarded.
     async fn drain(&mut self, cancel: &CancellationToken) -> usize {
+        let t_shut = self.tracer.now_us();
         let shut = self.stream.shutdown().await;
-        self.tracer.record(Some(self.peer), |t| {
-            let e = self.event(t, Op::Shutdown);
+        self.tracer.record(Some(self.peer), |_| {
+            let e = self.event(t_shut, Op::Shutdown);
             if shut.is_ok() {
                 e
             } else {

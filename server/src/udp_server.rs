@@ -131,9 +131,11 @@ impl UdpServer {
                 e
             });
             self.log_datagram(from, data, dgram.wire_len);
+            // A send is stamped when it starts: the client may have the reply before it returns.
+            let t_send = tracer.now_us();
             let sent = self.socket.send_to(&upper.bytes, from).await;
-            tracer.record(Some(from), |t| {
-                let e = Event::new(t, Side::Server, sock, Op::Sendto)
+            tracer.record(Some(from), |_| {
+                let e = Event::new(t_send, Side::Server, sock, Op::Sendto)
                     .addrs(Some(local), Some(from))
                     .payload(&upper.bytes);
                 match &sent {

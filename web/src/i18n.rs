@@ -31,10 +31,18 @@ impl Lang {
 
 /// (key, English, Chinese).
 const TABLE: &[(&str, &str, &str)] = &[
-    ("title", "socketlab: sockets, step by step", "socketlab：一步一步看套接字"),
+    (
+        "title",
+        "socketlab: sockets, step by step",
+        "socketlab：一步一步看套接字",
+    ),
     ("lang_toggle", "中文", "English"),
     ("message", "Message", "消息"),
-    ("message_placeholder", "type a lowercase sentence", "输入一句小写的句子"),
+    (
+        "message_placeholder",
+        "type a lowercase sentence",
+        "输入一句小写的句子",
+    ),
     ("protocol", "Protocol", "协议"),
     ("send", "Send", "发送"),
     ("compare", "Compare UDP and TCP", "比较 UDP 与 TCP"),
@@ -53,11 +61,19 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("status_connecting", "Connecting…", "正在连接…"),
     ("status_connected", "Connected", "已连接"),
     ("status_reconnecting", "Reconnecting…", "正在重新连接…"),
-    ("no_reply_yet", "Send a message to see the exchange.", "发送一条消息，查看整个交换过程。"),
+    (
+        "no_reply_yet",
+        "Send a message to see the exchange.",
+        "发送一条消息，查看整个交换过程。",
+    ),
     ("waiting", "Waiting for the server…", "正在等待服务器…"),
     ("reply_line", "{reply}", "{reply}"),
     ("elapsed", "in {ms} ms", "用时 {ms} 毫秒"),
-    ("no_selection", "Select a step to inspect it.", "选择一个步骤来查看详情。"),
+    (
+        "no_selection",
+        "Select a step to inspect it.",
+        "选择一个步骤来查看详情。",
+    ),
     ("step_of", "Step {n} of {total}", "第 {n} 步，共 {total} 步"),
     ("lane_client", "Client socket", "客户端套接字"),
     ("lane_udp", "UDP server socket", "UDP 服务器套接字"),
@@ -65,13 +81,33 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("lane_connection", "Connection socket", "连接套接字"),
     ("client_program", "Client", "客户端"),
     ("server_program", "Server", "服务器"),
-    ("no_code_line", "No line of code: the kernel sends this by itself.", "没有对应的代码行：这是内核自己发送的。"),
-    ("udp_no_state", "UDP keeps no connection state: each datagram stands alone.", "UDP 不保存连接状态：每个数据报都是独立的。"),
+    (
+        "no_code_line",
+        "No line of code: the kernel sends this by itself.",
+        "没有对应的代码行：这是内核自己发送的。",
+    ),
+    (
+        "udp_no_state",
+        "UDP keeps no connection state: each datagram stands alone.",
+        "UDP 不保存连接状态：每个数据报都是独立的。",
+    ),
     ("client_state", "Client", "客户端"),
     ("server_state", "Server", "服务器"),
-    ("inferred_note", "Inferred from socket calls, not captured.", "由套接字调用推断，并非抓包所得。"),
-    ("live_empty", "Turn on Live view, then run a client in a terminal, for example the lesson's Python client.", "打开实时视图，然后在终端运行一个客户端，比如课程里的 Python 客户端。"),
-    ("history_empty", "Exchanges you send appear here.", "你发送的交换会出现在这里。"),
+    (
+        "inferred_note",
+        "Inferred from socket calls, not captured.",
+        "由套接字调用推断，并非抓包所得。",
+    ),
+    (
+        "live_empty",
+        "Turn on Live view, then run a client in a terminal, for example the lesson's Python client.",
+        "打开实时视图，然后在终端运行一个客户端，比如课程里的 Python 客户端。",
+    ),
+    (
+        "history_empty",
+        "Exchanges you send appear here.",
+        "你发送的交换会出现在这里。",
+    ),
     ("field_from", "From", "源"),
     ("field_to", "To", "目的"),
     ("field_socket", "Socket", "套接字"),
@@ -80,14 +116,46 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("field_hex", "Payload (hex)", "载荷（十六进制）"),
     ("field_flags", "Flags", "标志"),
     ("field_time", "Time", "时间"),
-    ("err_timeout", "No reply in time. UDP does not retry: the datagram or its reply may have been lost.", "没有及时收到回复。UDP 不会重传：数据报或回复可能丢失了。"),
-    ("err_server_down", "The server is not running, so nobody answered.", "服务器没有运行，所以没有人回答。"),
-    ("err_rate_limited", "Too many messages at once. Wait a moment and send again.", "发送得太快了。请稍等片刻再发送。"),
-    ("err_too_large", "The message is too long for this playground.", "消息太长了，超出了本实验场的限制。"),
-    ("err_too_many_in_flight", "Too many messages are still waiting for replies. Wait for them first.", "还有太多消息在等待回复，请先等待它们完成。"),
-    ("err_shutting_down", "The gateway is restarting. Send again in a moment.", "网关正在重启，请稍后再发送。"),
-    ("err_disconnected", "The connection to the gateway was lost before the reply came.", "在收到回复之前，与网关的连接断开了。"),
-    ("err_other", "The exchange failed: {message}", "交换失败：{message}"),
+    (
+        "err_timeout",
+        "No reply in time. UDP does not retry: the datagram or its reply may have been lost.",
+        "没有及时收到回复。UDP 不会重传：数据报或回复可能丢失了。",
+    ),
+    (
+        "err_server_down",
+        "The server is not running, so nobody answered.",
+        "服务器没有运行，所以没有人回答。",
+    ),
+    (
+        "err_rate_limited",
+        "Too many messages at once. Wait a moment and send again.",
+        "发送得太快了。请稍等片刻再发送。",
+    ),
+    (
+        "err_too_large",
+        "The message is too long for this playground.",
+        "消息太长了，超出了本实验场的限制。",
+    ),
+    (
+        "err_too_many_in_flight",
+        "Too many messages are still waiting for replies. Wait for them first.",
+        "还有太多消息在等待回复，请先等待它们完成。",
+    ),
+    (
+        "err_shutting_down",
+        "The gateway is restarting. Send again in a moment.",
+        "网关正在重启，请稍后再发送。",
+    ),
+    (
+        "err_disconnected",
+        "The connection to the gateway was lost before the reply came.",
+        "在收到回复之前，与网关的连接断开了。",
+    ),
+    (
+        "err_other",
+        "The exchange failed: {message}",
+        "交换失败：{message}",
+    ),
     ("err_empty", "Type a message first.", "请先输入一条消息。"),
 ];
 
@@ -117,9 +185,16 @@ mod tests {
     fn every_key_has_both_languages_and_is_unique() {
         for (i, (key, en, zh)) in TABLE.iter().enumerate() {
             assert!(!en.is_empty() && !zh.is_empty(), "{key}");
-            assert!(TABLE[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
+            assert!(
+                TABLE[i + 1..].iter().all(|(k, _, _)| k != key),
+                "duplicate key {key}"
+            );
             let holes = |s: &str| s.matches('{').count();
-            assert_eq!(holes(en), holes(zh), "{key}: both languages fill the same placeholders");
+            assert_eq!(
+                holes(en),
+                holes(zh),
+                "{key}: both languages fill the same placeholders"
+            );
         }
     }
 
@@ -128,6 +203,9 @@ mod tests {
         assert_eq!(t(Lang::En, "send"), "Send");
         assert_eq!(t(Lang::Zh, "send"), "发送");
         assert_eq!(t(Lang::En, "no_such_key"), "no_such_key");
-        assert_eq!(fill(t(Lang::En, "step_of"), &[("n", "2"), ("total", "9")]), "Step 2 of 9");
+        assert_eq!(
+            fill(t(Lang::En, "step_of"), &[("n", "2"), ("total", "9")]),
+            "Step 2 of 9"
+        );
     }
 }

@@ -52,7 +52,13 @@ pub struct Lane {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
     /// A packet from one lane to another.
-    Arrow { from: usize, to: usize, label: String, src_port: Option<u16>, dst_port: Option<u16> },
+    Arrow {
+        from: usize,
+        to: usize,
+        label: String,
+        src_port: Option<u16>,
+        dst_port: Option<u16>,
+    },
     /// A socket call on one lane.
     Call { lane: usize, label: String },
 }
@@ -94,7 +100,11 @@ pub fn packet_label(transport: Transport, flags: &str, len: u64) -> String {
                 "SYN,ACK" => "SYN-ACK".to_owned(),
                 other => other.replace(',', ", "),
             };
-            if len > 0 { format!("{named} Len={len}") } else { named }
+            if len > 0 {
+                format!("{named} Len={len}")
+            } else {
+                named
+            }
         }
     }
 }
@@ -131,7 +141,9 @@ pub fn call_label(e: &Event) -> String {
 
 /// The transport of a timeline: that of its first event.
 pub fn transport_of(events: &[Event]) -> Transport {
-    events.first().map_or(Transport::Udp, |e| e.socket.transport)
+    events
+        .first()
+        .map_or(Transport::Udp, |e| e.socket.transport)
 }
 
 fn lane_of_call(e: &Event, transport: Transport) -> LaneKind {
@@ -150,11 +162,17 @@ pub fn layout(events: &[Event]) -> Diagram {
         Transport::Udp => &[LaneKind::Client, LaneKind::UdpServer],
         Transport::Tcp => &[LaneKind::Client, LaneKind::Welcome, LaneKind::Connection],
     };
-    let span = (WIDTH - LEFT - 60.0) / (kinds.len() as f64 - 1.0);
+    // The outer lanes keep room for their titles and for call boxes centred on them.
+    let (first, last) = (LEFT + 70.0, WIDTH - 100.0);
+    let span = (last - first) / (kinds.len() as f64 - 1.0);
     let mut lanes: Vec<Lane> = kinds
         .iter()
         .enumerate()
-        .map(|(i, kind)| Lane { kind: *kind, addr: None, x: LEFT + 30.0 + span * i as f64 })
+        .map(|(i, kind)| Lane {
+            kind: *kind,
+            addr: None,
+            x: first + span * i as f64,
+        })
         .collect();
     let index = |kind: LaneKind| kinds.iter().position(|k| *k == kind).unwrap_or(0);
     let t0 = events.first().map_or(0, |e| e.t_us);
@@ -165,7 +183,10 @@ pub fn layout(events: &[Event]) -> Diagram {
             let seg = e.segment.as_ref();
             let flags = seg.map_or("", |s| s.flags.as_str());
             // The handshake's three packets belong to the welcome socket.
-            let server_lane = if transport == Transport::Tcp && handshake_left > 0 && (flags.contains("SYN") || handshake_left < 3) {
+            let server_lane = if transport == Transport::Tcp
+                && handshake_left > 0
+                && (flags.contains("SYN") || handshake_left < 3)
+            {
                 handshake_left -= 1;
                 LaneKind::Welcome
             } else if transport == Transport::Tcp {
@@ -197,7 +218,10 @@ pub fn layout(events: &[Event]) -> Diagram {
             if e.op == Op::Accept && lanes.len() == 3 {
                 lanes[1].addr = lanes[1].addr.or(e.local);
             }
-            Shape::Call { lane, label: call_label(e) }
+            Shape::Call {
+                lane,
+                label: call_label(e),
+            }
         };
         rows.push(Row {
             step,
@@ -209,7 +233,13 @@ pub fn layout(events: &[Event]) -> Diagram {
         });
     }
     let height = TOP + ROW * events.len().max(1) as f64 + 16.0;
-    Diagram { transport, lanes, rows, width: WIDTH, height }
+    Diagram {
+        transport,
+        lanes,
+        rows,
+        width: WIDTH,
+        height,
+    }
 }
 
 #[cfg(test)]
@@ -223,8 +253,22 @@ mod tests {
     }
 
     fn call(t: u64, side: Side, role: Role, tr: Transport, op: Op, bytes: Option<u64>) -> Event {
-        let (l, p) = if side == Side::Client { (addr(40000), addr(12000)) } else { (addr(12000), addr(40000)) };
-        let mut e = Event::new(t, side, SocketRef { id: t, role, transport: tr }, op).addrs(Some(l), Some(p));
+        let (l, p) = if side == Side::Client {
+            (addr(40000), addr(12000))
+        } else {
+            (addr(12000), addr(40000))
+        };
+        let mut e = Event::new(
+            t,
+            side,
+            SocketRef {
+                id: t,
+                role,
+                transport: tr,
+            },
+            op,
+        )
+        .addrs(Some(l), Some(p));
         e.bytes = bytes;
         e
     }
@@ -251,7 +295,9 @@ mod tests {
         d.rows
             .iter()
             .map(|r| match &r.shape {
-                Shape::Arrow { from, to, label, .. } => format!("{}>{} {label}", name(*from), name(*to)),
+                Shape::Arrow {
+                    from, to, label, ..
+                } => format!("{}>{} {label}", name(*from), name(*to)),
                 Shape::Call { lane, label } => format!("{}: {label}", name(*lane)),
             })
             .collect()
@@ -260,7 +306,10 @@ mod tests {
     #[test]
     fn tcp_handshake_goes_to_the_welcome_socket_and_data_to_the_connection_socket() {
         let d = layout(&tcp_exchange());
-        assert_eq!(d.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(), ["client", "welcome", "connection"]);
+        assert_eq!(
+            d.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(),
+            ["client", "welcome", "connection"]
+        );
         assert_eq!(
             sketch(&d),
             [
@@ -288,7 +337,12 @@ mod tests {
         assert!(first.inferred);
         assert_eq!(first.time, "+0.000 ms");
         assert_eq!(d.rows[3].time, "+0.100 ms");
-        let Shape::Arrow { src_port, dst_port, .. } = &first.shape else { panic!("arrow") };
+        let Shape::Arrow {
+            src_port, dst_port, ..
+        } = &first.shape
+        else {
+            panic!("arrow")
+        };
         assert_eq!((*src_port, *dst_port), (Some(40000), Some(12000)));
         assert_eq!(d.lanes[0].addr, Some(addr(40000)));
         assert_eq!(d.lanes[1].addr, Some(addr(12000)));
@@ -325,10 +379,25 @@ mod tests {
     fn labels_follow_wireshark() {
         assert_eq!(packet_label(Transport::Tcp, "SYN,ACK", 0), "SYN-ACK");
         assert_eq!(packet_label(Transport::Tcp, "RST,ACK", 0), "RST, ACK");
-        assert_eq!(packet_label(Transport::Tcp, "PSH,ACK", 12), "PSH, ACK Len=12");
+        assert_eq!(
+            packet_label(Transport::Tcp, "PSH,ACK", 12),
+            "PSH, ACK Len=12"
+        );
         assert_eq!(packet_label(Transport::Udp, "", 7), "UDP Len=7");
-        let mut seg = Event::new(0, Side::Client, SocketRef { id: 1, role: Role::Client, transport: Transport::Tcp }, Op::Segment);
-        seg.segment = Some(Segment { flags: "SYN".into(), len: 0 });
+        let mut seg = Event::new(
+            0,
+            Side::Client,
+            SocketRef {
+                id: 1,
+                role: Role::Client,
+                transport: Transport::Tcp,
+            },
+            Op::Segment,
+        );
+        seg.segment = Some(Segment {
+            flags: "SYN".into(),
+            len: 0,
+        });
         assert_eq!(call_label(&seg), "");
     }
 }

@@ -1,9 +1,11 @@
 //! The page's state and how each server frame and each click changes it. Pure: the render
 //! module feeds it frames and clicks and draws whatever it holds.
 
-use socketlab_proto::infer::with_inferred;
-use socketlab_proto::wire::{ClientMsg, ErrorCode, ExchangeRequest, Hello, Protocol, Scope, ServerMsg};
 use socketlab_proto::Event;
+use socketlab_proto::infer::with_inferred;
+use socketlab_proto::wire::{
+    ClientMsg, ErrorCode, ExchangeRequest, Hello, Protocol, Scope, ServerMsg,
+};
 
 use crate::code::CodeLang;
 use crate::i18n::Lang;
@@ -25,8 +27,14 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Pending,
-    Reply { text: String, elapsed_us: u64 },
-    Failed { code: ErrorCode, message: String },
+    Reply {
+        text: String,
+        elapsed_us: u64,
+    },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
     /// The WebSocket closed before the exchange ended.
     Lost,
 }
@@ -105,7 +113,13 @@ impl Model {
             events: Vec::new(),
             outcome: Outcome::Pending,
         });
-        let req = ExchangeRequest { id: Some(id), protocol, message: Some(message.to_owned()), message_base64: None, trace: None };
+        let req = ExchangeRequest {
+            id: Some(id),
+            protocol,
+            message: Some(message.to_owned()),
+            message_base64: None,
+            trace: None,
+        };
         (self.exchanges.len() - 1, ClientMsg::Exchange(req))
     }
 
@@ -156,26 +170,51 @@ impl Model {
             }
             ServerMsg::Reply(r) => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == r.id) {
-                    x.outcome = Outcome::Reply { text: r.reply, elapsed_us: r.elapsed_us };
+                    x.outcome = Outcome::Reply {
+                        text: r.reply,
+                        elapsed_us: r.elapsed_us,
+                    };
                 }
             }
-            ServerMsg::Error { id: Some(id), code, message } => {
+            ServerMsg::Error {
+                id: Some(id),
+                code,
+                message,
+            } => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == id) {
                     x.outcome = Outcome::Failed { code, message };
                 }
             }
-            ServerMsg::Error { id: None, code: _, message } => self.notice = Some(message),
-            ServerMsg::Observed { conversation, event } => {
-                let c = match self.conversations.iter().position(|c| c.key == conversation) {
+            ServerMsg::Error {
+                id: None,
+                code: _,
+                message,
+            } => self.notice = Some(message),
+            ServerMsg::Observed {
+                conversation,
+                event,
+            } => {
+                let c = match self
+                    .conversations
+                    .iter()
+                    .position(|c| c.key == conversation)
+                {
                     Some(i) => &mut self.conversations[i],
                     None => {
                         if self.conversations.len() >= MAX_CONVERSATIONS {
                             self.conversations.remove(0);
                             if let View::Live(i) = self.view {
-                                self.view = if i == 0 { View::Empty } else { View::Live(i - 1) };
+                                self.view = if i == 0 {
+                                    View::Empty
+                                } else {
+                                    View::Live(i - 1)
+                                };
                             }
                         }
-                        self.conversations.push(Conversation { key: conversation, events: Vec::new() });
+                        self.conversations.push(Conversation {
+                            key: conversation,
+                            events: Vec::new(),
+                        });
                         let last = self.conversations.len() - 1;
                         if matches!(self.view, View::Empty) && self.live {
                             self.view = View::Live(last);
@@ -206,7 +245,12 @@ impl Model {
     pub fn shown(&self) -> Vec<&Exchange> {
         match self.view {
             View::Exchange(i) => self.exchanges.get(i).into_iter().collect(),
-            View::Compare(a, b) => self.exchanges.get(a).into_iter().chain(self.exchanges.get(b)).collect(),
+            View::Compare(a, b) => self
+                .exchanges
+                .get(a)
+                .into_iter()
+                .chain(self.exchanges.get(b))
+                .collect(),
             View::Empty | View::Live(_) => Vec::new(),
         }
     }
@@ -214,7 +258,12 @@ impl Model {
     /// The timelines on screen, each with its packets inferred where the gateway did not.
     pub fn timelines(&self) -> Vec<Vec<Event>> {
         match self.view {
-            View::Live(i) => self.conversations.get(i).map(|c| with_inferred(&c.events)).into_iter().collect(),
+            View::Live(i) => self
+                .conversations
+                .get(i)
+                .map(|c| with_inferred(&c.events))
+                .into_iter()
+                .collect(),
             _ => self.shown().iter().map(|x| x.events.clone()).collect(),
         }
     }
@@ -247,21 +296,46 @@ mod tests {
     use socketlab_proto::{Op, Role, Side, SocketRef, Transport};
 
     fn event(t: u64) -> Event {
-        Event::new(t, Side::Client, SocketRef { id: 1, role: Role::Client, transport: Transport::Udp }, Op::Sendto)
+        Event::new(
+            t,
+            Side::Client,
+            SocketRef {
+                id: 1,
+                role: Role::Client,
+                transport: Transport::Udp,
+            },
+            Op::Sendto,
+        )
     }
 
     #[test]
     fn an_exchange_goes_from_pending_to_reply_and_can_be_stepped() {
         let mut m = Model::default();
         assert_eq!(m.start(Protocol::Udp, ""), Err("err_empty"));
-        let ClientMsg::Exchange(req) = m.start(Protocol::Udp, "hi").expect("frame") else { panic!("exchange") };
+        let ClientMsg::Exchange(req) = m.start(Protocol::Udp, "hi").expect("frame") else {
+            panic!("exchange")
+        };
         let id = req.id.expect("id");
         assert_eq!(m.view, View::Exchange(0));
         for t in 0..3 {
-            m.receive(ServerMsg::Event { id: id.clone(), event: event(t) });
+            m.receive(ServerMsg::Event {
+                id: id.clone(),
+                event: event(t),
+            });
         }
-        m.receive(ServerMsg::Reply(Reply { id: id.clone(), reply: "HI".into(), reply_base64: None, elapsed_us: 42 }));
-        assert_eq!(m.exchanges[0].outcome, Outcome::Reply { text: "HI".into(), elapsed_us: 42 });
+        m.receive(ServerMsg::Reply(Reply {
+            id: id.clone(),
+            reply: "HI".into(),
+            reply_base64: None,
+            elapsed_us: 42,
+        }));
+        assert_eq!(
+            m.exchanges[0].outcome,
+            Outcome::Reply {
+                text: "HI".into(),
+                elapsed_us: 42
+            }
+        );
         assert_eq!(m.steps(), 3);
         m.step_by(1);
         m.step_by(5);
@@ -279,20 +353,39 @@ mod tests {
     fn compare_sends_both_and_disconnect_loses_pending() {
         let mut m = Model::default();
         let [a, b] = m.compare("same").expect("frames");
-        assert!(matches!((a, b), (ClientMsg::Exchange(x), ClientMsg::Exchange(y)) if x.protocol == Protocol::Udp && y.protocol == Protocol::Tcp));
+        assert!(
+            matches!((a, b), (ClientMsg::Exchange(x), ClientMsg::Exchange(y)) if x.protocol == Protocol::Udp && y.protocol == Protocol::Tcp)
+        );
         assert_eq!(m.view, View::Compare(0, 1));
         assert_eq!(m.shown().len(), 2);
-        m.receive(ServerMsg::Error { id: Some("e1".into()), code: ErrorCode::Timeout, message: "slow".into() });
+        m.receive(ServerMsg::Error {
+            id: Some("e1".into()),
+            code: ErrorCode::Timeout,
+            message: "slow".into(),
+        });
         m.disconnected();
-        assert!(matches!(m.exchanges[0].outcome, Outcome::Failed { code: ErrorCode::Timeout, .. }));
+        assert!(matches!(
+            m.exchanges[0].outcome,
+            Outcome::Failed {
+                code: ErrorCode::Timeout,
+                ..
+            }
+        ));
         assert_eq!(m.exchanges[1].outcome, Outcome::Lost);
         assert_eq!(m.status, Status::Reconnecting);
     }
 
     fn observed(t: u64, op: Op) -> Event {
-        let sock = SocketRef { id: 1, role: Role::Udp, transport: Transport::Udp };
+        let sock = SocketRef {
+            id: 1,
+            role: Role::Udp,
+            transport: Transport::Udp,
+        };
         Event::new(t, Side::Server, sock, op)
-            .addrs(Some(([127, 0, 0, 1], 12000).into()), Some(([127, 0, 0, 1], 5).into()))
+            .addrs(
+                Some(([127, 0, 0, 1], 12000).into()),
+                Some(([127, 0, 0, 1], 5).into()),
+            )
             .payload(b"abc")
     }
 
@@ -301,12 +394,25 @@ mod tests {
         let mut m = Model::default();
         m.receive(ServerMsg::Subscribed { scope: Scope::All });
         assert!(m.live);
-        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:5".into(), event: observed(1, Op::Recvfrom) });
-        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:5".into(), event: observed(2, Op::Sendto) });
-        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:6".into(), event: event(3) });
+        m.receive(ServerMsg::Observed {
+            conversation: "udp 127.0.0.1:5".into(),
+            event: observed(1, Op::Recvfrom),
+        });
+        m.receive(ServerMsg::Observed {
+            conversation: "udp 127.0.0.1:5".into(),
+            event: observed(2, Op::Sendto),
+        });
+        m.receive(ServerMsg::Observed {
+            conversation: "udp 127.0.0.1:6".into(),
+            event: event(3),
+        });
         assert_eq!(m.conversations.len(), 2);
         assert_eq!(m.conversations[0].events.len(), 2);
-        assert_eq!(m.view, View::Live(0), "the first conversation opens by itself");
+        assert_eq!(
+            m.view,
+            View::Live(0),
+            "the first conversation opens by itself"
+        );
         assert_eq!(m.timelines()[0].len(), 4, "inferred datagrams are added");
     }
 }

@@ -55,7 +55,10 @@ fn reply_of(lang: Lang, x: &Exchange) -> String {
             code.as_str(),
             esc(&error_words(lang, *code, message))
         ),
-        Outcome::Lost => format!("<p class=\"failure\" data-code=\"disconnected\"><span class=\"proto\">{proto}</span> {}</p>", esc(t(lang, "err_disconnected"))),
+        Outcome::Lost => format!(
+            "<p class=\"failure\" data-code=\"disconnected\"><span class=\"proto\">{proto}</span> {}</p>",
+            esc(t(lang, "err_disconnected"))
+        ),
     }
 }
 
@@ -63,11 +66,19 @@ fn reply_of(lang: Lang, x: &Exchange) -> String {
 pub fn reply(m: &Model) -> String {
     let mut out = String::new();
     if let Some(notice) = &m.notice {
-        let _ = write!(out, "<p class=\"failure notice\">{}</p>", esc(t(m.lang, notice)));
+        let _ = write!(
+            out,
+            "<p class=\"failure notice\">{}</p>",
+            esc(t(m.lang, notice))
+        );
     }
     let shown = m.shown();
     if shown.is_empty() && m.notice.is_none() {
-        let _ = write!(out, "<p class=\"hint\">{}</p>", esc(t(m.lang, "no_reply_yet")));
+        let _ = write!(
+            out,
+            "<p class=\"hint\">{}</p>",
+            esc(t(m.lang, "no_reply_yet"))
+        );
     }
     for x in shown {
         out.push_str(&reply_of(m.lang, x));
@@ -82,7 +93,11 @@ pub fn svg(lang: Lang, d: &Diagram, current: usize, caption: &str) -> String {
         s,
         "<figure class=\"diagram-wrap\"><figcaption>{}</figcaption><svg class=\"diagram\" data-transport=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">",
         esc(caption),
-        if d.transport == Transport::Udp { "udp" } else { "tcp" },
+        if d.transport == Transport::Udp {
+            "udp"
+        } else {
+            "tcp"
+        },
         d.width,
         d.height,
         esc(caption)
@@ -114,7 +129,13 @@ pub fn svg(lang: Lang, d: &Diagram, current: usize, caption: &str) -> String {
         let y = row.y;
         let _ = write!(s, "<g class=\"{class}\" data-step=\"{}\"", row.step);
         match &row.shape {
-            Shape::Arrow { from, to, label, src_port, dst_port } => {
+            Shape::Arrow {
+                from,
+                to,
+                label,
+                src_port,
+                dst_port,
+            } => {
                 let (x1, x2) = (d.lanes[*from].x, d.lanes[*to].x);
                 let dir = if x2 > x1 { 1.0 } else { -1.0 };
                 let _ = write!(
@@ -130,9 +151,24 @@ pub fn svg(lang: Lang, d: &Diagram, current: usize, caption: &str) -> String {
                     y - 5.0,
                     esc(label)
                 );
-                for (port, x, anchor) in [(src_port, x1 + dir * 4.0, if dir > 0.0 { "start" } else { "end" }), (dst_port, x2 - dir * 4.0, if dir > 0.0 { "end" } else { "start" })] {
+                for (port, x, anchor) in [
+                    (
+                        src_port,
+                        x1 + dir * 4.0,
+                        if dir > 0.0 { "start" } else { "end" },
+                    ),
+                    (
+                        dst_port,
+                        x2 - dir * 4.0,
+                        if dir > 0.0 { "end" } else { "start" },
+                    ),
+                ] {
                     if let Some(p) = port {
-                        let _ = write!(s, "<text class=\"port\" x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">:{p}</text>", y + 13.0);
+                        let _ = write!(
+                            s,
+                            "<text class=\"port\" x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">:{p}</text>",
+                            y + 13.0
+                        );
                     }
                 }
             }
@@ -167,14 +203,32 @@ pub fn timeline(m: &Model) -> String {
         return String::new();
     }
     let captions: Vec<String> = match m.view {
-        View::Live(i) => m.conversations.get(i).map(|c| c.key.clone()).into_iter().collect(),
-        _ => m.shown().iter().map(|x| format!("{} · \"{}\"", x.protocol.as_str().to_uppercase(), x.message)).collect(),
+        View::Live(i) => m
+            .conversations
+            .get(i)
+            .map(|c| c.key.clone())
+            .into_iter()
+            .collect(),
+        _ => m
+            .shown()
+            .iter()
+            .map(|x| format!("{} · \"{}\"", x.protocol.as_str().to_uppercase(), x.message))
+            .collect(),
     };
-    let class = if timelines.len() > 1 { "diagrams compare" } else { "diagrams" };
+    let class = if timelines.len() > 1 {
+        "diagrams compare"
+    } else {
+        "diagrams"
+    };
     let mut out = format!("<div class=\"{class}\">");
     for (events, caption) in timelines.iter().zip(captions) {
         let d = layout(events);
-        out.push_str(&svg(m.lang, &d, m.step.min(events.len().saturating_sub(1)), &caption));
+        out.push_str(&svg(
+            m.lang,
+            &d,
+            m.step.min(events.len().saturating_sub(1)),
+            &caption,
+        ));
     }
     out.push_str("</div>");
     out
@@ -186,7 +240,13 @@ pub fn step_label(m: &Model) -> String {
     if total == 0 {
         return String::new();
     }
-    fill(t(m.lang, "step_of"), &[("n", &(m.step + 1).to_string()), ("total", &total.to_string())])
+    fill(
+        t(m.lang, "step_of"),
+        &[
+            ("n", &(m.step + 1).to_string()),
+            ("total", &total.to_string()),
+        ],
+    )
 }
 
 fn primary(m: &Model) -> Option<(Vec<Event>, usize)> {
@@ -204,11 +264,42 @@ pub fn inspector(m: &Model) -> String {
     let lang = m.lang;
     let t0 = events.first().map_or(0, |f| f.t_us);
     let mut rows: Vec<(&str, String)> = Vec::new();
-    let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "—".to_owned(), |a| a.to_string());
-    rows.push(("field_time", format!("+{:.3} ms", e.t_us.saturating_sub(t0) as f64 / 1000.0)));
-    rows.push(("field_socket", format!("#{} {:?} ({:?})", e.socket.id, e.socket.role, e.side).to_lowercase()));
-    rows.push(("field_from", addr(if e.op == Op::Segment || e.side == Side::Client || matches!(e.op, Op::Send | Op::Sendto) { e.local } else { e.peer })));
-    rows.push(("field_to", addr(if e.op == Op::Segment || e.side == Side::Client || matches!(e.op, Op::Send | Op::Sendto) { e.peer } else { e.local })));
+    let addr =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "—".to_owned(), |a| a.to_string());
+    rows.push((
+        "field_time",
+        format!("+{:.3} ms", e.t_us.saturating_sub(t0) as f64 / 1000.0),
+    ));
+    rows.push((
+        "field_socket",
+        format!("#{} {:?} ({:?})", e.socket.id, e.socket.role, e.side).to_lowercase(),
+    ));
+    rows.push((
+        "field_from",
+        addr(
+            if e.op == Op::Segment
+                || e.side == Side::Client
+                || matches!(e.op, Op::Send | Op::Sendto)
+            {
+                e.local
+            } else {
+                e.peer
+            },
+        ),
+    ));
+    rows.push((
+        "field_to",
+        addr(
+            if e.op == Op::Segment
+                || e.side == Side::Client
+                || matches!(e.op, Op::Send | Op::Sendto)
+            {
+                e.peer
+            } else {
+                e.local
+            },
+        ),
+    ));
     let bytes = e.segment.as_ref().map(|s| s.len).or(e.bytes);
     if let Some(b) = bytes {
         let mut text = b.to_string();
@@ -223,7 +314,12 @@ pub fn inspector(m: &Model) -> String {
     if let Some(h) = &e.preview_hex {
         rows.push(("field_hex", h.clone()));
     }
-    let mut flags: Vec<String> = e.flags.iter().map(|f| format!("{f:?}")).map(|f| snake(&f)).collect();
+    let mut flags: Vec<String> = e
+        .flags
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .map(|f| snake(&f))
+        .collect();
     if let Some(seg) = &e.segment {
         if !seg.flags.is_empty() {
             flags.insert(0, seg.flags.clone());
@@ -234,8 +330,17 @@ pub fn inspector(m: &Model) -> String {
     }
     let mut out = format!("<p class=\"explain\">{}</p><dl>", esc(&explain(lang, e)));
     for (key, value) in rows {
-        let mono = if key == "field_hex" || key == "field_text" { " class=\"mono\"" } else { "" };
-        let _ = write!(out, "<dt>{}</dt><dd{mono}>{}</dd>", esc(t(lang, key)), esc(&value));
+        let mono = if key == "field_hex" || key == "field_text" {
+            " class=\"mono\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd{mono}>{}</dd>",
+            esc(t(lang, key)),
+            esc(&value)
+        );
     }
     out.push_str("</dl>");
     out
@@ -256,18 +361,43 @@ fn snake(camel: &str) -> String {
 pub fn code(m: &Model) -> String {
     let (transport, hl) = match primary(m) {
         Some((events, step)) => (transport_of(&events), line_for(m.code_lang, &events, step)),
-        None => (m.shown().first().map_or(Transport::Udp, |x| if x.protocol == Protocol::Tcp { Transport::Tcp } else { Transport::Udp }), None),
+        None => (
+            m.shown().first().map_or(Transport::Udp, |x| {
+                if x.protocol == Protocol::Tcp {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                }
+            }),
+            None,
+        ),
     };
     let mut out = String::from("<div class=\"programs\">");
     for (which, p) in programs(m.code_lang, transport).iter().enumerate() {
-        let title = t(m.lang, if which == 0 { "client_program" } else { "server_program" });
-        let _ = write!(out, "<section class=\"program\"><h4>{} <code>{}</code></h4><ol class=\"code\">", esc(title), esc(p.name));
+        let title = t(
+            m.lang,
+            if which == 0 {
+                "client_program"
+            } else {
+                "server_program"
+            },
+        );
+        let _ = write!(
+            out,
+            "<section class=\"program\"><h4>{} <code>{}</code></h4><ol class=\"code\">",
+            esc(title),
+            esc(p.name)
+        );
         for (line, (text, _)) in p.lines.iter().enumerate() {
             let current = hl == Some((which, line));
             let _ = write!(
                 out,
                 "<li{}><code>{}</code></li>",
-                if current { " class=\"hl\" aria-current=\"true\"" } else { "" },
+                if current {
+                    " class=\"hl\" aria-current=\"true\""
+                } else {
+                    ""
+                },
                 esc(text)
             );
         }
@@ -275,22 +405,34 @@ pub fn code(m: &Model) -> String {
     }
     out.push_str("</div>");
     if primary(m).is_some() && hl.is_none() {
-        let _ = write!(out, "<p class=\"hint\">{}</p>", esc(t(m.lang, "no_code_line")));
+        let _ = write!(
+            out,
+            "<p class=\"hint\">{}</p>",
+            esc(t(m.lang, "no_code_line"))
+        );
     }
     out
 }
 
 /// The TCP states region.
 pub fn states(m: &Model) -> String {
-    let Some((events, step)) = primary(m) else { return String::new() };
+    let Some((events, step)) = primary(m) else {
+        return String::new();
+    };
     if transport_of(&events) == Transport::Udp {
         return format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "udp_no_state")));
     }
     let d = layout(&events);
-    let (Some(client), Some(server)) = (d.lanes[0].addr, d.lanes.get(1).and_then(|l| l.addr)) else {
+    let (Some(client), Some(server)) = (d.lanes[0].addr, d.lanes.get(1).and_then(|l| l.addr))
+    else {
         return String::new();
     };
-    let listening = events.iter().any(|e| e.op == Op::Accept) || !events.iter().any(|e| e.segment.as_ref().is_some_and(|s| s.flags.starts_with("RST")));
+    let listening = events.iter().any(|e| e.op == Op::Accept)
+        || !events.iter().any(|e| {
+            e.segment
+                .as_ref()
+                .is_some_and(|s| s.flags.starts_with("RST"))
+        });
     let all = tcp_states(&events, client, server, listening);
     let [c, s] = all[step];
     format!(
@@ -319,7 +461,11 @@ pub fn history(m: &Model) -> String {
         let _ = write!(
             out,
             "<li><button type=\"button\" data-open=\"{i}\"{}>{} “{}” {}</button></li>",
-            if current { " aria-current=\"true\"" } else { "" },
+            if current {
+                " aria-current=\"true\""
+            } else {
+                ""
+            },
             x.protocol.as_str().to_uppercase(),
             esc(&x.message),
             esc(&state)
@@ -340,7 +486,11 @@ pub fn live(m: &Model) -> String {
         let _ = write!(
             out,
             "<li><button type=\"button\" data-live=\"{i}\"{}>{} ({})</button></li>",
-            if current { " aria-current=\"true\"" } else { "" },
+            if current {
+                " aria-current=\"true\""
+            } else {
+                ""
+            },
             esc(&c.key),
             c.events.len()
         );
@@ -352,8 +502,8 @@ pub fn live(m: &Model) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socketlab_proto::wire::{Reply, ServerMsg};
     use socketlab_proto::infer::with_inferred;
+    use socketlab_proto::wire::{Reply, ServerMsg};
     use socketlab_proto::{Role, SocketRef};
 
     fn tcp_model() -> Model {
@@ -363,7 +513,17 @@ mod tests {
         let s: std::net::SocketAddr = "127.0.0.1:12000".parse().expect("addr");
         let call = |t: u64, side: Side, role: Role, op: Op| {
             let (l, p) = if side == Side::Client { (c, s) } else { (s, c) };
-            Event::new(t, side, SocketRef { id: t, role, transport: Transport::Tcp }, op).addrs(Some(l), Some(p))
+            Event::new(
+                t,
+                side,
+                SocketRef {
+                    id: t,
+                    role,
+                    transport: Transport::Tcp,
+                },
+                op,
+            )
+            .addrs(Some(l), Some(p))
         };
         let events = with_inferred(&[
             call(10, Side::Client, Role::Client, Op::Connect).started(5),
@@ -371,9 +531,17 @@ mod tests {
             call(20, Side::Client, Role::Client, Op::Send).payload(b"hi <b>"),
         ]);
         for event in events {
-            m.receive(ServerMsg::Event { id: "e1".into(), event });
+            m.receive(ServerMsg::Event {
+                id: "e1".into(),
+                event,
+            });
         }
-        m.receive(ServerMsg::Reply(Reply { id: "e1".into(), reply: "HI <B>".into(), reply_base64: None, elapsed_us: 1500 }));
+        m.receive(ServerMsg::Reply(Reply {
+            id: "e1".into(),
+            reply: "HI <B>".into(),
+            reply_base64: None,
+            elapsed_us: 1500,
+        }));
         m
     }
 
@@ -385,7 +553,11 @@ mod tests {
         assert!(html.contains("in 1.500 ms"));
         let mut failed = Model::default();
         let _ = failed.start(Protocol::Udp, "x");
-        failed.receive(ServerMsg::Error { id: Some("e1".into()), code: ErrorCode::Timeout, message: "m".into() });
+        failed.receive(ServerMsg::Error {
+            id: Some("e1".into()),
+            code: ErrorCode::Timeout,
+            message: "m".into(),
+        });
         assert!(reply(&failed).contains("UDP does not retry"));
     }
 
@@ -411,12 +583,19 @@ mod tests {
         assert!(inspector(&m).contains("SYN-ACK: the server"));
         let code_html = code(&m);
         assert!(code_html.contains("<li class=\"hl\" aria-current=\"true\"><code>    connection, address = welcome.accept()</code>"), "{code_html}");
-        assert!(states(&m).contains(">ESTABLISHED<") && states(&m).contains(">SYN_RECEIVED<"), "{}", states(&m));
+        assert!(
+            states(&m).contains(">ESTABLISHED<") && states(&m).contains(">SYN_RECEIVED<"),
+            "{}",
+            states(&m)
+        );
         m.step = 0;
         assert!(states(&m).contains(">SYN_SENT<"), "{}", states(&m));
         m.step = 5;
         let inspect = inspector(&m);
-        assert!(inspect.contains("68 69 20 3c 62 3e") && inspect.contains("hi &lt;b&gt;"), "{inspect}");
+        assert!(
+            inspect.contains("68 69 20 3c 62 3e") && inspect.contains("hi &lt;b&gt;"),
+            "{inspect}"
+        );
         assert!(states(&m).contains("ESTABLISHED"));
         assert!(history(&m).contains("TCP “hi &lt;b&gt;” → HI &lt;B&gt;"));
     }

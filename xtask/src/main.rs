@@ -1,1 +1,169 @@
-fn main() {}
+//! `cargo xtask`: the project's two commands and their helpers.
+//!
+//! - `cargo xtask run [SERVE FLAGS]` builds the wasm UI, embeds it, and starts the playground.
+//! - `cargo xtask test` builds the UI the same way and runs every test: the Rust workspace and
+//!   the browser tests in headless Chromium.
+//! - `cargo xtask web` only builds the UI and reports the bundle's size.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Makes sure the wasm32 target is installed, installing it with rustup if needed.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => {
+            eprintln!("xtask: installing the {WASM_TARGET} target with rustup");
+            run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+        }
+        Err(_) => bail!(
+            "rustup is not available to check for the {WASM_TARGET} target; install it with `rustup target add {WASM_TARGET}` or your toolchain's equivalent"
+        ),
+    }
+}
+
+/// Compiles `web/` to wasm and runs wasm-bindgen's generator; returns the dist folder.
+fn build_web() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "socketlab-web",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
+    let input = target
+        .join(WASM_TARGET)
+        .join("wasm-release")
+        .join("socketlab_web.wasm");
+    let dist = target.join("web");
+    let pkg = dist.join("pkg");
+    if pkg.exists() {
+        std::fs::remove_dir_all(&pkg).with_context(|| format!("cannot clear {}", pkg.display()))?;
+    }
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&input)
+        .web(true)?
+        .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
+        .generate(&pkg)
+        .with_context(|| format!("wasm-bindgen could not process {}", input.display()))?;
+    report_size(&pkg)?;
+    Ok(dist)
+}
+
+fn report_size(pkg: &Path) -> Result<()> {
+    let (mut raw, mut gz) = (0usize, 0usize);
+    for entry in std::fs::read_dir(pkg)? {
+        let path = entry?.path();
+        let bytes = std::fs::read(&path)?;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&bytes)?;
+        let zipped = enc.finish()?.len();
+        println!(
+            "xtask: {:<28} {:>8} bytes, {:>7} gzip",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            bytes.len(),
+            zipped
+        );
+        raw += bytes.len();
+        gz += zipped;
+    }
+    println!(
+        "xtask: wasm bundle {raw} bytes ({:.1} KB), {gz} bytes gzip ({:.1} KB)",
+        raw as f64 / 1024.0,
+        gz as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn browser_tests(dist: &Path) -> Result<()> {
+    let dir = root().join("tests/browser");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir))?;
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
+    let bin = target.join("debug").join("socketlab");
+    let _ = dist;
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .arg(dir.join("playground.test.mjs"))
+        .env("SOCKETLAB_BIN", &bin)
+        .current_dir(&dir))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("web") => build_web().map(|_| ()),
+        Some("run") => {
+            let dist = build_web()?;
+            let mut cmd = cargo();
+            cmd.args([
+                "run",
+                "--release",
+                "--package",
+                "socketlab",
+                "--bin",
+                "socketlab",
+                "--",
+                "serve",
+            ]);
+            cmd.args(&args[1..]).env("SOCKETLAB_WEB_DIST", &dist);
+            run(&mut cmd)
+        }
+        Some("test") => {
+            let dist = build_web()?;
+            run(cargo()
+                .args(["test", "--workspace"])
+                .env("SOCKETLAB_WEB_DIST", &dist))?;
+            browser_tests(&dist)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask run [serve flags] | test | web");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,21 +1,13 @@
 //! The browser UI's files, embedded in the binary so that one file is the whole playground.
+//! `build.rs` lists them; see there for how the wasm bundle gets in.
 
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-/// Each embedded file: URL path, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[
-    (
-        "/",
-        "text/html; charset=utf-8",
-        include_bytes!("../../../static/index.html"),
-    ),
-    (
-        "/style.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../../static/style.css"),
-    ),
-];
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// Says how to build the UI when the binary was built without it.
+const NOT_BUILT: &str = "<!doctype html><meta charset=\"utf-8\"><title>socketlab</title><p>This socketlab binary was built without its browser UI. Build and start everything with <code>cargo xtask run</code>. The API works as documented at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>";
 
 /// Serves an embedded file, or the API's 404.
 pub async fn serve(uri: Uri) -> Response {
@@ -24,6 +16,13 @@ pub async fn serve(uri: Uri) -> Response {
     } else {
         uri.path()
     };
+    if path == "/" && !UI_BUILT {
+        return (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            NOT_BUILT,
+        )
+            .into_response();
+    }
     match FILES.iter().find(|(p, _, _)| *p == path) {
         Some((_, kind, body)) => (
             [

@@ -1,0 +1,231 @@
+// Browser tests of the playground: the real `socketlab serve` (built with its wasm UI by
+// `cargo xtask test`), Debian's headless Chromium driven by playwright-core, and the Python
+// peer client for the live view. Any console error or page error fails the test that saw it.
+// Screenshots land in tests/browser/artifacts/.
+
+import { test, before, after, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createInterface } from "node:readline";
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+const bin = process.env.SOCKETLAB_BIN;
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const WAIT = 10_000;
+
+/** Starts the gateway; resolves with its URL, ports and process once the ready line is out. */
+function startGateway(httpAddr = "127.0.0.1:0") {
+  assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
+  const child = spawn(bin, ["serve", "--http", httpAddr, "--udp-port", "0", "--tcp-port", "0"], {
+    env: { ...process.env, SOCKETLAB_RATE_PER_SEC: "1000", SOCKETLAB_BURST: "1000" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no ready line from socketlab serve")), WAIT);
+    child.on("error", reject);
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const m = line.match(/ready at (http:\/\/[^/]+)\/ \(UDP server on [^:]+:(\d+), TCP server on [^:]+:(\d+)\)/);
+      if (!m) return reject(new Error(`unexpected ready line: ${line}`));
+      resolve({ url: m[1], udpPort: Number(m[2]), tcpPort: Number(m[3]), child });
+    });
+  });
+}
+
+function stopGateway(gw) {
+  return new Promise((resolve) => {
+    if (gw.child.exitCode !== null) return resolve(gw.child.exitCode);
+    gw.child.once("exit", (code) => resolve(code));
+    gw.child.kill("SIGTERM");
+  });
+}
+
+let gw;
+let browser;
+let page;
+let problems;
+
+before(async () => {
+  gw = await startGateway();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (gw) await stopGateway(gw);
+});
+
+beforeEach(async () => {
+  problems = [];
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+  await page.goto(gw.url + "/");
+  await page.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+});
+
+afterEach(async (t) => {
+  const name = t.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+  await page.close();
+  assert.deepEqual(problems, [], "no console errors and no page errors");
+});
+
+async function send(message, protocol) {
+  await page.getByLabel("Message").fill(message);
+  await page.getByRole("radio", { name: protocol }).check();
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+}
+
+const reply = () => page.getByRole("region", { name: "Reply" });
+const packetLabels = (scope = page) =>
+  scope.locator("svg.diagram g.row[data-kind=packet]").evaluateAll((rows) => rows.map((r) => r.dataset.label));
+const currentRow = () => page.locator("svg.diagram g.row.current").first();
+const highlighted = () => page.locator("#code li.hl");
+
+test("a UDP exchange shows the reply and its datagrams", async () => {
+  await send("hello udp", "UDP");
+  await reply().getByText("HELLO UDP").waitFor({ timeout: WAIT });
+  assert.match(await reply().textContent(), /in \d+\.\d{3} ms/);
+  const lanes = await page.locator("svg.diagram .lane").evaluateAll((ls) => ls.map((l) => l.dataset.lane));
+  assert.deepEqual(lanes, ["client", "udp"]);
+  assert.deepEqual(await packetLabels(), ["UDP Len=9", "UDP Len=9"]);
+  const ports = await page.locator("svg.diagram .port").allTextContents();
+  assert.ok(ports.includes(`:${gw.udpPort}`), `server port ${gw.udpPort} on the arrows: ${ports}`);
+});
+
+test("a TCP exchange draws the handshake, and stepping follows the code", async () => {
+  await send("hi tcp", "TCP");
+  await reply().getByText("HI TCP").waitFor({ timeout: WAIT });
+  const lanes = await page.locator("svg.diagram .lane").evaluateAll((ls) => ls.map((l) => l.dataset.lane));
+  assert.deepEqual(lanes, ["client", "welcome", "connection"]);
+  const labels = await packetLabels();
+  assert.deepEqual(labels.slice(0, 3), ["SYN", "SYN-ACK", "ACK"]);
+  assert.ok(labels.includes("PSH, ACK Len=6") && labels.includes("FIN, ACK"), labels.join(" | "));
+
+  assert.equal(await currentRow().getAttribute("data-step"), "0");
+  assert.match(await page.locator("#step-label").textContent(), /^Step 1 of \d+$/);
+  await page.getByRole("button", { name: "Step", exact: true }).click();
+  assert.equal(await currentRow().getAttribute("data-step"), "1");
+  assert.equal(await currentRow().getAttribute("data-label"), "SYN");
+  assert.match(await highlighted().textContent(), /client\.connect\(/);
+  assert.match(await page.locator("#states").textContent(), /SYN_SENT/);
+
+  // The arrow keys walk on; find accept() and check the line behind it.
+  await page.locator("h1").click();
+  for (let i = 0; i < 12; i++) {
+    if ((await currentRow().getAttribute("data-label")).startsWith("accept()")) break;
+    await page.keyboard.press("ArrowRight");
+  }
+  assert.match(await currentRow().getAttribute("data-label"), /^accept\(\) → socket #\d+$/);
+  assert.match(await highlighted().textContent(), /welcome\.accept\(\)/);
+  assert.match(await page.locator("#inspector").textContent(), /welcome socket hands the client to a new connection socket/);
+  assert.match(await page.locator("#states").textContent(), /ESTABLISHED/);
+
+  const step = Number(await currentRow().getAttribute("data-step"));
+  await page.getByRole("button", { name: "Step back" }).click();
+  assert.equal(Number(await currentRow().getAttribute("data-step")), step - 1);
+  await page.getByRole("button", { name: "Rust" }).click();
+  await page.keyboard.press("ArrowRight");
+  assert.match(await highlighted().textContent(), /welcome\.accept\(\)\?/);
+});
+
+test("the server's recvfrom(2048) is the line behind a datagram's arrival", async () => {
+  await send("find me", "UDP");
+  await reply().getByText("FIND ME").waitFor({ timeout: WAIT });
+  await page.locator("svg.diagram g.row[data-label^='recvfrom() → 7 B']").first().click();
+  const inspector = await page.locator("#inspector").textContent();
+  assert.match(inspector, /recvfrom\(\) returns a 7-byte datagram/);
+  assert.match(inspector, /66 69 6e 64 20 6d 65/, "payload as hex");
+  // Both the client's and the server's recvfrom rows exist; whichever was clicked, the line is a recvfrom(2048).
+  assert.match(await highlighted().textContent(), /recvfrom\(2048\)/);
+});
+
+test("play walks to the end and compare draws UDP and TCP side by side", async () => {
+  await page.getByLabel("Message").fill("both ways");
+  await page.getByRole("button", { name: "Compare UDP and TCP" }).click();
+  await reply().getByText("BOTH WAYS").nth(1).waitFor({ timeout: WAIT });
+  const transports = await page.locator("svg.diagram").evaluateAll((ss) => ss.map((s) => s.dataset.transport));
+  assert.deepEqual(transports, ["udp", "tcp"]);
+  await page.getByRole("button", { name: "Play" }).click();
+  await page.getByRole("button", { name: "Play" }).waitFor({ timeout: 30_000 });
+  const [n, total] = (await page.locator("#step-label").textContent()).match(/\d+/g).map(Number);
+  assert.equal(n, total, "play stops on the last step");
+  const history = await page.getByRole("region", { name: "History" }).locator("button").allTextContents();
+  assert.equal(history.length, 2);
+  await page.getByRole("region", { name: "History" }).locator("button", { hasText: "UDP" }).click();
+  assert.equal(await page.locator("svg.diagram").count(), 1);
+});
+
+test("live view draws an exchange made by a separate Python client", async () => {
+  await page.getByLabel("Live view").check();
+  // Give the subscription a moment to reach the gateway before the client sends.
+  await page.waitForTimeout(300);
+  const client = spawnSync("python3", [path.join(here, "../peers/udp_client.py"), String(gw.udpPort)], {
+    input: "from a terminal\nend\n",
+    encoding: "utf8",
+    timeout: WAIT,
+  });
+  assert.equal(client.status, 0, `python3 udp_client.py failed: ${client.stderr ?? client.error}`);
+  assert.match(client.stdout, /FROM A TERMINAL/);
+  const live = page.getByRole("region", { name: "Live traffic" });
+  await live.locator("button", { hasText: /^udp 127\.0\.0\.1:\d+/ }).first().waitFor({ timeout: WAIT });
+  await live.locator("button").first().click();
+  await page.locator("svg.diagram g.row[data-label='UDP Len=15']").first().waitFor({ timeout: WAIT });
+  assert.deepEqual(await packetLabels(), ["UDP Len=15", "UDP Len=15"]);
+});
+
+test("plain words for mistakes, a Chinese toggle, and keyboard use", async () => {
+  await page.getByLabel("Message").fill("");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await reply().getByText("Type a message first.").waitFor({ timeout: WAIT });
+
+  await page.getByRole("button", { name: "中文" }).click();
+  await page.getByRole("button", { name: "发送" }).waitFor({ timeout: WAIT });
+  assert.equal(await page.locator("html").getAttribute("lang"), "zh");
+  await page.getByRole("button", { name: "English" }).click();
+
+  await page.getByLabel("Message").focus();
+  await page.keyboard.type("typed");
+  await page.keyboard.press("Enter");
+  await reply().getByText("TYPED", { exact: true }).waitFor({ timeout: WAIT });
+});
+
+test("the layout holds at 1280x800 and 390x844", async () => {
+  await send("layout check", "TCP");
+  await reply().getByText("LAYOUT CHECK").waitFor({ timeout: WAIT });
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling at ${width}x${height} (overflow ${overflow}px)`);
+    for (const name of ["Send", "Step"]) {
+      assert.ok(await page.getByRole("button", { name, exact: true }).isVisible(), `${name} visible at ${width}x${height}`);
+    }
+    await page.screenshot({ path: path.join(artifacts, `layout-${width}x${height}.png`), fullPage: true });
+  }
+});
+
+test("the page reconnects by itself after the gateway restarts", async () => {
+  const port = new URL(gw.url).port;
+  assert.equal(await stopGateway(gw), 0);
+  await page.locator("#status", { hasText: "Reconnecting" }).waitFor({ timeout: WAIT });
+  gw = await startGateway(`127.0.0.1:${port}`);
+  await page.locator("#status", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
+  await send("back again", "UDP");
+  await reply().getByText("BACK AGAIN").waitFor({ timeout: WAIT });
+  // While the gateway was down Chromium itself reports each refused WebSocket attempt; the
+  // page threw nothing. Only those browser network reports are excused, nothing else.
+  problems = problems.filter((p) => !/^console: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/ws' failed/.test(p));
+});
