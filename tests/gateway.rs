@@ -799,3 +799,37 @@ async fn openapi_lists_every_route_and_validates() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_head_that_never_completes_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = start(|c| c.limits.handshake_timeout_ms = 300).await;
+    let mut slow = TcpStream::connect(r.http).await.unwrap();
+    slow.write_all(b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(WAIT, slow.read(&mut buf))
+        .await
+        .expect("the gateway hangs up")
+        .unwrap_or(0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not before the timeout"
+    );
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 4"),
+        "closed or refused"
+    );
+    // A prompt client on another connection is unaffected, and stays connected past the limit.
+    let mut ws = connect(&r).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    send(
+        &mut ws,
+        json!({"type":"exchange","id":"ok","protocol":"udp","message":"prompt"}),
+    )
+    .await;
+    assert_eq!(collect(&mut ws, "ok").await.1["reply"], "PROMPT");
+    r.stop().await;
+}

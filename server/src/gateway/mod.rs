@@ -11,6 +11,7 @@ pub mod error;
 mod exchange;
 mod hub;
 mod limits;
+mod listener;
 mod metrics;
 mod openapi;
 mod rest;
@@ -310,9 +311,11 @@ impl Gateway {
 
         let app = router(Arc::clone(&state));
         let shutdown = state.cancel.clone();
+        let handshake = Duration::from_millis(state.config.limits.handshake_timeout_ms);
+        let listener = listener::GuardedListener::new(bound.http, handshake);
         let served = axum::serve(
-            bound.http,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            listener,
+            app.into_make_service_with_connect_info::<listener::Peer>(),
         )
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
@@ -336,6 +339,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
         .fallback(assets::serve)
+        .layer(axum::middleware::from_fn(listener::mark_arrived))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

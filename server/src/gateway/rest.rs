@@ -1,6 +1,5 @@
 //! The REST side of the gateway, for autograders and scripts, plus health and metrics.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,7 +36,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 )]
 pub async fn create_exchange(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExchangeResult>, ApiError> {
     let result = async {
@@ -68,7 +67,7 @@ pub async fn create_exchange(
             }
         })?;
         let prepared = exchange::prepare(&req, &state.config.limits)?;
-        state.rate_limit(addr.ip())?;
+        state.rate_limit(peer.addr.ip())?;
         let outcome = exchange::run(&state, &prepared)
             .await
             .map_err(|f| f.error)?;

@@ -39,7 +39,7 @@ const MAX_ID: usize = 128;
 /// `GET /api/v1/ws`: checks origin and limits, then upgrades.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -59,7 +59,7 @@ pub async fn upgrade(
             "the gateway is shutting down",
         ));
     }
-    let Some(guard) = state.conns.admit(addr.ip()) else {
+    let Some(guard) = state.conns.admit(peer.addr.ip()) else {
         let mut e = ApiError::new(
             ErrorCode::TooManyConnections,
             format!(
@@ -77,7 +77,7 @@ pub async fn upgrade(
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_write_buffer_size(4 * limit)
-        .on_upgrade(move |socket| tracker.track_future(session(state, socket, addr, guard)))
+        .on_upgrade(move |socket| tracker.track_future(session(state, socket, peer.addr, guard)))
 }
 
 /// A frame on its way to the client; `ends` names the in-flight exchange it finishes.
