@@ -20,13 +20,7 @@ fn content_type(path: &Path) -> &'static str {
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
         .unwrap_or_default();
     files.sort();
     files
@@ -40,16 +34,8 @@ fn main() {
 
     let mut entries: Vec<(String, PathBuf)> = Vec::new();
     for file in files_in(&static_dir) {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let url = if name == "index.html" {
-            "/".to_owned()
-        } else {
-            format!("/{name}")
-        };
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let url = if name == "index.html" { "/".to_owned() } else { format!("/{name}") };
         println!("cargo:rerun-if-changed={}", file.display());
         entries.push((url, file));
     }
@@ -58,11 +44,7 @@ fn main() {
         let pkg = PathBuf::from(dist).join("pkg");
         println!("cargo:rerun-if-changed={}", pkg.display());
         for file in files_in(&pkg) {
-            let name = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
             println!("cargo:rerun-if-changed={}", file.display());
             ui_built |= name.ends_with(".wasm");
             entries.push((format!("/pkg/{name}"), file));
@@ -82,10 +64,7 @@ fn main() {
         );
     }
     code.push_str("];\n");
-    let _ = writeln!(
-        code,
-        "/// Whether the wasm UI is embedded.\npub const UI_BUILT: bool = {ui_built};"
-    );
+    let _ = writeln!(code, "/// Whether the wasm UI is embedded.\npub const UI_BUILT: bool = {ui_built};");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("assets.rs");
     if let Err(e) = std::fs::write(&out, code) {
         panic!("cannot write {}: {e}", out.display());

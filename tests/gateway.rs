@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use socketlab::capture::CaptureMode;
 use socketlab::config::Config;
 use socketlab::gateway::{Bound, Gateway, Handle};
 use socketlab_proto::wire::Protocol;
@@ -36,47 +37,34 @@ impl Running {
 
     async fn stop(self) {
         self.cancel.cancel();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("gateway stops")
-            .unwrap();
+        tokio::time::timeout(WAIT, self.task).await.expect("gateway stops").unwrap();
     }
 }
 
 async fn start(tune: impl FnOnce(&mut Config)) -> Running {
+    // These tests cover the inferred timeline; tests/capture.rs covers captured packets.
     let mut config = Config {
         http: "127.0.0.1:0".parse().unwrap(),
         udp_port: 0,
         tcp_port: 0,
+        capture: CaptureMode::Off,
         ..Config::default()
     };
     config.limits.rate_per_sec = 10_000;
     config.limits.burst = 10_000;
     tune(&mut config);
     let bound = Bound::bind(&config).await.unwrap();
-    let (udp, tcp) = (
-        bound.udp.local_addr().unwrap(),
-        bound.tcp.local_addr().unwrap(),
-    );
+    let (udp, tcp) = (bound.udp.local_addr().unwrap(), bound.tcp.local_addr().unwrap());
     let cancel = CancellationToken::new();
     let gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
     let http = gateway.http_addr().unwrap();
     let handle = gateway.handle();
     let task = tokio::spawn(async move { gateway.run().await.unwrap() });
-    Running {
-        http,
-        handle,
-        cancel,
-        udp,
-        tcp,
-        task,
-    }
+    Running { http, handle, cancel, udp, tcp, task }
 }
 
 async fn connect(r: &Running) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http))
-        .await
-        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
     let hello = recv(&mut ws).await;
     assert_eq!(hello["type"], "hello");
     ws
@@ -84,11 +72,7 @@ async fn connect(r: &Running) -> Ws {
 
 async fn recv(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .unwrap();
+        let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time").expect("open").unwrap();
         match msg {
             Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -116,19 +100,13 @@ async fn collect(ws: &mut Ws, id: &str) -> (Vec<Value>, Value) {
 }
 
 fn packet_flags(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["op"] == "segment")
-        .map(|e| e["segment"]["flags"].as_str().unwrap().to_owned())
-        .collect()
+    events.iter().filter(|e| e["op"] == "segment").map(|e| e["segment"]["flags"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
 async fn hello_announces_servers_and_limits() {
     let r = start(|_| {}).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http))
-        .await
-        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
     let hello = recv(&mut ws).await;
     assert_eq!(hello["api_version"], 1);
     assert_eq!(hello["servers"][0]["protocol"], "udp");
@@ -137,6 +115,9 @@ async fn hello_announces_servers_and_limits() {
     assert_eq!(hello["limits"]["max_in_flight"], 16);
     assert_eq!(hello["limits"]["exchange_timeout_ms"], 2000);
     assert_eq!(hello["observe_all"], true);
+    assert_eq!(hello["capture"]["enabled"], false);
+    assert!(hello["capture"]["reason"].as_str().unwrap().contains("--capture off"));
+    assert!(hello["closed_port"].as_u64().unwrap() > 0);
     r.stop().await;
 }
 
@@ -144,25 +125,14 @@ async fn hello_announces_servers_and_limits() {
 async fn udp_and_tcp_exchanges_stream_a_timeline_then_one_reply() {
     let r = start(|_| {}).await;
     let mut ws = connect(&r).await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"u1","protocol":"udp","message":"hello straße"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"u1","protocol":"udp","message":"hello straße"})).await;
     let (events, end) = collect(&mut ws, "u1").await;
     assert_eq!(end["type"], "reply");
     assert_eq!(end["reply"], "HELLO STRASSE");
     assert!(end["elapsed_us"].as_u64().unwrap() > 0);
-    let ops: Vec<(&str, &str)> = events
-        .iter()
-        .map(|e| (e["side"].as_str().unwrap(), e["op"].as_str().unwrap()))
-        .collect();
-    for step in [
-        ("client", "sendto"),
-        ("server", "recvfrom"),
-        ("server", "sendto"),
-        ("client", "recvfrom"),
-    ] {
+    let ops: Vec<(&str, &str)> =
+        events.iter().map(|e| (e["side"].as_str().unwrap(), e["op"].as_str().unwrap())).collect();
+    for step in [("client", "sendto"), ("server", "recvfrom"), ("server", "sendto"), ("client", "recvfrom")] {
         assert!(ops.contains(&step), "{step:?} missing from {ops:?}");
     }
     let pos = |s: (&str, &str)| ops.iter().position(|o| *o == s).unwrap();
@@ -170,40 +140,18 @@ async fn udp_and_tcp_exchanges_stream_a_timeline_then_one_reply() {
     assert!(pos(("server", "sendto")) < pos(("client", "recvfrom")));
     assert_eq!(packet_flags(&events), ["", ""], "one datagram each way");
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"t1","protocol":"tcp","message":"over tcp"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"t1","protocol":"tcp","message":"over tcp"})).await;
     let (events, end) = collect(&mut ws, "t1").await;
     assert_eq!(end["reply"], "OVER TCP");
     let flags = packet_flags(&events);
-    assert_eq!(
-        &flags[..3],
-        ["SYN", "SYN,ACK", "ACK"],
-        "handshake first: {flags:?}"
-    );
-    assert!(
-        flags.contains(&"PSH,ACK".to_owned()) && flags.contains(&"FIN,ACK".to_owned()),
-        "{flags:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .filter(|e| e["op"] == "segment")
-            .all(|e| e["flags"][0] == "inferred")
-    );
-    let accept = events
-        .iter()
-        .find(|e| e["op"] == "accept")
-        .expect("server accept");
+    assert_eq!(&flags[..3], ["SYN", "SYN,ACK", "ACK"], "handshake first: {flags:?}");
+    assert!(flags.contains(&"PSH,ACK".to_owned()) && flags.contains(&"FIN,ACK".to_owned()), "{flags:?}");
+    assert!(events.iter().filter(|e| e["op"] == "segment").all(|e| e["flags"][0] == "inferred"));
+    let accept = events.iter().find(|e| e["op"] == "accept").expect("server accept");
     assert_eq!(accept["socket"]["role"], "welcome");
     assert_eq!(accept["spawned"]["role"], "connection");
     let stamps: Vec<u64> = events.iter().map(|e| e["t_us"].as_u64().unwrap()).collect();
-    assert!(
-        stamps.windows(2).all(|w| w[0] <= w[1]),
-        "timeline order: {stamps:?}"
-    );
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "timeline order: {stamps:?}");
     r.stop().await;
 }
 
@@ -212,36 +160,15 @@ async fn raw_bytes_round_trip_and_lean_path_skips_the_timeline() {
     let r = start(|_| {}).await;
     let mut ws = connect(&r).await;
     // "ab" 0xff "c": not UTF-8; the server answers instead of dying.
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"b","protocol":"udp","message_base64":"YWL/Yw=="}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"b","protocol":"udp","message_base64":"YWL/Yw=="})).await;
     let (events, end) = collect(&mut ws, "b").await;
     assert_eq!(end["type"], "reply");
     assert_eq!(end["reply_base64"], "QUL/Qw==");
-    let recv = events
-        .iter()
-        .find(|e| e["side"] == "server" && e["op"] == "recvfrom")
-        .unwrap();
-    assert!(
-        recv["flags"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("invalid_utf8"))
-    );
-    assert!(
-        recv["detail"]
-            .as_str()
-            .unwrap()
-            .contains("UnicodeDecodeError")
-    );
+    let recv = events.iter().find(|e| e["side"] == "server" && e["op"] == "recvfrom").unwrap();
+    assert!(recv["flags"].as_array().unwrap().contains(&json!("invalid_utf8")));
+    assert!(recv["detail"].as_str().unwrap().contains("UnicodeDecodeError"));
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"lean","protocol":"tcp","message":"fast","trace":false}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"lean","protocol":"tcp","message":"fast","trace":false})).await;
     let (events, end) = collect(&mut ws, "lean").await;
     assert_eq!(end["reply"], "FAST");
     assert!(events.is_empty(), "no timeline on the lean path");
@@ -254,49 +181,24 @@ async fn bad_frames_get_coded_errors_and_the_socket_survives() {
     let mut ws = connect(&r).await;
     ws.send(Message::text("{not json")).await.unwrap();
     let e = recv(&mut ws).await;
-    assert_eq!(
-        (e["type"].as_str(), e["code"].as_str()),
-        (Some("error"), Some("malformed_json"))
-    );
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("malformed_json")));
     assert!(e["id"].is_null());
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"p","protocol":"sctp","message":"x"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"p","protocol":"sctp","message":"x"})).await;
     let e = recv(&mut ws).await;
-    assert_eq!(
-        (e["code"].as_str(), e["id"].as_str()),
-        (Some("invalid_field"), Some("p"))
-    );
+    assert_eq!((e["code"].as_str(), e["id"].as_str()), (Some("invalid_field"), Some("p")));
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","protocol":"udp","message":"no id"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","protocol":"udp","message":"no id"})).await;
     assert_eq!(recv(&mut ws).await["code"], "invalid_field");
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"big","protocol":"udp","message":"x".repeat(101)}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"big","protocol":"udp","message":"x".repeat(101)})).await;
     let e = recv(&mut ws).await;
-    assert_eq!(
-        (e["code"].as_str(), e["id"].as_str()),
-        (Some("too_large"), Some("big"))
-    );
+    assert_eq!((e["code"].as_str(), e["id"].as_str()), (Some("too_large"), Some("big")));
 
     ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
     assert_eq!(recv(&mut ws).await["code"], "malformed_json");
 
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"ok","protocol":"udp","message":"still here"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"ok","protocol":"udp","message":"still here"})).await;
     let (_, end) = collect(&mut ws, "ok").await;
     assert_eq!(end["reply"], "STILL HERE");
     r.stop().await;
@@ -306,8 +208,7 @@ async fn bad_frames_get_coded_errors_and_the_socket_survives() {
 async fn a_one_mebibyte_frame_is_refused_with_1009_and_the_gateway_stays_up() {
     let r = start(|_| {}).await;
     let mut ws = connect(&r).await;
-    let huge =
-        json!({"type":"exchange","id":"huge","protocol":"udp","message":"x".repeat(1 << 20)});
+    let huge = json!({"type":"exchange","id":"huge","protocol":"udp","message":"x".repeat(1 << 20)});
     // The gateway may close before the whole frame is written; that is the point.
     let _ = ws.send(Message::text(huge.to_string())).await;
     let mut saw_error = false;
@@ -326,17 +227,10 @@ async fn a_one_mebibyte_frame_is_refused_with_1009_and_the_gateway_stays_up() {
             _ => {}
         }
     }
-    assert!(
-        saw_error || close_code == Some(1009),
-        "error frame {saw_error}, close {close_code:?}"
-    );
+    assert!(saw_error || close_code == Some(1009), "error frame {saw_error}, close {close_code:?}");
     assert_eq!(close_code, Some(1009), "closed with Message Too Big");
     let mut again = connect(&r).await;
-    send(
-        &mut again,
-        json!({"type":"exchange","id":"after","protocol":"tcp","message":"alive"}),
-    )
-    .await;
+    send(&mut again, json!({"type":"exchange","id":"after","protocol":"tcp","message":"alive"})).await;
     assert_eq!(collect(&mut again, "after").await.1["reply"], "ALIVE");
     r.stop().await;
 }
@@ -358,34 +252,15 @@ async fn in_flight_cap_duplicates_and_timeouts() {
     .await;
     let _hold = hold_tcp(&r).await;
     let mut ws = connect(&r).await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"a","protocol":"tcp","message":"a"}),
-    )
-    .await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"a","protocol":"tcp","message":"again"}),
-    )
-    .await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"b","protocol":"tcp","message":"b"}),
-    )
-    .await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"c","protocol":"tcp","message":"c"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"a","protocol":"tcp","message":"a"})).await;
+    send(&mut ws, json!({"type":"exchange","id":"a","protocol":"tcp","message":"again"})).await;
+    send(&mut ws, json!({"type":"exchange","id":"b","protocol":"tcp","message":"b"})).await;
+    send(&mut ws, json!({"type":"exchange","id":"c","protocol":"tcp","message":"c"})).await;
     let mut ends = Vec::new();
     while ends.len() < 4 {
         let v = recv(&mut ws).await;
         if v["type"] == "error" || v["type"] == "reply" {
-            ends.push((
-                v["id"].as_str().unwrap().to_owned(),
-                v["code"].as_str().unwrap_or("reply").to_owned(),
-            ));
+            ends.push((v["id"].as_str().unwrap().to_owned(), v["code"].as_str().unwrap_or("reply").to_owned()));
         }
     }
     ends.sort();
@@ -411,36 +286,19 @@ async fn rate_limit_answers_429_with_retry_after() {
     let http = reqwest::Client::new();
     let body = json!({"protocol":"udp","message":"x"});
     for _ in 0..2 {
-        let resp = http
-            .post(r.url("/api/v1/exchanges"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let resp = http.post(r.url("/api/v1/exchanges")).json(&body).send().await.unwrap();
         assert_eq!(resp.status(), 200);
     }
-    let resp = http
-        .post(r.url("/api/v1/exchanges"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(r.url("/api/v1/exchanges")).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
 
     let mut ws = connect(&r).await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"r","protocol":"udp","message":"x"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"r","protocol":"udp","message":"x"})).await;
     let e = recv(&mut ws).await;
-    assert_eq!(
-        (e["code"].as_str(), e["id"].as_str()),
-        (Some("rate_limited"), Some("r"))
-    );
+    assert_eq!((e["code"].as_str(), e["id"].as_str()), (Some("rate_limited"), Some("r")));
     r.stop().await;
 }
 
@@ -455,45 +313,20 @@ async fn a_stopped_server_is_reported_down() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut ws = connect(&r).await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"d","protocol":"udp","message":"x"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"d","protocol":"udp","message":"x"})).await;
     let (_, end) = collect(&mut ws, "d").await;
     assert_eq!(end["code"], "server_down");
     let http = reqwest::Client::new();
-    let resp = http
-        .post(r.url("/api/v1/exchanges"))
-        .json(&json!({"protocol":"udp","message":"x"}))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        http.post(r.url("/api/v1/exchanges")).json(&json!({"protocol":"udp","message":"x"})).send().await.unwrap();
     assert_eq!(resp.status(), 503);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "server_down"
-    );
-    assert_eq!(
-        http.get(r.url("/healthz")).send().await.unwrap().status(),
-        503
-    );
-    let servers: Value = http
-        .get(r.url("/api/v1/servers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "server_down");
+    assert_eq!(http.get(r.url("/healthz")).send().await.unwrap().status(), 503);
+    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
     assert_eq!(servers["servers"][0]["status"], "down");
     assert_eq!(servers["servers"][1]["status"], "up");
     // TCP is unaffected.
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"t","protocol":"tcp","message":"x"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"t","protocol":"tcp","message":"x"})).await;
     assert_eq!(collect(&mut ws, "t").await.1["reply"], "X");
     r.stop().await;
 }
@@ -506,38 +339,23 @@ async fn origins_and_connection_caps_are_enforced_at_upgrade() {
     })
     .await;
     let with_origin = |origin: &str| {
-        let mut req = format!("ws://{}/api/v1/ws", r.http)
-            .into_client_request()
-            .unwrap();
+        let mut req = format!("ws://{}/api/v1/ws", r.http).into_client_request().unwrap();
         req.headers_mut().insert("origin", origin.parse().unwrap());
         req
     };
-    let refused = tokio_tungstenite::connect_async(with_origin("http://evil.example"))
-        .await
-        .unwrap_err();
-    let tokio_tungstenite::tungstenite::Error::Http(resp) = refused else {
-        panic!("{refused:?}")
-    };
+    let refused = tokio_tungstenite::connect_async(with_origin("http://evil.example")).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = refused else { panic!("{refused:?}") };
     assert_eq!(resp.status(), 403);
     let body: Value = serde_json::from_slice(resp.body().as_ref().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "forbidden_origin");
 
-    let (mut allowed, _) =
-        tokio_tungstenite::connect_async(with_origin("https://course.example.edu"))
-            .await
-            .unwrap();
+    let (mut allowed, _) = tokio_tungstenite::connect_async(with_origin("https://course.example.edu")).await.unwrap();
     assert_eq!(recv(&mut allowed).await["type"], "hello");
     let same = format!("http://{}", r.http);
-    let (mut second, _) = tokio_tungstenite::connect_async(with_origin(&same))
-        .await
-        .unwrap();
+    let (mut second, _) = tokio_tungstenite::connect_async(with_origin(&same)).await.unwrap();
     assert_eq!(recv(&mut second).await["type"], "hello");
-    let third = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http))
-        .await
-        .unwrap_err();
-    let tokio_tungstenite::tungstenite::Error::Http(resp) = third else {
-        panic!("{third:?}")
-    };
+    let third = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = third else { panic!("{third:?}") };
     assert_eq!(resp.status(), 429);
     drop(allowed);
     r.stop().await;
@@ -549,19 +367,13 @@ async fn other_clients_traffic_reaches_only_subscribers() {
     let mut watcher = connect(&r).await;
     let mut bystander = connect(&r).await;
     send(&mut watcher, json!({"type":"subscribe","scope":"all"})).await;
-    assert_eq!(
-        recv(&mut watcher).await,
-        json!({"type":"subscribed","scope":"all"})
-    );
+    assert_eq!(recv(&mut watcher).await, json!({"type":"subscribed","scope":"all"}));
 
     // A client outside the gateway, like the Python client in a terminal.
     let outside = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     outside.send_to(b"from a terminal", r.udp).await.unwrap();
     let mut buf = [0u8; 64];
-    let (n, _) = tokio::time::timeout(WAIT, outside.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, _) = tokio::time::timeout(WAIT, outside.recv_from(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"FROM A TERMINAL");
     let conversation = format!("udp {}", outside.local_addr().unwrap());
     let seen = recv(&mut watcher).await;
@@ -572,17 +384,11 @@ async fn other_clients_traffic_reaches_only_subscribers() {
     assert_eq!(recv(&mut watcher).await["event"]["op"], "sendto");
 
     // The bystander's next frame is its own reply: nothing observed slipped in before it.
-    send(
-        &mut bystander,
-        json!({"type":"exchange","id":"own","protocol":"udp","message":"mine"}),
-    )
-    .await;
+    send(&mut bystander, json!({"type":"exchange","id":"own","protocol":"udp","message":"mine"})).await;
     let (events, end) = collect(&mut bystander, "own").await;
     assert_eq!(end["reply"], "MINE");
-    assert!(events.iter().all(
-        |e| e["peer"] != json!(outside.local_addr().unwrap().to_string())
-            && e["local"] != json!(outside.local_addr().unwrap().to_string())
-    ));
+    assert!(events.iter().all(|e| e["peer"] != json!(outside.local_addr().unwrap().to_string())
+        && e["local"] != json!(outside.local_addr().unwrap().to_string())));
     // And the watcher does not see the bystander's exchange as outside traffic.
     send(&mut watcher, json!({"type":"subscribe","scope":"own"})).await;
     assert_eq!(recv(&mut watcher).await["scope"], "own");
@@ -640,14 +446,8 @@ async fn two_hundred_exchanges_over_twenty_sockets_get_exactly_one_end_each() {
 async fn idle_sockets_are_closed_politely() {
     let r = start(|c| c.limits.idle_timeout_ms = 300).await;
     let mut ws = connect(&r).await;
-    let msg = tokio::time::timeout(WAIT, ws.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let Message::Close(Some(frame)) = msg else {
-        panic!("expected a close frame, got {msg:?}")
-    };
+    let msg = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+    let Message::Close(Some(frame)) = msg else { panic!("expected a close frame, got {msg:?}") };
     assert_eq!(u16::from(frame.code), 1000);
     assert!(frame.reason.contains("idle"));
     r.stop().await;
@@ -658,9 +458,7 @@ async fn rest_exchange_and_its_errors() {
     let r = start(|c| c.limits.max_frame_bytes = 4096).await;
     let http = reqwest::Client::new();
     let post = |body: String| http.post(r.url("/api/v1/exchanges")).body(body).send();
-    let resp = post(json!({"protocol":"udp","message":"hello"}).to_string())
-        .await
-        .unwrap();
+    let resp = post(json!({"protocol":"udp","message":"hello"}).to_string()).await.unwrap();
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["protocol"], "udp");
@@ -673,37 +471,21 @@ async fn rest_exchange_and_its_errors() {
         ("{\"protocol\":", 400, "malformed_json"),
         ("[1,2]", 422, "invalid_field"),
         ("{\"protocol\":\"udp\"}", 422, "invalid_field"),
-        (
-            "{\"protocol\":\"icmp\",\"message\":\"x\"}",
-            422,
-            "invalid_field",
-        ),
+        ("{\"protocol\":\"icmp\",\"message\":\"x\"}", 422, "invalid_field"),
     ];
     for (body, status, code) in cases {
         let resp = post(body.to_owned()).await.unwrap();
         assert_eq!(resp.status(), status, "{body}");
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"]["code"], code, "{body}");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    let resp = post(json!({"protocol":"udp","message":"x".repeat(8000)}).to_string())
-        .await
-        .unwrap();
+    let resp = post(json!({"protocol":"udp","message":"x".repeat(8000)}).to_string()).await.unwrap();
     assert_eq!(resp.status(), 413);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "too_large"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "too_large");
     let resp = http.get(r.url("/api/v1/nope")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "not_found"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "not_found");
     r.stop().await;
 }
 
@@ -711,77 +493,33 @@ async fn rest_exchange_and_its_errors() {
 async fn servers_health_metrics_and_page() {
     let r = start(|_| {}).await;
     let http = reqwest::Client::new();
-    let servers: Value = http
-        .get(r.url("/api/v1/servers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
     assert_eq!(servers["servers"][0]["addr"], r.udp.to_string());
     assert_eq!(servers["servers"][1]["buffer"], 1024);
     let health = http.get(r.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
-    http.post(r.url("/api/v1/exchanges"))
-        .json(&json!({"protocol":"tcp","message":"m"}))
-        .send()
-        .await
-        .unwrap();
-    http.post(r.url("/api/v1/exchanges"))
-        .body("{")
-        .send()
-        .await
-        .unwrap();
-    let metrics = http
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"ok\"} 1"),
-        "{metrics}"
-    );
+    http.post(r.url("/api/v1/exchanges")).json(&json!({"protocol":"tcp","message":"m"})).send().await.unwrap();
+    http.post(r.url("/api/v1/exchanges")).body("{").send().await.unwrap();
+    let metrics = http.get(r.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("socketlab_errors_total{code=\"malformed_json\"} 1"));
     assert!(metrics.contains("socketlab_exchange_seconds_count 1"));
     let page = http.get(r.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     r.stop().await;
 }
 
 #[tokio::test]
 async fn openapi_lists_every_route_and_validates() {
     let r = start(|_| {}).await;
-    let doc: Value = reqwest::get(r.url("/api/v1/openapi.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = reqwest::get(r.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    for route in [
-        "/api/v1/ws",
-        "/api/v1/exchanges",
-        "/api/v1/servers",
-        "/api/v1/openapi.json",
-        "/healthz",
-        "/metrics",
-    ] {
-        assert!(
-            paths.iter().any(|p| *p == route),
-            "{route} missing from {paths:?}"
-        );
+    for route in ["/api/v1/ws", "/api/v1/exchanges", "/api/v1/servers", "/api/v1/openapi.json", "/healthz", "/metrics"]
+    {
+        assert!(paths.iter().any(|p| *p == route), "{route} missing from {paths:?}");
     }
     let file = std::env::temp_dir().join(format!("socketlab-openapi-{}.json", std::process::id()));
     std::fs::write(&file, doc.to_string()).unwrap();
@@ -805,31 +543,16 @@ async fn a_request_head_that_never_completes_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let r = start(|c| c.limits.handshake_timeout_ms = 300).await;
     let mut slow = TcpStream::connect(r.http).await.unwrap();
-    slow.write_all(b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    slow.write_all(b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let started = std::time::Instant::now();
     let mut buf = [0u8; 256];
-    let n = tokio::time::timeout(WAIT, slow.read(&mut buf))
-        .await
-        .expect("the gateway hangs up")
-        .unwrap_or(0);
-    assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "not before the timeout"
-    );
-    assert!(
-        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 4"),
-        "closed or refused"
-    );
+    let n = tokio::time::timeout(WAIT, slow.read(&mut buf)).await.expect("the gateway hangs up").unwrap_or(0);
+    assert!(started.elapsed() >= Duration::from_millis(250), "not before the timeout");
+    assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 4"), "closed or refused");
     // A prompt client on another connection is unaffected, and stays connected past the limit.
     let mut ws = connect(&r).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    send(
-        &mut ws,
-        json!({"type":"exchange","id":"ok","protocol":"udp","message":"prompt"}),
-    )
-    .await;
+    send(&mut ws, json!({"type":"exchange","id":"ok","protocol":"udp","message":"prompt"})).await;
     assert_eq!(collect(&mut ws, "ok").await.1["reply"], "PROMPT");
     r.stop().await;
 }

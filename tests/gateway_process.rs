@@ -14,25 +14,15 @@ use tokio_tungstenite::tungstenite::Message;
 /// Starts `socketlab serve` on free ports and returns it with its HTTP address.
 fn serve(extra_env: &[(&str, &str)]) -> (Proc, String, String) {
     let mut cmd = socketlab();
-    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0"]);
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0", "--capture", "off"]);
     cmd.env("SOCKETLAB_UDP_PORT", "0");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
     let p = Proc::start(cmd);
     let ready = p.line();
-    assert!(
-        ready.starts_with("socketlab gateway ready at http://127.0.0.1:"),
-        "{ready}"
-    );
-    let http = ready
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");
+    let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
     (p, http, ready)
 }
 
@@ -42,27 +32,14 @@ fn settings_come_from_flags_environment_and_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("socketlab.toml");
     std::fs::write(&file, "burst = 7\nobserve_all = false\n").unwrap();
-    let (_p, http, ready) = serve(&[
-        ("SOCKETLAB_CONFIG", file.to_str().unwrap()),
-        ("SOCKETLAB_BURST", "9"),
-    ]);
-    assert!(
-        ready.contains("UDP server on 127.0.0.1:") && ready.contains("TCP server on 127.0.0.1:"),
-        "{ready}"
-    );
+    let (_p, http, ready) = serve(&[("SOCKETLAB_CONFIG", file.to_str().unwrap()), ("SOCKETLAB_BURST", "9")]);
+    assert!(ready.contains("UDP server on 127.0.0.1:") && ready.contains("TCP server on 127.0.0.1:"), "{ready}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws"))
-            .await
-            .unwrap();
-        let Some(Ok(Message::Text(t))) = ws.next().await else {
-            panic!("no hello")
-        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no hello") };
         let hello: Value = serde_json::from_str(t.as_str()).unwrap();
-        assert_eq!(
-            hello["limits"]["burst"], 9,
-            "the environment beats the file"
-        );
+        assert_eq!(hello["limits"]["burst"], 9, "the environment beats the file");
         assert_eq!(hello["observe_all"], false, "the file beats the default");
     });
     std::fs::remove_dir_all(&dir).ok();
@@ -74,29 +51,22 @@ fn python_websockets_client_runs_an_exchange() {
     let mut client = python("ws_client.py");
     client.arg(format!("ws://{http}/api/v1/ws"));
     let (status, out, err) = run_with_input(client, b"");
-    assert!(
-        status.success(),
-        "the Python websockets client failed (pip install websockets): {err}"
-    );
+    assert!(status.success(), "the Python websockets client failed (pip install websockets): {err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"hello 1"), "{out}");
     assert!(lines.contains(&"reply py-1 FROM PYTHON"), "{out}");
     assert!(
-        lines.iter().any(|l| l.starts_with("events py-1 ")
-            && l.trim_start_matches("events py-1 ")
-                .parse::<usize>()
-                .unwrap()
-                >= 10),
+        lines
+            .iter()
+            .any(|l| l.starts_with("events py-1 ")
+                && l.trim_start_matches("events py-1 ").parse::<usize>().unwrap() >= 10),
         "{out}"
     );
 }
 
 #[test]
 fn sigterm_during_traffic_closes_every_socket_with_1001_and_exits_zero() {
-    let (mut p, http, _) = serve(&[
-        ("SOCKETLAB_RATE_PER_SEC", "100000"),
-        ("SOCKETLAB_BURST", "100000"),
-    ]);
+    let (mut p, http, _) = serve(&[("SOCKETLAB_RATE_PER_SEC", "100000"), ("SOCKETLAB_BURST", "100000")]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut sockets = Vec::new();
@@ -162,4 +132,38 @@ fn sigterm_during_traffic_closes_every_socket_with_1001_and_exits_zero() {
             assert!(ended > 0, "traffic flowed before the signal");
         }
     });
+}
+
+#[test]
+fn without_permission_capture_auto_falls_back_and_capture_on_refuses() {
+    // A user namespace has no CAP_NET_RAW over the machine's network.
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.args(["serve", "--capture", "auto", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0"]);
+    let p = Proc::start(cmd);
+    let ready = p.line();
+    assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");
+    let notice = p.line();
+    assert!(notice.starts_with("packet capture: off: ") && notice.contains("CAP_NET_RAW"), "{notice}");
+    let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no hello") };
+        let hello: Value = serde_json::from_str(t.as_str()).unwrap();
+        assert_eq!(hello["capture"]["enabled"], false);
+        assert!(hello["capture"]["reason"].as_str().unwrap().contains("inferred"));
+        let pcap = reqwest::get(format!("http://{http}/api/v1/exchanges/x1-0/pcapng")).await.unwrap();
+        assert_eq!(pcap.status(), 409);
+        assert_eq!(pcap.json::<Value>().await.unwrap()["error"]["code"], "capture_unavailable");
+    });
+    drop(p);
+
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.args(["serve", "--capture", "on", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0"]);
+    let (status, out, err) = run_with_input(cmd, b"");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("packet capture on lo is not possible") && err.contains("CAP_NET_RAW"), "{err}");
 }

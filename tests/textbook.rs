@@ -14,36 +14,21 @@ use support::*;
 /// What Python's `str.upper()` makes of each line, asked of Python itself.
 fn python_upper(lines: &[&str]) -> Vec<String> {
     let mut cmd = Command::new("python3");
-    cmd.args([
-        "-c",
-        "import sys\nfor l in sys.stdin.read().split('\\n')[:-1]: print(l.upper())",
-    ]);
+    cmd.args(["-c", "import sys\nfor l in sys.stdin.read().split('\\n')[:-1]: print(l.upper())"]);
     let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
     let (status, out, _) = run_with_input(cmd, input.as_bytes());
     assert!(status.success());
     out.lines().map(str::to_owned).collect()
 }
 
-const SENTENCES: &[&str] = &[
-    "hello world",
-    "straße",
-    "ﬁne ﬂow",
-    "σοφία ΐ",
-    "привет",
-    "你好 socket",
-    "émoji 🚀 ok",
-];
+const SENTENCES: &[&str] = &["hello world", "straße", "ﬁne ﬂow", "σοφία ΐ", "привет", "你好 socket", "émoji 🚀 ok"];
 
 #[test]
 fn python_udp_client_talks_to_our_udp_server() {
     let (_server, port) = socketlab_server(&["udp-server"]);
     let mut client = python("udp_client.py");
     client.arg(port.to_string());
-    let input = SENTENCES
-        .iter()
-        .map(|s| format!("{s}\n"))
-        .collect::<String>()
-        + "end\n";
+    let input = SENTENCES.iter().map(|s| format!("{s}\n")).collect::<String>() + "end\n";
     let (status, out, err) = run_with_input(client, input.as_bytes());
     assert!(status.success(), "python client failed: {err}");
     let replies: Vec<String> = out
@@ -65,10 +50,7 @@ fn python_tcp_client_talks_to_our_tcp_server() {
         let (status, out, err) = run_with_input(client, format!("{sentence}\n").as_bytes());
         assert!(status.success(), "python client failed: {err}");
         // Python's print("From Server: ", x) puts two spaces after the colon.
-        assert_eq!(
-            out,
-            format!("Input lowercase sentence:From Server:  {want}")
-        );
+        assert_eq!(out, format!("Input lowercase sentence:From Server:  {want}"));
     }
 }
 
@@ -77,18 +59,11 @@ fn our_udp_client_talks_to_python_udp_server() {
     let (server, port) = python_server("udp_server.py");
     let mut client = socketlab();
     client.args(["udp-client", "--port", &port.to_string(), "--timeout", "5"]);
-    let input = SENTENCES
-        .iter()
-        .map(|s| format!("{s}\n"))
-        .collect::<String>()
-        + "end\n";
+    let input = SENTENCES.iter().map(|s| format!("{s}\n")).collect::<String>() + "end\n";
     let (status, out, err) = run_with_input(client, input.as_bytes());
     assert!(status.success(), "udp-client failed: {err}");
     // No prompts: stdin is not a terminal.
-    assert_eq!(
-        out.lines().map(str::to_owned).collect::<Vec<_>>(),
-        python_upper(SENTENCES)
-    );
+    assert_eq!(out.lines().map(str::to_owned).collect::<Vec<_>>(), python_upper(SENTENCES));
     assert_eq!(server.line(), "receive message: hello world");
 }
 
@@ -97,13 +72,7 @@ fn our_tcp_client_talks_to_python_tcp_server() {
     let (_server, port) = python_server("tcp_server.py");
     for (sentence, want) in SENTENCES.iter().zip(python_upper(SENTENCES)) {
         let mut client = socketlab();
-        client.args([
-            "tcp-client",
-            "--port",
-            &port.to_string(),
-            "--message",
-            sentence,
-        ]);
+        client.args(["tcp-client", "--port", &port.to_string(), "--message", sentence]);
         let (status, out, err) = run_with_input(client, b"");
         assert!(status.success(), "tcp-client failed: {err}");
         assert_eq!(out, format!("From Server: {want}"));
@@ -137,20 +106,12 @@ fn invalid_utf8_is_answered_and_the_server_keeps_serving() {
     let (server, port) = socketlab_server(&["udp-server"]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(WAIT)).unwrap();
-    sock.send_to(b"caf\xe9 ok \xff", ("127.0.0.1", port))
-        .unwrap();
+    sock.send_to(b"caf\xe9 ok \xff", ("127.0.0.1", port)).unwrap();
     let mut buf = [0u8; 4096];
     let (n, _) = sock.recv_from(&mut buf).unwrap();
-    assert_eq!(
-        &buf[..n],
-        b"CAF\xe9 OK \xff",
-        "ASCII upper-cased, other bytes untouched"
-    );
+    assert_eq!(&buf[..n], b"CAF\xe9 OK \xff", "ASCII upper-cased, other bytes untouched");
     let log = server.line();
-    assert!(
-        log.contains("invalid UTF-8") && log.contains("position 3"),
-        "log: {log}"
-    );
+    assert!(log.contains("invalid UTF-8") && log.contains("position 3"), "log: {log}");
 
     // The next client is still served, where the lesson's server would have died.
     let mut client = python("udp_client.py");
@@ -164,11 +125,7 @@ fn invalid_utf8_is_answered_and_the_server_keeps_serving() {
     sock.send_to(b"caf\xe9", ("127.0.0.1", pport)).unwrap();
     let status = py.wait();
     assert!(!status.success());
-    assert!(
-        py.rest_of_stderr()
-            .join("\n")
-            .contains("UnicodeDecodeError")
-    );
+    assert!(py.rest_of_stderr().join("\n").contains("UnicodeDecodeError"));
 
     // The TCP server survives them too.
     let (tcp, tport) = socketlab_server(&["tcp-server"]);
@@ -225,10 +182,7 @@ fn tcp_reads_once_at_1024_and_reports_the_rest() {
     assert!(reply[..got].iter().all(|&b| b == b'X'));
     drop(s);
     let log = server.line();
-    assert!(
-        log.contains("1024 bytes") && log.contains("476 more bytes discarded"),
-        "log: {log}"
-    );
+    assert!(log.contains("1024 bytes") && log.contains("476 more bytes discarded"), "log: {log}");
 }
 
 #[test]
@@ -240,16 +194,11 @@ fn iterative_mode_holds_the_second_client_and_concurrent_does_not() {
         std::thread::sleep(Duration::from_millis(200));
         let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
         second.write_all(b"second").unwrap();
-        second
-            .set_read_timeout(Some(Duration::from_millis(700)))
-            .unwrap();
+        second.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
         let mut buf = [0u8; 64];
         let early = second.read(&mut buf);
         if held {
-            assert!(
-                early.is_err(),
-                "{mode}: the second client must wait, got {early:?}"
-            );
+            assert!(early.is_err(), "{mode}: the second client must wait, got {early:?}");
         } else {
             assert_eq!(&buf[..early.unwrap()], b"SECOND", "{mode}: served at once");
         }
@@ -260,11 +209,7 @@ fn iterative_mode_holds_the_second_client_and_concurrent_does_not() {
         if held {
             second.set_read_timeout(Some(WAIT)).unwrap();
             let n = second.read(&mut buf).unwrap();
-            assert_eq!(
-                &buf[..n],
-                b"SECOND",
-                "{mode}: served after the first client"
-            );
+            assert_eq!(&buf[..n], b"SECOND", "{mode}: served after the first client");
         }
     }
 }
@@ -275,20 +220,11 @@ fn udp_client_reports_a_lost_datagram_with_timeout() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let mut client = socketlab();
-    client.args([
-        "udp-client",
-        "--port",
-        &port.to_string(),
-        "--timeout",
-        "0.3",
-    ]);
+    client.args(["udp-client", "--port", &port.to_string(), "--timeout", "0.3"]);
     let (status, out, err) = run_with_input(client, b"anyone there?\nend\n");
     assert!(status.success(), "a lost datagram does not end the client");
     assert_eq!(out, "");
-    assert!(
-        err.contains("no reply from 127.0.0.1") && err.contains("within 300 ms"),
-        "{err}"
-    );
+    assert!(err.contains("no reply from 127.0.0.1") && err.contains("within 300 ms"), "{err}");
     let mut buf = [0u8; 64];
     let (n, _) = silent.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"anyone there?");
@@ -311,10 +247,7 @@ fn errors_are_one_clear_line() {
     let port = held.local_addr().unwrap().port().to_string();
     let (code, err) = failure(&["udp-server", "--port", &port]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("already in use") && err.contains(&port),
-        "{err}"
-    );
+    assert!(err.contains("already in use") && err.contains(&port), "{err}");
 
     let welcome = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tport = welcome.local_addr().unwrap().port().to_string();
@@ -323,34 +256,12 @@ fn errors_are_one_clear_line() {
     drop(welcome);
 
     // A port nobody listens on: bind one, note it, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (_, err) = failure(&[
-        "tcp-client",
-        "--port",
-        &closed.to_string(),
-        "--message",
-        "hi",
-    ]);
-    assert!(
-        err.contains("connection refused") && err.contains(&closed.to_string()),
-        "{err}"
-    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_, err) = failure(&["tcp-client", "--port", &closed.to_string(), "--message", "hi"]);
+    assert!(err.contains("connection refused") && err.contains(&closed.to_string()), "{err}");
 
-    let (_, err) = failure(&[
-        "tcp-client",
-        "--server",
-        "no-such-host.invalid",
-        "--message",
-        "hi",
-    ]);
-    assert!(
-        err.contains("unknown host \"no-such-host.invalid\""),
-        "{err}"
-    );
+    let (_, err) = failure(&["tcp-client", "--server", "no-such-host.invalid", "--message", "hi"]);
+    assert!(err.contains("unknown host \"no-such-host.invalid\""), "{err}");
 
     let (code, err) = failure(&["udp-server", "--bogus"]);
     assert_eq!(code, 2);
@@ -365,8 +276,7 @@ fn ops(lines: &[String]) -> Vec<String> {
     lines
         .iter()
         .map(|l| {
-            let v: serde_json::Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"));
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"));
             v["op"].as_str().unwrap().to_owned()
         })
         .collect()
@@ -376,71 +286,36 @@ fn ops(lines: &[String]) -> Vec<String> {
 fn trace_is_json_lines_in_call_order() {
     let (mut server, port) = socketlab_server(&["tcp-server", "--trace"]);
     let mut client = socketlab();
-    client.args([
-        "tcp-client",
-        "--trace",
-        "--port",
-        &port.to_string(),
-        "--message",
-        "trace me",
-    ]);
+    client.args(["tcp-client", "--trace", "--port", &port.to_string(), "--message", "trace me"]);
     let (status, out, err) = run_with_input(client, b"");
     assert!(status.success());
     assert_eq!(out, "From Server: TRACE ME");
     let client_lines: Vec<String> = err.lines().map(str::to_owned).collect();
-    assert_eq!(
-        ops(&client_lines),
-        ["socket", "connect", "send", "recv", "recv", "close"]
-    );
+    assert_eq!(ops(&client_lines), ["socket", "connect", "send", "recv", "recv", "close"]);
 
     assert!(server.line().contains("trace me"));
     server.terminate();
     assert!(server.wait().success(), "SIGTERM is a clean exit");
     let server_lines = server.rest_of_stderr();
-    assert_eq!(
-        ops(&server_lines),
-        ["listen", "accept", "recv", "send", "close", "close"]
-    );
+    assert_eq!(ops(&server_lines), ["listen", "accept", "recv", "send", "close", "close"]);
     let stamps: Vec<u64> = server_lines
         .iter()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["t_us"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t_us"].as_u64().unwrap())
         .collect();
-    assert!(
-        stamps.windows(2).all(|w| w[0] <= w[1]),
-        "monotonic: {stamps:?}"
-    );
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "monotonic: {stamps:?}");
     let accept: serde_json::Value = serde_json::from_str(&server_lines[1]).unwrap();
     assert_eq!(accept["socket"]["role"], "welcome");
     assert_eq!(accept["spawned"]["role"], "connection");
 
     let (mut udp, uport) = socketlab_server(&["udp-server", "--trace"]);
     let mut client = socketlab();
-    client.args([
-        "udp-client",
-        "--trace",
-        "--port",
-        &uport.to_string(),
-        "--timeout",
-        "5",
-    ]);
+    client.args(["udp-client", "--trace", "--port", &uport.to_string(), "--timeout", "5"]);
     let (_, _, err) = run_with_input(client, b"one\ntwo\nend\n");
     let client_lines: Vec<String> = err.lines().map(str::to_owned).collect();
-    assert_eq!(
-        ops(&client_lines),
-        [
-            "socket", "sendto", "recvfrom", "sendto", "recvfrom", "close"
-        ]
-    );
+    assert_eq!(ops(&client_lines), ["socket", "sendto", "recvfrom", "sendto", "recvfrom", "close"]);
     udp.line();
     udp.line();
     udp.terminate();
     assert!(udp.wait().success());
-    assert_eq!(
-        ops(&udp.rest_of_stderr()),
-        ["bind", "recvfrom", "sendto", "recvfrom", "sendto", "close"]
-    );
+    assert_eq!(ops(&udp.rest_of_stderr()), ["bind", "recvfrom", "sendto", "recvfrom", "sendto", "close"]);
 }

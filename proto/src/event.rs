@@ -101,12 +101,38 @@ pub enum Flag {
 }
 
 /// One packet, as drawn on the diagram.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
-    /// TCP flags in Wireshark's order and spelling, such as `SYN` or `SYN,ACK`; empty for UDP.
+    /// TCP flags in Wireshark's order and spelling, such as `SYN` or `SYN,ACK`; empty for a
+    /// UDP datagram; `ICMP port unreachable` for that ICMP message.
     pub flags: String,
     /// Payload length in bytes.
     pub len: u64,
+    /// The TCP sequence number, absolute, when captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
+    /// The TCP acknowledgment number, absolute, when captured and the ACK flag is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<u32>,
+    /// `seq` relative to this direction's initial sequence number, as Wireshark shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_seq: Option<u32>,
+    /// `ack` relative to the other direction's initial sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_ack: Option<u32>,
+    /// The advertised receive window, unscaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<u16>,
+    /// TCP options, such as `MSS=65495`, `WS=7`, `SACK_PERM`, `TS val=1 ecr=0`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl Segment {
+    /// An inferred packet: only flags and length are known.
+    pub fn inferred(flags: &str, len: u64) -> Self {
+        Self { flags: flags.to_owned(), len, ..Self::default() }
+    }
 }
 
 /// One step on the timeline.
@@ -250,11 +276,7 @@ mod tests {
     use super::*;
 
     fn sock() -> SocketRef {
-        SocketRef {
-            id: 7,
-            role: Role::Udp,
-            transport: Transport::Udp,
-        }
+        SocketRef { id: 7, role: Role::Udp, transport: Transport::Udp }
     }
 
     #[test]
@@ -281,10 +303,7 @@ mod tests {
     #[test]
     fn serializes_compactly_with_snake_case_names() {
         let e = Event::new(42, Side::Server, sock(), Op::Recvfrom)
-            .addrs(
-                Some(([127, 0, 0, 1], 12000).into()),
-                Some(([127, 0, 0, 1], 5555).into()),
-            )
+            .addrs(Some(([127, 0, 0, 1], 12000).into()), Some(([127, 0, 0, 1], 5555).into()))
             .with_flag(Flag::Truncated);
         let json = serde_json::to_value(&e).expect("serializes");
         assert_eq!(json["op"], "recvfrom");

@@ -16,11 +16,7 @@ use crate::event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
 type Key = (Transport, SocketAddr, SocketAddr);
 
 fn key(transport: Transport, a: SocketAddr, b: SocketAddr) -> Key {
-    if a <= b {
-        (transport, a, b)
-    } else {
-        (transport, b, a)
-    }
+    if a <= b { (transport, a, b) } else { (transport, b, a) }
 }
 
 fn other(side: Side) -> Side {
@@ -44,28 +40,26 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         if let (Some(l), Some(p)) = (e.local, e.peer) {
             // accept() is called on the welcome socket, but the conversation is the
             // connection socket's.
-            let sock = if e.op == Op::Accept {
-                e.spawned.unwrap_or(e.socket)
-            } else {
-                e.socket
-            };
+            let sock = if e.op == Op::Accept { e.spawned.unwrap_or(e.socket) } else { e.socket };
             if sock.role != Role::Welcome {
-                seen.entry(key(e.socket.transport, l, p))
-                    .or_default()
-                    .entry(e.side)
-                    .or_insert(sock);
+                seen.entry(key(e.socket.transport, l, p)).or_default().entry(e.side).or_insert(sock);
             }
         }
     }
+
+    // Conversations whose packets were captured need none inferred.
+    let captured: HashSet<Key> = events
+        .iter()
+        .filter(|e| e.op == Op::Segment && !e.has(Flag::Inferred))
+        .filter_map(|e| Some(key(e.socket.transport, e.local?, e.peer?)))
+        .collect();
 
     // When the server's accept() returned before the client's connect() did (the scheduler
     // decides), the handshake was already complete by then.
     let mut accepted: HashMap<Key, u64> = HashMap::new();
     for e in &calls {
         if let (Op::Accept, Some(l), Some(p)) = (e.op, e.local, e.peer) {
-            accepted
-                .entry(key(e.socket.transport, l, p))
-                .or_insert(e.t_us);
+            accepted.entry(key(e.socket.transport, l, p)).or_insert(e.t_us);
         }
     }
 
@@ -77,36 +71,29 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
             continue;
         };
         let k = key(e.socket.transport, local, peer);
+        if captured.contains(&k) {
+            out.push((1, (*e).clone()));
+            continue;
+        }
         let sides = seen.get(&k);
         let observed = |side: Side| sides.is_some_and(|s| s.contains_key(&side));
         let sock = |side: Side| {
-            sides
-                .and_then(|s| s.get(&side))
-                .copied()
-                .unwrap_or(SocketRef {
-                    id: 0,
-                    role: match (side, e.socket.transport) {
-                        (Side::Client, _) => Role::Client,
-                        (Side::Server, Transport::Udp) => Role::Udp,
-                        (Side::Server, Transport::Tcp) => Role::Connection,
-                    },
-                    transport: e.socket.transport,
-                })
+            sides.and_then(|s| s.get(&side)).copied().unwrap_or(SocketRef {
+                id: 0,
+                role: match (side, e.socket.transport) {
+                    (Side::Client, _) => Role::Client,
+                    (Side::Server, Transport::Udp) => Role::Udp,
+                    (Side::Server, Transport::Tcp) => Role::Connection,
+                },
+                transport: e.socket.transport,
+            })
         };
         // A packet from `from` (this call's own end when `ours`) at time `t`.
         let packet = |ours: bool, flags: &str, len: u64, t: u64| {
-            let (side, src, dst) = if ours {
-                (e.side, local, peer)
-            } else {
-                (other(e.side), peer, local)
-            };
-            let mut p = Event::new(t, side, sock(side), Op::Segment)
-                .addrs(Some(src), Some(dst))
-                .with_flag(Flag::Inferred);
-            p.segment = Some(Segment {
-                flags: flags.to_owned(),
-                len,
-            });
+            let (side, src, dst) = if ours { (e.side, local, peer) } else { (other(e.side), peer, local) };
+            let mut p =
+                Event::new(t, side, sock(side), Op::Segment).addrs(Some(src), Some(dst)).with_flag(Flag::Inferred);
+            p.segment = Some(Segment::inferred(flags, len));
             p
         };
         let failed = e.has(Flag::Failed);
@@ -158,13 +145,7 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         out.extend(after.into_iter().map(|p| (2, p)));
     }
     // Packets that were already on the timeline keep their place by time.
-    out.extend(
-        events
-            .iter()
-            .filter(|e| e.op == Op::Segment)
-            .cloned()
-            .map(|p| (1, p)),
-    );
+    out.extend(events.iter().filter(|e| e.op == Op::Segment).cloned().map(|p| (1, p)));
     out.sort_by_key(|(rank, e)| (e.t_us, *rank));
     out.into_iter().map(|(_, e)| e).collect()
 }
@@ -173,24 +154,12 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
 mod tests {
     use super::*;
 
-    const C: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
-    const S: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
+    const C: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+    const S: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
 
     fn call(t: u64, side: Side, role: Role, tr: Transport, op: Op, bytes: Option<u64>) -> Event {
         let (l, p) = if side == Side::Client { (C, S) } else { (S, C) };
-        let mut e = Event::new(
-            t,
-            side,
-            SocketRef {
-                id: t,
-                role,
-                transport: tr,
-            },
-            op,
-        )
-        .addrs(Some(l), Some(p));
+        let mut e = Event::new(t, side, SocketRef { id: t, role, transport: tr }, op).addrs(Some(l), Some(p));
         e.bytes = bytes;
         e
     }
@@ -203,11 +172,7 @@ mod tests {
                 let s = e.segment.as_ref()?;
                 assert!(e.has(Flag::Inferred));
                 let dir = if e.local == Some(C) { "C>S" } else { "S>C" };
-                let flags = if s.flags.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", s.flags)
-                };
+                let flags = if s.flags.is_empty() { String::new() } else { format!(" {}", s.flags) };
                 Some(format!("{dir}{flags} {}", s.len))
             })
             .collect()
@@ -244,10 +209,7 @@ mod tests {
             ]
         );
         assert_eq!(got.len(), events.len() + 9);
-        assert!(
-            got.windows(2).all(|w| w[0].t_us <= w[1].t_us),
-            "ordered by time"
-        );
+        assert!(got.windows(2).all(|w| w[0].t_us <= w[1].t_us), "ordered by time");
         // The SYN is stamped when connect() started, before the call returned.
         assert_eq!(got[0].t_us, 5);
         assert_eq!(got[0].op, Op::Segment);
@@ -261,14 +223,8 @@ mod tests {
             call(7, Side::Server, Role::Connection, tcp, Op::Accept, None),
         ];
         let got = with_inferred(&events);
-        let order: Vec<String> = got
-            .iter()
-            .map(|e| {
-                e.segment
-                    .as_ref()
-                    .map_or_else(|| format!("{:?}", e.op), |s| s.flags.clone())
-            })
-            .collect();
+        let order: Vec<String> =
+            got.iter().map(|e| e.segment.as_ref().map_or_else(|| format!("{:?}", e.op), |s| s.flags.clone())).collect();
         assert_eq!(order, ["SYN", "SYN,ACK", "ACK", "Accept", "Connect"]);
         assert_eq!(got[1].t_us, 7);
     }
@@ -302,19 +258,8 @@ mod tests {
 
     #[test]
     fn refused_connect_is_syn_then_rst() {
-        let e = call(
-            10,
-            Side::Client,
-            Role::Client,
-            Transport::Tcp,
-            Op::Connect,
-            None,
-        )
-        .with_flag(Flag::Failed);
-        assert_eq!(
-            packets(&with_inferred(&[e])),
-            ["C>S SYN 0", "S>C RST,ACK 0"]
-        );
+        let e = call(10, Side::Client, Role::Client, Transport::Tcp, Op::Connect, None).with_flag(Flag::Failed);
+        assert_eq!(packets(&with_inferred(&[e])), ["C>S SYN 0", "S>C RST,ACK 0"]);
     }
 
     #[test]
@@ -330,14 +275,20 @@ mod tests {
 
         let mut truncated = call(2, Side::Server, Role::Udp, udp, Op::Recvfrom, Some(2048));
         truncated.wire_bytes = Some(3000);
-        let server_only = vec![
-            truncated,
-            call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(2048)),
-        ];
-        assert_eq!(
-            packets(&with_inferred(&server_only)),
-            ["C>S 3000", "S>C 2048"]
-        );
+        let server_only = vec![truncated, call(3, Side::Server, Role::Udp, udp, Op::Sendto, Some(2048))];
+        assert_eq!(packets(&with_inferred(&server_only)), ["C>S 3000", "S>C 2048"]);
+    }
+
+    #[test]
+    fn captured_packets_replace_inference() {
+        let tcp = Transport::Tcp;
+        let mut syn = call(6, Side::Client, Role::Client, tcp, Op::Segment, None);
+        syn.segment = Some(Segment { seq: Some(7), ..Segment::inferred("SYN", 0) });
+        let events = vec![call(10, Side::Client, Role::Client, tcp, Op::Connect, None).started(5), syn];
+        let got = with_inferred(&events);
+        assert_eq!(got.len(), 2, "nothing inferred: {got:?}");
+        assert_eq!(got[0].segment.as_ref().and_then(|s| s.seq), Some(7));
+        assert!(!got[0].has(Flag::Inferred));
     }
 
     #[test]
@@ -345,11 +296,7 @@ mod tests {
         let listen = Event::new(
             1,
             Side::Server,
-            SocketRef {
-                id: 1,
-                role: Role::Welcome,
-                transport: Transport::Tcp,
-            },
+            SocketRef { id: 1, role: Role::Welcome, transport: Transport::Tcp },
             Op::Listen,
         );
         assert_eq!(with_inferred(std::slice::from_ref(&listen)), vec![listen]);

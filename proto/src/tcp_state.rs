@@ -115,18 +115,12 @@ pub fn tcp_states(
     server: SocketAddr,
     server_listening: bool,
 ) -> Vec<[TcpState; 2]> {
-    let server_start = if server_listening {
-        TcpState::Listen
-    } else {
-        TcpState::Closed
-    };
+    let server_start = if server_listening { TcpState::Listen } else { TcpState::Closed };
     let mut now = [TcpState::Closed, server_start];
     events
         .iter()
         .map(|e| {
-            if let (Op::Segment, Some(seg), Some(src), Some(dst)) =
-                (e.op, &e.segment, e.local, e.peer)
-            {
+            if let (Op::Segment, Some(seg), Some(src), Some(dst)) = (e.op, &e.segment, e.local, e.peer) {
                 let flags = Flags::parse(&seg.flags);
                 if (src, dst) == (client, server) {
                     now = [now[0].on_send(&flags), now[1].on_recv(&flags)];
@@ -145,23 +139,14 @@ mod tests {
     use crate::event::{Role, Segment, Side, SocketRef, Transport};
     use TcpState::*;
 
-    const C: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
-    const S: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
+    const C: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+    const S: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 12000);
 
     fn seg(from_client: bool, flags: &str) -> Event {
         let (src, dst) = if from_client { (C, S) } else { (S, C) };
-        let sock = SocketRef {
-            id: 1,
-            role: Role::Client,
-            transport: Transport::Tcp,
-        };
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Tcp };
         let mut e = Event::new(0, Side::Client, sock, Op::Segment).addrs(Some(src), Some(dst));
-        e.segment = Some(Segment {
-            flags: flags.into(),
-            len: 0,
-        });
+        e.segment = Some(Segment::inferred(flags, 0));
         e
     }
 

@@ -18,14 +18,8 @@ pub struct Uppercased {
 /// Upper-cases `input` the way the lesson's servers do, and survives where they crash.
 pub fn uppercase(input: &[u8]) -> Uppercased {
     match std::str::from_utf8(input) {
-        Ok(text) => Uppercased {
-            bytes: text.to_uppercase().into_bytes(),
-            invalid_utf8: false,
-        },
-        Err(_) => Uppercased {
-            bytes: input.to_ascii_uppercase(),
-            invalid_utf8: true,
-        },
+        Ok(text) => Uppercased { bytes: text.to_uppercase().into_bytes(), invalid_utf8: false },
+        Err(_) => Uppercased { bytes: input.to_ascii_uppercase(), invalid_utf8: true },
     }
 }
 
@@ -68,11 +62,7 @@ mod tests {
         ];
         for (input, want) in table {
             let got = uppercase(input.as_bytes());
-            assert_eq!(
-                String::from_utf8(got.bytes).expect("valid UTF-8 stays valid"),
-                *want,
-                "upper({input:?})"
-            );
+            assert_eq!(String::from_utf8(got.bytes).expect("valid UTF-8 stays valid"), *want, "upper({input:?})");
             assert!(!got.invalid_utf8, "{input:?} is valid UTF-8");
         }
     }
@@ -97,10 +87,7 @@ mod tests {
     #[test]
     fn explains_where_utf8_breaks() {
         assert_eq!(utf8_problem(b"fine"), None);
-        assert_eq!(
-            utf8_problem(b"ab\xffcd").as_deref(),
-            Some("byte 0xff in position 2 is not valid UTF-8")
-        );
+        assert_eq!(utf8_problem(b"ab\xffcd").as_deref(), Some("byte 0xff in position 2 is not valid UTF-8"));
         assert_eq!(
             utf8_problem(b"ab\xe4\xbd").as_deref(),
             Some("the UTF-8 sequence starting at position 2 is cut off")

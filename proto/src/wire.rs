@@ -69,6 +69,34 @@ pub struct ExchangeRequest {
     /// Whether to record the timeline (default true). `false` is the lean path for scripts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<bool>,
+    /// Which server to reach: the hosted one (default), or a port the gateway keeps closed on
+    /// purpose to show a refused connection. Never an arbitrary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// Where an exchange goes; only these two places exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The hosted UDP or TCP server.
+    #[default]
+    Hosted,
+    /// A port the gateway keeps closed: TCP answers SYN with RST, UDP with ICMP port-unreachable.
+    ClosedPort,
+}
+
+/// Whether the gateway captures packets, and why not when it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CaptureStatus {
+    pub enabled: bool,
+    /// The interface captured, such as `lo`.
+    pub interface: String,
+    /// Why capture is off, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What the gateway sends on the WebSocket.
@@ -84,10 +112,13 @@ pub enum ServerMsg {
     /// The end of a successful exchange.
     Reply(Reply),
     /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
+    /// `exchange` names a failed exchange that ran, for its capture.
     Error {
         id: Option<String>,
         code: ErrorCode,
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exchange: Option<String>,
     },
     /// The subscription now in force.
     Subscribed { scope: Scope },
@@ -104,6 +135,10 @@ pub struct Hello {
     pub limits: Limits,
     /// Whether this gateway lets sockets subscribe to `all`.
     pub observe_all: bool,
+    /// Packet capture: on, or off and why.
+    pub capture: CaptureStatus,
+    /// The port the gateway keeps closed for the `closed_port` target.
+    pub closed_port: u16,
 }
 
 /// The end of a successful exchange.
@@ -118,6 +153,9 @@ pub struct Reply {
     pub reply_base64: Option<String>,
     /// From the first client call to the last byte of the reply, in microseconds.
     pub elapsed_us: u64,
+    /// The gateway's name for this exchange, for `GET /api/v1/exchanges/{exchange}/pcapng`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<String>,
 }
 
 /// A finished exchange, as `POST /api/v1/exchanges` returns it.
@@ -220,6 +258,10 @@ pub enum ErrorCode {
     TooManyConnections,
     /// No such route or resource.
     NotFound,
+    /// Nobody listens at the target: TCP answered RST, or UDP an ICMP port-unreachable.
+    ConnectionRefused,
+    /// Packet capture is off, so there are no frames to export.
+    CaptureUnavailable,
     /// The gateway is shutting down.
     ShuttingDown,
     /// Something failed inside the gateway.
@@ -242,17 +284,25 @@ impl ErrorCode {
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::TooManyConnections => "too_many_connections",
             Self::NotFound => "not_found",
+            Self::ConnectionRefused => "connection_refused",
+            Self::CaptureUnavailable => "capture_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
         }
     }
 }
 
-/// The one error shape of the REST API: `{"error":{"code":"...","message":"..."}}`.
+/// The one error shape of the REST API: `{"error":{"code":"...","message":"..."}}`. A failed
+/// exchange that ran also carries its timeline and, when packets were captured, its name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub events: Option<Vec<Event>>,
 }
 
 /// The code and human text of an error.
@@ -271,9 +321,7 @@ mod tests {
     fn exchange_frame_parses_as_documented() {
         let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
         let msg: ClientMsg = serde_json::from_str(text).expect("parses");
-        let ClientMsg::Exchange(req) = msg else {
-            panic!("not an exchange: {msg:?}")
-        };
+        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
         assert_eq!(req.id.as_deref(), Some("a1"));
         assert_eq!(req.protocol, Protocol::Udp);
         assert_eq!(req.message.as_deref(), Some("hello"));
@@ -282,18 +330,13 @@ mod tests {
 
     #[test]
     fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error {
-            id: None,
-            code: ErrorCode::MalformedJson,
-            message: "x".into(),
-        };
+        let err = ServerMsg::Error { id: None, code: ErrorCode::MalformedJson, message: "x".into(), exchange: None };
         let json = serde_json::to_value(&err).expect("serializes");
         assert_eq!(json["type"], "error");
         assert_eq!(json["code"], "malformed_json");
         assert!(json["id"].is_null());
 
-        let sub: ServerMsg =
-            serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
+        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
         assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
     }
 
@@ -312,6 +355,8 @@ mod tests {
             ErrorCode::ForbiddenOrigin,
             ErrorCode::TooManyConnections,
             ErrorCode::NotFound,
+            ErrorCode::ConnectionRefused,
+            ErrorCode::CaptureUnavailable,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
         ] {

@@ -130,9 +130,7 @@ fn buffer_size(s: &str) -> Result<usize, String> {
 fn seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(Duration::from_secs_f64(x)),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 86400"
-        )),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
     }
 }
 
@@ -162,29 +160,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn udp_server(a: UdpServerArgs, cancel: CancellationToken) -> Result<(), CliError> {
     let socket = net::bind_udp(SocketAddr::new(a.listen.bind, a.listen.port)).await?;
-    let server = UdpServer::new(
-        socket,
-        a.buffer,
-        Tracer::for_cli(a.listen.trace),
-        Log::Stdout,
-    );
+    let server = UdpServer::new(socket, a.buffer, Tracer::for_cli(a.listen.trace), Log::Stdout);
     let addr = server.local_addr()?;
-    Log::Stdout.line(format_args!(
-        "socketlab UDP server ready on {addr} (recvfrom buffer {} bytes)",
-        a.buffer
-    ));
+    Log::Stdout.line(format_args!("socketlab UDP server ready on {addr} (recvfrom buffer {} bytes)", a.buffer));
     Ok(server.run(cancel).await?)
 }
 
 async fn tcp_server(a: TcpServerArgs, cancel: CancellationToken) -> Result<(), CliError> {
     let welcome = net::bind_tcp(SocketAddr::new(a.listen.bind, a.listen.port), a.backlog)?;
-    let server = TcpServer::new(
-        welcome,
-        a.buffer,
-        a.mode,
-        Tracer::for_cli(a.listen.trace),
-        Log::Stdout,
-    );
+    let server = TcpServer::new(welcome, a.buffer, a.mode, Tracer::for_cli(a.listen.trace), Log::Stdout);
     let addr = server.local_addr()?;
     Log::Stdout.line(format_args!(
         "socketlab TCP server ready on {addr} (welcome socket, backlog {}, recv buffer {} bytes, {:?} mode)",
@@ -227,9 +211,7 @@ async fn udp_client(a: UdpClientArgs) -> Result<(), CliError> {
         if line == "end" {
             break;
         }
-        match client::udp_exchange(&socket, sock, server, line.as_bytes(), a.timeout, &mut rec)
-            .await
-        {
+        match client::udp_exchange(&socket, sock, server, line.as_bytes(), a.timeout, &mut rec).await {
             Ok(reply) => println!("{}", String::from_utf8_lossy(&reply)),
             // A lost datagram is part of the lesson, not the end of the program.
             Err(e @ NetError::Timeout { .. }) => eprintln!("socketlab: {e}"),
@@ -261,22 +243,10 @@ async fn tcp_client(a: TcpClientArgs) -> Result<(), CliError> {
         None => {
             prompt(std::io::stdin().is_terminal()).await;
             let mut lines = BufReader::new(tokio::io::stdin()).lines();
-            lines
-                .next_line()
-                .await
-                .map_err(CliError::Stdin)?
-                .unwrap_or_default()
+            lines.next_line().await.map_err(CliError::Stdin)?.unwrap_or_default()
         }
     };
-    let reply = client::tcp_converse(
-        stream,
-        sock,
-        message.as_bytes(),
-        deadline,
-        1 << 20,
-        &mut rec,
-    )
-    .await;
+    let reply = client::tcp_converse(stream, sock, message.as_bytes(), deadline, 1 << 20, &mut rec).await;
     flush(&tracer, &mut rec);
     println!("From Server: {}", String::from_utf8_lossy(&reply?));
     Ok(())

@@ -26,11 +26,7 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder that keeps events when `on`, and only keeps time otherwise.
     pub fn new(tracer: Tracer, on: bool) -> Self {
-        Self {
-            tracer,
-            on,
-            events: Vec::new(),
-        }
+        Self { tracer, on, events: Vec::new() }
     }
 
     /// Microseconds on the shared clock.
@@ -81,19 +77,14 @@ pub async fn udp_exchange(
     timeout: Option<Duration>,
     rec: &mut Recorder,
 ) -> Result<Vec<u8>, NetError> {
-    let local = socket.local_addr().map_err(|source| NetError::Io {
-        op: "getsockname",
-        source,
-    })?;
+    let local = socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?;
     let t_send = rec.now();
     let sent = socket.send_to(payload, server).await;
     rec.push_at(t_send, |t| {
         let e = event(t, sock, Op::Sendto, local, server).payload(payload);
         match &sent {
             Ok(_) => e,
-            Err(err) => e
-                .with_flag(Flag::Failed)
-                .detail(format!("sendto failed: {err}")),
+            Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
         }
     });
     sent.map_err(|e| NetError::io("sendto", server, e))?;
@@ -115,20 +106,13 @@ pub async fn udp_exchange(
     match got {
         Some(Ok(n)) => {
             let reply = buf[..n].to_vec();
-            rec.push(|t| {
-                event(t, sock, Op::Recvfrom, local, server)
-                    .started(started)
-                    .payload(&reply)
-            });
+            rec.push(|t| event(t, sock, Op::Recvfrom, local, server).started(started).payload(&reply));
             Ok(reply)
         }
         Some(Err(err)) => {
             let detail = format!("recvfrom failed: {err}");
             rec.push(|t| {
-                event(t, sock, Op::Recvfrom, local, server)
-                    .started(started)
-                    .with_flag(Flag::Failed)
-                    .detail(detail)
+                event(t, sock, Op::Recvfrom, local, server).started(started).with_flag(Flag::Failed).detail(detail)
             });
             Err(NetError::io("recvfrom", server, err))
         }
@@ -166,10 +150,7 @@ pub async fn tcp_connect(
     deadline: Option<Instant>,
     rec: &mut Recorder,
 ) -> Result<TcpStream, NetError> {
-    let local = socket.local_addr().map_err(|source| NetError::Io {
-        op: "getsockname",
-        source,
-    })?;
+    let local = socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?;
     let started = rec.now();
     match within(deadline, socket.connect(server)).await {
         Some(Ok(stream)) => {
@@ -180,10 +161,7 @@ pub async fn tcp_connect(
             let error = NetError::io("connect", server, err);
             let detail = error.to_string();
             rec.push(|t| {
-                event(t, sock, Op::Connect, local, server)
-                    .started(started)
-                    .with_flag(Flag::Failed)
-                    .detail(detail)
+                event(t, sock, Op::Connect, local, server).started(started).with_flag(Flag::Failed).detail(detail)
             });
             Err(error)
         }
@@ -194,10 +172,7 @@ pub async fn tcp_connect(
                     .with_flag(Flag::Failed)
                     .detail("connect() timed out.")
             });
-            Err(NetError::Timeout {
-                addr: server,
-                ms: 0,
-            })
+            Err(NetError::Timeout { addr: server, ms: 0 })
         }
     }
 }
@@ -219,20 +194,13 @@ pub async fn tcp_converse(
     let sent = within(deadline, stream.write_all(payload)).await;
     rec.push_at(t_send, |t| {
         let e = event(t, sock, Op::Send, local, server).payload(payload);
-        if matches!(sent, Some(Ok(()))) {
-            e
-        } else {
-            e.with_flag(Flag::Failed)
-        }
+        if matches!(sent, Some(Ok(()))) { e } else { e.with_flag(Flag::Failed) }
     });
     match sent {
         Some(Ok(())) => {}
         Some(Err(err)) => return Err(NetError::io("send", server, err)),
         None => {
-            return Err(NetError::Timeout {
-                addr: server,
-                ms: 0,
-            });
+            return Err(NetError::Timeout { addr: server, ms: 0 });
         }
     }
 
@@ -244,14 +212,8 @@ pub async fn tcp_converse(
             Some(Ok(n)) => {
                 let data = &buf[..n];
                 rec.push(|t| {
-                    let e = event(t, sock, Op::Recv, local, server)
-                        .started(started)
-                        .payload(data);
-                    if n == 0 {
-                        e.detail("The server closed the connection: the reply is complete.")
-                    } else {
-                        e
-                    }
+                    let e = event(t, sock, Op::Recv, local, server).started(started).payload(data);
+                    if n == 0 { e.detail("The server closed the connection: the reply is complete.") } else { e }
                 });
                 if n == 0 {
                     break;
@@ -265,10 +227,7 @@ pub async fn tcp_converse(
             Some(Err(err)) => {
                 let detail = format!("recv failed: {err}");
                 rec.push(|t| {
-                    event(t, sock, Op::Recv, local, server)
-                        .started(started)
-                        .with_flag(Flag::Failed)
-                        .detail(detail)
+                    event(t, sock, Op::Recv, local, server).started(started).with_flag(Flag::Failed).detail(detail)
                 });
                 return Err(NetError::io("recv", server, err));
             }
@@ -279,10 +238,7 @@ pub async fn tcp_converse(
                         .with_flag(Flag::Failed)
                         .detail("The server did not finish its reply in time.")
                 });
-                return Err(NetError::Timeout {
-                    addr: server,
-                    ms: 0,
-                });
+                return Err(NetError::Timeout { addr: server, ms: 0 });
             }
         }
     }
@@ -307,10 +263,6 @@ pub async fn tcp_exchange(
         NetError::Timeout { addr, .. } => timed_out(addr, Some(timeout)),
         other => other,
     };
-    let stream = tcp_connect(socket, sock, server, deadline, rec)
-        .await
-        .map_err(stamp)?;
-    tcp_converse(stream, sock, payload, deadline, max_reply, rec)
-        .await
-        .map_err(stamp)
+    let stream = tcp_connect(socket, sock, server, deadline, rec).await.map_err(stamp)?;
+    tcp_converse(stream, sock, payload, deadline, max_reply, rec).await.map_err(stamp)
 }

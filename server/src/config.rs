@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 use socketlab_proto::wire::Limits;
 
+use crate::capture::CaptureMode;
 use crate::tcp_server::Mode;
 
 /// `socketlab serve` flags; each also reads `SOCKETLAB_<NAME>` from the environment.
@@ -29,6 +30,19 @@ pub struct ServeArgs {
     /// How the hosted TCP server takes turns [default: concurrent].
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
     pub tcp_mode: Option<Mode>,
+    /// Capture packets on the servers' interface: `auto` when permitted, `on` or fail, `off`
+    /// [default: auto].
+    #[arg(long, env = "SOCKETLAB_CAPTURE", value_enum)]
+    pub capture: Option<CaptureMode>,
+    /// The interface to capture on [default: lo].
+    #[arg(long, env = "SOCKETLAB_INTERFACE")]
+    pub interface: Option<String>,
+    /// Exchanges whose captures are kept for export [default: 1000].
+    #[arg(long, env = "SOCKETLAB_STORE_EXCHANGES")]
+    pub store_exchanges: Option<usize>,
+    /// How long a capture is kept, in seconds [default: 3600].
+    #[arg(long, env = "SOCKETLAB_STORE_SECS")]
+    pub store_secs: Option<u64>,
     /// A TOML file with any of these settings (names in snake_case).
     #[arg(long, env = "SOCKETLAB_CONFIG")]
     pub config: Option<PathBuf>,
@@ -74,6 +88,10 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    capture: Option<CaptureMode>,
+    interface: Option<String>,
+    store_exchanges: Option<usize>,
+    store_secs: Option<u64>,
     http: Option<SocketAddr>,
     bind: Option<IpAddr>,
     udp_port: Option<u16>,
@@ -97,17 +115,11 @@ struct FileConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("setting {name} must be {rule}")]
-    Invalid {
-        name: &'static str,
-        rule: &'static str,
-    },
+    Invalid { name: &'static str, rule: &'static str },
 }
 
 /// The gateway's settings, resolved.
@@ -122,6 +134,10 @@ pub struct Config {
     pub tcp_buffer: usize,
     pub allowed_origins: Vec<String>,
     pub observe_all: bool,
+    pub capture: CaptureMode,
+    pub interface: String,
+    pub store_exchanges: usize,
+    pub store_age: Duration,
     pub limits: Limits,
 }
 
@@ -137,6 +153,10 @@ impl Default for Config {
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
             observe_all: true,
+            capture: CaptureMode::Auto,
+            interface: "lo".to_owned(),
+            store_exchanges: 1000,
+            store_age: Duration::from_secs(3600),
             limits: Limits {
                 max_message_bytes: 8192,
                 max_frame_bytes: 64 * 1024,
@@ -170,36 +190,21 @@ impl Config {
             tcp_mode: args.tcp_mode.or(file.tcp_mode).unwrap_or(d.tcp_mode),
             udp_buffer: d.udp_buffer,
             tcp_buffer: d.tcp_buffer,
-            allowed_origins: args
-                .allowed_origins
-                .clone()
-                .or(file.allowed_origins)
-                .unwrap_or_default(),
-            observe_all: args
-                .observe_all
-                .or(file.observe_all)
-                .unwrap_or(d.observe_all),
+            allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
+            observe_all: args.observe_all.or(file.observe_all).unwrap_or(d.observe_all),
+            capture: args.capture.or(file.capture).unwrap_or(d.capture),
+            interface: args.interface.clone().or(file.interface).unwrap_or(d.interface),
+            store_exchanges: args.store_exchanges.or(file.store_exchanges).unwrap_or(d.store_exchanges),
+            store_age: args.store_secs.or(file.store_secs).map_or(d.store_age, Duration::from_secs),
             limits: Limits {
-                max_message_bytes: args
-                    .max_message_bytes
-                    .or(file.max_message_bytes)
-                    .unwrap_or(l.max_message_bytes),
-                max_frame_bytes: args
-                    .max_frame_bytes
-                    .or(file.max_frame_bytes)
-                    .unwrap_or(l.max_frame_bytes),
-                max_in_flight: args
-                    .max_in_flight
-                    .or(file.max_in_flight)
-                    .unwrap_or(l.max_in_flight),
+                max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(l.max_message_bytes),
+                max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(l.max_frame_bytes),
+                max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(l.max_in_flight),
                 max_connections_per_ip: args
                     .max_connections_per_ip
                     .or(file.max_connections_per_ip)
                     .unwrap_or(l.max_connections_per_ip),
-                rate_per_sec: args
-                    .rate_per_sec
-                    .or(file.rate_per_sec)
-                    .unwrap_or(l.rate_per_sec),
+                rate_per_sec: args.rate_per_sec.or(file.rate_per_sec).unwrap_or(l.rate_per_sec),
                 burst: args.burst.or(file.burst).unwrap_or(l.burst),
                 exchange_timeout_ms: args
                     .exchange_timeout_ms
@@ -209,14 +214,8 @@ impl Config {
                     .handshake_timeout_ms
                     .or(file.handshake_timeout_ms)
                     .unwrap_or(l.handshake_timeout_ms),
-                idle_timeout_ms: args
-                    .idle_timeout_ms
-                    .or(file.idle_timeout_ms)
-                    .unwrap_or(l.idle_timeout_ms),
-                session_timeout_ms: args
-                    .session_timeout_ms
-                    .or(file.session_timeout_ms)
-                    .unwrap_or(l.session_timeout_ms),
+                idle_timeout_ms: args.idle_timeout_ms.or(file.idle_timeout_ms).unwrap_or(l.idle_timeout_ms),
+                session_timeout_ms: args.session_timeout_ms.or(file.session_timeout_ms).unwrap_or(l.session_timeout_ms),
             },
         };
         config.validate()?;
@@ -227,24 +226,12 @@ impl Config {
         let l = &self.limits;
         let checks: [(bool, &'static str, &'static str); 7] = [
             (l.max_message_bytes >= 1, "max_message_bytes", "at least 1"),
-            (
-                l.max_frame_bytes >= 1024,
-                "max_frame_bytes",
-                "at least 1024",
-            ),
+            (l.max_frame_bytes >= 1024, "max_frame_bytes", "at least 1024"),
             (l.max_in_flight >= 1, "max_in_flight", "at least 1"),
-            (
-                l.max_connections_per_ip >= 1,
-                "max_connections_per_ip",
-                "at least 1",
-            ),
+            (l.max_connections_per_ip >= 1, "max_connections_per_ip", "at least 1"),
             (l.rate_per_sec >= 1, "rate_per_sec", "at least 1"),
             (l.burst >= 1, "burst", "at least 1"),
-            (
-                l.exchange_timeout_ms >= 1,
-                "exchange_timeout_ms",
-                "at least 1",
-            ),
+            (l.exchange_timeout_ms >= 1, "exchange_timeout_ms", "at least 1"),
         ];
         match checks.into_iter().find(|(ok, _, _)| !ok) {
             Some((_, name, rule)) => Err(ConfigError::Invalid { name, rule }),
@@ -259,14 +246,8 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.message().to_owned(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.message().to_owned() })
 }
 
 #[cfg(test)]
@@ -278,16 +259,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("socketlab-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("socketlab.toml");
-        std::fs::write(
-            &path,
-            "udp_port = 13000\ntcp_port = 13001\nburst = 5\nobserve_all = false\n",
-        )
-        .expect("write config");
-        let args = ServeArgs {
-            config: Some(path),
-            tcp_port: Some(14000),
-            ..ServeArgs::default()
-        };
+        std::fs::write(&path, "udp_port = 13000\ntcp_port = 13001\nburst = 5\nobserve_all = false\n")
+            .expect("write config");
+        let args = ServeArgs { config: Some(path), tcp_port: Some(14000), ..ServeArgs::default() };
         let c = Config::resolve(&args).expect("valid");
         assert_eq!(c.udp_port, 13000, "from the file");
         assert_eq!(c.tcp_port, 14000, "the flag wins");
@@ -303,18 +277,10 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("bad.toml");
         std::fs::write(&path, "udp_prot = 1\n").expect("write config");
-        let err = Config::resolve(&ServeArgs {
-            config: Some(path),
-            ..ServeArgs::default()
-        })
-        .expect_err("unknown key");
+        let err = Config::resolve(&ServeArgs { config: Some(path), ..ServeArgs::default() }).expect_err("unknown key");
         assert!(err.to_string().contains("udp_prot"), "{err}");
 
-        let err = Config::resolve(&ServeArgs {
-            burst: Some(0),
-            ..ServeArgs::default()
-        })
-        .expect_err("zero burst");
+        let err = Config::resolve(&ServeArgs { burst: Some(0), ..ServeArgs::default() }).expect_err("zero burst");
         assert_eq!(err.to_string(), "setting burst must be at least 1");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -22,9 +22,7 @@ pub enum NetError {
     #[error("unknown host {host:?}: {reason}")]
     UnknownHost { host: String, reason: String },
     /// No reply came in time.
-    #[error(
-        "no reply from {addr} within {ms} ms: the datagram or its reply was lost, or the server is not running"
-    )]
+    #[error("no reply from {addr} within {ms} ms: the datagram or its reply was lost, or the server is not running")]
     Timeout { addr: SocketAddr, ms: u64 },
     /// Any other socket call failed.
     #[error("{op} failed: {source}")]
@@ -34,33 +32,20 @@ pub enum NetError {
 impl NetError {
     /// Wraps a failed bind, recognising the common "address in use" case.
     pub fn bind(addr: SocketAddr, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::AddrInUse {
-            Self::AddrInUse { addr }
-        } else {
-            Self::Bind { addr, source }
-        }
+        if source.kind() == io::ErrorKind::AddrInUse { Self::AddrInUse { addr } } else { Self::Bind { addr, source } }
     }
 
     /// Wraps a failed call that talked to `addr`, recognising a refused connection.
     pub fn io(op: &'static str, addr: SocketAddr, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::ConnectionRefused {
-            Self::Refused { addr }
-        } else {
-            Self::Io { op, source }
-        }
+        if source.kind() == io::ErrorKind::ConnectionRefused { Self::Refused { addr } } else { Self::Io { op, source } }
     }
 }
 
 /// Resolves `host:port` to one IPv4 or IPv6 address, preferring IPv4 like the lesson.
 pub async fn resolve(host: &str, port: u16) -> Result<SocketAddr, NetError> {
-    let unknown = |reason: String| NetError::UnknownHost {
-        host: host.to_owned(),
-        reason,
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| unknown(e.to_string()))?
-        .collect();
+    let unknown = |reason: String| NetError::UnknownHost { host: host.to_owned(), reason };
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host((host, port)).await.map_err(|e| unknown(e.to_string()))?.collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())

@@ -4,6 +4,7 @@
 //! The binary's `main` only parses flags and calls [`cli::run`]. Servers take sockets that are
 //! already bound, so tests run them on port 0 in-process.
 
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -11,9 +11,7 @@ use crate::error::NetError;
 
 /// Binds a UDP socket to `addr`.
 pub async fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetError> {
-    UdpSocket::bind(addr)
-        .await
-        .map_err(|e| NetError::bind(addr, e))
+    UdpSocket::bind(addr).await.map_err(|e| NetError::bind(addr, e))
 }
 
 /// Binds a TCP welcome socket to `addr` and listens with `backlog`.
@@ -21,15 +19,9 @@ pub async fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, NetError> {
 /// Unlike the lesson's server it sets `SO_REUSEADDR`, so a restart does not fail while old
 /// connections linger in TIME_WAIT; a port held by a live listener is still reported in use.
 pub fn bind_tcp(addr: SocketAddr, backlog: u32) -> Result<TcpListener, NetError> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| NetError::bind(addr, e))?;
-    socket
-        .set_reuseaddr(true)
-        .map_err(|e| NetError::bind(addr, e))?;
+    let socket =
+        if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| NetError::bind(addr, e))?;
+    socket.set_reuseaddr(true).map_err(|e| NetError::bind(addr, e))?;
     socket.bind(addr).map_err(|e| NetError::bind(addr, e))?;
     socket.listen(backlog).map_err(|e| NetError::bind(addr, e))
 }
@@ -38,23 +30,13 @@ pub fn bind_tcp(addr: SocketAddr, backlog: u32) -> Result<TcpListener, NetError>
 pub fn client_tcp_socket(server: SocketAddr) -> Result<(TcpSocket, SocketAddr), NetError> {
     let io = |source| NetError::Io { op: "bind", source };
     let (socket, any) = if server.is_ipv4() {
-        (
-            TcpSocket::new_v4().map_err(io)?,
-            SocketAddr::from(([0, 0, 0, 0], 0)),
-        )
+        (TcpSocket::new_v4().map_err(io)?, SocketAddr::from(([0, 0, 0, 0], 0)))
     } else {
-        (
-            TcpSocket::new_v6().map_err(io)?,
-            SocketAddr::from(([0u16; 8], 0)),
-        )
+        (TcpSocket::new_v6().map_err(io)?, SocketAddr::from(([0u16; 8], 0)))
     };
     // Bind to the loopback address for loopback servers, so the local address is the one the
     // server will see and events from both ends can be matched.
-    let local = if server.ip().is_loopback() {
-        SocketAddr::new(server.ip(), 0)
-    } else {
-        any
-    };
+    let local = if server.ip().is_loopback() { SocketAddr::new(server.ip(), 0) } else { any };
     socket.bind(local).map_err(io)?;
     let bound = socket.local_addr().map_err(io)?;
     Ok((socket, bound))
@@ -69,7 +51,5 @@ pub async fn client_udp_socket(server: SocketAddr) -> Result<UdpSocket, NetError
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    UdpSocket::bind(local)
-        .await
-        .map_err(|source| NetError::Io { op: "bind", source })
+    UdpSocket::bind(local).await.map_err(|source| NetError::Io { op: "bind", source })
 }

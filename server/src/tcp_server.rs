@@ -55,31 +55,19 @@ impl TcpServer {
     /// Takes a listening socket; `buffer` is the `recv` size.
     pub fn new(welcome: TcpListener, buffer: usize, mode: Mode, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Welcome, Transport::Tcp);
-        Self {
-            welcome,
-            buffer,
-            mode,
-            tracer,
-            log,
-            sock,
-        }
+        Self { welcome, buffer, mode, tracer, log, sock }
     }
 
     /// The welcome socket's address.
     pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
-        self.welcome.local_addr().map_err(|source| NetError::Io {
-            op: "getsockname",
-            source,
-        })
+        self.welcome.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })
     }
 
     /// Serves until `cancel` fires; connections being served are finished or cut off then too.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
         let local = self.local_addr()?;
         let (tracer, welcome) = (&self.tracer, self.sock);
-        tracer.record(None, |t| {
-            Event::new(t, Side::Server, welcome, Op::Listen).addrs(Some(local), None)
-        });
+        tracer.record(None, |t| Event::new(t, Side::Server, welcome, Op::Listen).addrs(Some(local), None));
         let tasks = TaskTracker::new();
         loop {
             let started = tracer.now_us();
@@ -91,8 +79,7 @@ impl TcpServer {
                 Ok(a) => a,
                 Err(e) => {
                     // Per-connection failures (ECONNABORTED, EMFILE) must not end the server.
-                    self.log
-                        .line(format_args!("tcp: accept failed: {e}; still serving"));
+                    self.log.line(format_args!("tcp: accept failed: {e}; still serving"));
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -127,9 +114,7 @@ impl TcpServer {
         }
         tasks.close();
         tasks.wait().await;
-        tracer.record(None, |t| {
-            Event::new(t, Side::Server, welcome, Op::Close).addrs(Some(local), None)
-        });
+        tracer.record(None, |t| Event::new(t, Side::Server, welcome, Op::Close).addrs(Some(local), None));
         Ok(())
     }
 }
@@ -170,10 +155,7 @@ impl Connection {
             Ok(n) => n,
             Err(e) => {
                 self.tracer.record(Some(self.peer), |t| {
-                    self.event(t, Op::Recv)
-                        .started(started)
-                        .with_flag(Flag::Failed)
-                        .detail(format!("recv failed: {e}"))
+                    self.event(t, Op::Recv).started(started).with_flag(Flag::Failed).detail(format!("recv failed: {e}"))
                 });
                 return Err(e);
             }
@@ -188,8 +170,7 @@ impl Connection {
             }
         });
         if n == 0 {
-            self.log
-                .line(format_args!("tcp {}: closed without sending", self.peer));
+            self.log.line(format_args!("tcp {}: closed without sending", self.peer));
             return Ok(());
         }
         let upper = uppercase(data);
@@ -200,9 +181,7 @@ impl Connection {
             let e = self.event(t_send, Op::Send).payload(&upper.bytes);
             match &sent {
                 Ok(()) => e,
-                Err(err) => e
-                    .with_flag(Flag::Failed)
-                    .detail(format!("send failed: {err}")),
+                Err(err) => e.with_flag(Flag::Failed).detail(format!("send failed: {err}")),
             }
         });
         sent?;
@@ -227,11 +206,7 @@ impl Connection {
         let shut = self.stream.shutdown().await;
         self.tracer.record(Some(self.peer), |_| {
             let e = self.event(t_shut, Op::Shutdown);
-            if shut.is_ok() {
-                e
-            } else {
-                e.with_flag(Flag::Failed)
-            }
+            if shut.is_ok() { e } else { e.with_flag(Flag::Failed) }
         });
         let started = self.tracer.now_us();
         let mut extra = 0usize;
@@ -266,9 +241,7 @@ impl Connection {
         }
         if eof {
             self.tracer.record(Some(self.peer), |t| {
-                let mut e = self
-                    .event(t, Op::Recv)
-                    .detail("The client closed its side of the connection.");
+                let mut e = self.event(t, Op::Recv).detail("The client closed its side of the connection.");
                 e.bytes = Some(0);
                 e
             });

@@ -43,6 +43,8 @@ impl Sink for StderrSink {
 #[derive(Debug)]
 struct Inner {
     origin: Instant,
+    /// The wall clock at `origin`, in nanoseconds since the Unix epoch.
+    origin_unix_ns: u64,
     next_socket: AtomicU64,
     sink: Option<Arc<dyn Sink>>,
 }
@@ -66,21 +68,15 @@ impl Tracer {
 
     /// `--trace` on the command line: JSON lines on stderr, or nothing.
     pub fn for_cli(trace: bool) -> Self {
-        if trace {
-            Self::new(Arc::new(StderrSink))
-        } else {
-            Self::silent()
-        }
+        if trace { Self::new(Arc::new(StderrSink)) } else { Self::silent() }
     }
 
     fn build(sink: Option<Arc<dyn Sink>>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                origin: Instant::now(),
-                next_socket: AtomicU64::new(1),
-                sink,
-            }),
-        }
+        let origin = Instant::now();
+        let origin_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Self { inner: Arc::new(Inner { origin, origin_unix_ns, next_socket: AtomicU64::new(1), sink }) }
     }
 
     /// Microseconds since this tracer was made.
@@ -88,14 +84,15 @@ impl Tracer {
         u64::try_from(self.inner.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
+    /// A wall-clock time (such as a kernel packet timestamp) on this tracer's clock.
+    pub fn unix_to_us(&self, unix_ns: u64) -> u64 {
+        unix_ns.saturating_sub(self.inner.origin_unix_ns) / 1000
+    }
+
     /// Numbers a new socket.
     pub fn socket(&self, role: Role, transport: Transport) -> SocketRef {
         let id = self.inner.next_socket.fetch_add(1, Ordering::Relaxed);
-        SocketRef {
-            id,
-            role,
-            transport,
-        }
+        SocketRef { id, role, transport }
     }
 
     /// Whether an event about a conversation with `peer` would be read by anyone.
@@ -143,10 +140,7 @@ mod tests {
         tracer.record(peer, |t| Event::new(t, Side::Server, a, Op::Recvfrom));
         tracer.record(peer, |t| Event::new(t, Side::Server, a, Op::Sendto));
         let got = sink.0.lock().expect("not poisoned");
-        assert_eq!(
-            got.iter().map(|e| e.op).collect::<Vec<_>>(),
-            [Op::Recvfrom, Op::Sendto]
-        );
+        assert_eq!(got.iter().map(|e| e.op).collect::<Vec<_>>(), [Op::Recvfrom, Op::Sendto]);
         assert!(got[0].t_us <= got[1].t_us);
     }
 

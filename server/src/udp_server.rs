@@ -40,11 +40,7 @@ pub async fn recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Res
             let from = from
                 .and_then(|a| SocketAddr::try_from(a).ok())
                 .ok_or_else(|| io::Error::other("datagram without an IP source address"))?;
-            Ok(Datagram {
-                len,
-                wire_len,
-                from,
-            })
+            Ok(Datagram { len, wire_len, from })
         });
         match got {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -67,30 +63,19 @@ impl UdpServer {
     /// Takes a bound socket; `buffer` is the `recvfrom` size.
     pub fn new(socket: UdpSocket, buffer: usize, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Udp, Transport::Udp);
-        Self {
-            socket,
-            buffer,
-            tracer,
-            log,
-            sock,
-        }
+        Self { socket, buffer, tracer, log, sock }
     }
 
     /// The address the server is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
-        self.socket.local_addr().map_err(|source| NetError::Io {
-            op: "getsockname",
-            source,
-        })
+        self.socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })
     }
 
     /// Serves until `cancel` fires. Errors on one datagram never stop the server.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
         let local = self.local_addr()?;
         let (tracer, sock) = (&self.tracer, self.sock);
-        tracer.record(None, |t| {
-            Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None)
-        });
+        tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None));
         let mut buf = vec![0u8; self.buffer];
         loop {
             let started = tracer.now_us();
@@ -102,8 +87,7 @@ impl UdpServer {
                 Ok(d) => d,
                 Err(e) => {
                     // Linux reports an earlier ICMP error on the next call; it is not fatal.
-                    self.log
-                        .line(format_args!("udp: recvfrom failed: {e}; still serving"));
+                    self.log.line(format_args!("udp: recvfrom failed: {e}; still serving"));
                     continue;
                 }
             };
@@ -140,20 +124,14 @@ impl UdpServer {
                     .payload(&upper.bytes);
                 match &sent {
                     Ok(_) => e,
-                    Err(err) => e
-                        .with_flag(Flag::Failed)
-                        .detail(format!("sendto failed: {err}")),
+                    Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
                 }
             });
             if let Err(e) = sent {
-                self.log.line(format_args!(
-                    "udp: sendto {from} failed: {e}; still serving"
-                ));
+                self.log.line(format_args!("udp: sendto {from} failed: {e}; still serving"));
             }
         }
-        tracer.record(None, |t| {
-            Event::new(t, Side::Server, sock, Op::Close).addrs(Some(local), None)
-        });
+        tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Close).addrs(Some(local), None));
         Ok(())
     }
 

@@ -187,6 +187,30 @@ test("live view draws an exchange made by a separate Python client", async () =>
   assert.deepEqual(await packetLabels(), ["UDP Len=15", "UDP Len=15"]);
 });
 
+test("a TCP connection to a closed port shows SYN then RST, with the capture to download", async () => {
+  assert.match(await page.locator("#capture").textContent(), /^Packets captured on lo$/);
+  await page.getByRole("button", { name: "TCP to a closed port" }).click();
+  await reply().getByText(/Nobody listens on that port/).waitFor({ timeout: WAIT });
+  assert.match(await reply().textContent(), /SYN was answered with RST/);
+  assert.deepEqual(await packetLabels(), ["SYN", "RST, ACK"]);
+  const captured = await page.locator("svg.diagram g.row[data-kind=packet].inferred").count();
+  assert.equal(captured, 0, "captured packets are drawn solid, not as inferred");
+  const href = await reply().getByRole("link", { name: "Download pcap" }).getAttribute("href");
+  assert.match(href, /^\/api\/v1\/exchanges\/x\d+-[0-9a-f]{16}\/pcapng$/);
+  const magic = await page.evaluate(async (url) => {
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    return Array.from(bytes.slice(0, 4));
+  }, href);
+  assert.deepEqual(magic, [0x0a, 0x0d, 0x0d, 0x0a], "a pcapng section header");
+  await page.locator("svg.diagram g.row[data-label='RST, ACK']").click();
+  assert.match(await page.locator("#inspector").textContent(), /Captured on the wire/);
+  assert.match(await page.locator("#states").textContent(), /CLOSED[\s\S]*CLOSED/);
+
+  await page.getByRole("button", { name: "UDP to a closed port" }).click();
+  await reply().getByText(/ICMP port unreachable/).waitFor({ timeout: WAIT });
+  assert.deepEqual(await packetLabels(), ["UDP Len=12", "ICMP port unreachable"]);
+});
+
 test("plain words for mistakes, a Chinese toggle, and keyboard use", async () => {
   await page.getByLabel("Message").fill("");
   await page.getByRole("button", { name: "Send", exact: true }).click();

@@ -18,9 +18,7 @@ pub fn socketlab() -> Command {
 
 /// A Python peer script from `tests/peers`, run unbuffered.
 pub fn python(script: &str) -> Command {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/peers")
-        .join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers").join(script);
     let mut cmd = Command::new("python3");
     cmd.arg("-u").arg(path);
     cmd
@@ -59,26 +57,17 @@ impl Proc {
         let out = pump(child.stdout.take().unwrap());
         let err = pump(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
-        Self {
-            child,
-            stdin,
-            out,
-            err,
-        }
+        Self { child, stdin, out, err }
     }
 
     /// The next stdout line, or a test failure after [`WAIT`].
     pub fn line(&self) -> String {
-        self.out
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no stdout line within {WAIT:?}"))
+        self.out.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no stdout line within {WAIT:?}"))
     }
 
     /// The next stderr line, or a test failure after [`WAIT`].
     pub fn err_line(&self) -> String {
-        self.err
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no stderr line within {WAIT:?}"))
+        self.err.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no stderr line within {WAIT:?}"))
     }
 
     /// Writes to the child's stdin.
@@ -90,11 +79,7 @@ impl Proc {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success(), "kill -TERM failed");
     }
 
@@ -105,10 +90,7 @@ impl Proc {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "process did not exit within {WAIT:?}"
-            );
+            assert!(std::time::Instant::now() < deadline, "process did not exit within {WAIT:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -142,20 +124,13 @@ impl Drop for Proc {
 /// The port at the end of a ready line such as `... ready on 127.0.0.1:4242 (...)` or
 /// `The server is ready to receive on port 4242`.
 pub fn port_in(line: &str) -> u16 {
-    let digits = |s: &str| {
-        s.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-    };
+    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>();
     let found = if let Some(rest) = line.split("ready on ").nth(1) {
-        rest.rsplit_once(':')
-            .map(|(_, p)| digits(p.split_whitespace().next().unwrap_or("")))
+        rest.rsplit_once(':').map(|(_, p)| digits(p.split_whitespace().next().unwrap_or("")))
     } else {
         line.split("port ").nth(1).map(digits)
     };
-    found
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in ready line {line:?}"))
+    found.and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in ready line {line:?}"))
 }
 
 /// Starts a `socketlab` server subcommand on port 0 and returns it with its port.
@@ -164,10 +139,7 @@ pub fn socketlab_server(args: &[&str]) -> (Proc, u16) {
     cmd.args(args).args(["--port", "0"]);
     let p = Proc::start(cmd);
     let ready = p.line();
-    assert!(
-        ready.contains("ready on"),
-        "unexpected first line {ready:?}"
-    );
+    assert!(ready.contains("ready on"), "unexpected first line {ready:?}");
     let port = port_in(&ready);
     (p, port)
 }
@@ -178,10 +150,7 @@ pub fn python_server(script: &str) -> (Proc, u16) {
     cmd.arg("0");
     let p = Proc::start(cmd);
     let ready = p.line();
-    assert!(
-        ready.contains("ready to receive"),
-        "unexpected first line {ready:?}"
-    );
+    assert!(ready.contains("ready to receive"), "unexpected first line {ready:?}");
     let port = port_in(&ready);
     (p, port)
 }

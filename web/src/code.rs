@@ -28,10 +28,7 @@ const PY_UDP_CLIENT: Program = Program {
         ("    sentence = input(\"Input lowercase sentence:\")", ""),
         ("    if sentence == \"end\":", ""),
         ("        break", ""),
-        (
-            "    client.sendto(sentence.encode(), server_address)",
-            "sendto connect",
-        ),
+        ("    client.sendto(sentence.encode(), server_address)", "sendto connect"),
         ("    reply, server = client.recvfrom(2048)", "recvfrom"),
         ("    print(reply.decode())", ""),
         ("client.close()", "close"),
@@ -46,15 +43,9 @@ const PY_UDP_SERVER: Program = Program {
         ("server.bind((\"\", 12000))", "bind"),
         ("print(\"The server is ready to receive\")", ""),
         ("while True:", ""),
-        (
-            "    message, client_address = server.recvfrom(2048)",
-            "recvfrom",
-        ),
+        ("    message, client_address = server.recvfrom(2048)", "recvfrom"),
         ("    reply = message.decode().upper()", ""),
-        (
-            "    server.sendto(reply.encode(), client_address)",
-            "sendto",
-        ),
+        ("    server.sendto(reply.encode(), client_address)", "sendto"),
     ],
 };
 
@@ -95,28 +86,16 @@ const RS_UDP_CLIENT: Program = Program {
         ("use std::net::UdpSocket;", ""),
         ("", ""),
         ("fn main() -> std::io::Result<()> {", ""),
-        (
-            "    let client = UdpSocket::bind(\"0.0.0.0:0\")?;",
-            "socket",
-        ),
+        ("    let client = UdpSocket::bind(\"0.0.0.0:0\")?;", "socket"),
         ("    for line in stdin().lines() {", ""),
         ("        let sentence = line?;", ""),
         ("        if sentence == \"end\" {", ""),
         ("            break;", ""),
         ("        }", ""),
-        (
-            "        client.send_to(sentence.as_bytes(), \"127.0.0.1:12000\")?;",
-            "sendto connect",
-        ),
+        ("        client.send_to(sentence.as_bytes(), \"127.0.0.1:12000\")?;", "sendto connect"),
         ("        let mut buf = [0u8; 2048];", ""),
-        (
-            "        let (n, _server) = client.recv_from(&mut buf)?;",
-            "recvfrom",
-        ),
-        (
-            "        println!(\"{}\", String::from_utf8_lossy(&buf[..n]));",
-            "",
-        ),
+        ("        let (n, _server) = client.recv_from(&mut buf)?;", "recvfrom"),
+        ("        println!(\"{}\", String::from_utf8_lossy(&buf[..n]));", ""),
         ("    }", ""),
         ("    drop(client); // close()", "close"),
         ("    Ok(())", ""),
@@ -130,25 +109,13 @@ const RS_UDP_SERVER: Program = Program {
         ("use std::net::UdpSocket;", ""),
         ("", ""),
         ("fn main() -> std::io::Result<()> {", ""),
-        (
-            "    let server = UdpSocket::bind(\"0.0.0.0:12000\")?;",
-            "socket bind",
-        ),
+        ("    let server = UdpSocket::bind(\"0.0.0.0:12000\")?;", "socket bind"),
         ("    println!(\"The server is ready to receive\");", ""),
         ("    let mut buf = [0u8; 2048];", ""),
         ("    loop {", ""),
-        (
-            "        let (n, client) = server.recv_from(&mut buf)?;",
-            "recvfrom",
-        ),
-        (
-            "        let reply = String::from_utf8_lossy(&buf[..n]).to_uppercase();",
-            "",
-        ),
-        (
-            "        server.send_to(reply.as_bytes(), client)?;",
-            "sendto",
-        ),
+        ("        let (n, client) = server.recv_from(&mut buf)?;", "recvfrom"),
+        ("        let reply = String::from_utf8_lossy(&buf[..n]).to_uppercase();", ""),
+        ("        server.send_to(reply.as_bytes(), client)?;", "sendto"),
         ("    }", ""),
         ("}", ""),
     ],
@@ -161,16 +128,10 @@ const RS_TCP_CLIENT: Program = Program {
         ("use std::net::TcpStream;", ""),
         ("", ""),
         ("fn main() -> std::io::Result<()> {", ""),
-        (
-            "    let mut client = TcpStream::connect(\"127.0.0.1:12000\")?;",
-            "socket connect",
-        ),
+        ("    let mut client = TcpStream::connect(\"127.0.0.1:12000\")?;", "socket connect"),
         ("    let mut sentence = String::new();", ""),
         ("    stdin().read_line(&mut sentence)?;", ""),
-        (
-            "    client.write_all(sentence.trim_end().as_bytes())?;",
-            "send",
-        ),
+        ("    client.write_all(sentence.trim_end().as_bytes())?;", "send"),
         ("    let mut reply = String::new();", ""),
         ("    client.read_to_string(&mut reply)?;", "recv"),
         ("    println!(\"From Server: {reply}\");", ""),
@@ -187,22 +148,13 @@ const RS_TCP_SERVER: Program = Program {
         ("use std::net::TcpListener;", ""),
         ("", ""),
         ("fn main() -> std::io::Result<()> {", ""),
-        (
-            "    let welcome = TcpListener::bind(\"0.0.0.0:12000\")?; // socket, bind, listen",
-            "socket bind listen",
-        ),
+        ("    let welcome = TcpListener::bind(\"0.0.0.0:12000\")?; // socket, bind, listen", "socket bind listen"),
         ("    println!(\"The server is ready to receive\");", ""),
         ("    loop {", ""),
-        (
-            "        let (mut connection, _address) = welcome.accept()?;",
-            "accept",
-        ),
+        ("        let (mut connection, _address) = welcome.accept()?;", "accept"),
         ("        let mut buf = [0u8; 1024];", ""),
         ("        let n = connection.read(&mut buf)?;", "recv"),
-        (
-            "        let reply = String::from_utf8_lossy(&buf[..n]).to_uppercase();",
-            "",
-        ),
+        ("        let reply = String::from_utf8_lossy(&buf[..n]).to_uppercase();", ""),
         ("        connection.write_all(reply.as_bytes())?;", "send"),
         ("        drop(connection); // close()", "close shutdown"),
         ("    }", ""),
@@ -237,6 +189,7 @@ pub fn cause(e: &Event, previous: &[Event]) -> Option<(Side, &'static str)> {
         Op::Segment => {
             let flags = e.segment.as_ref().map_or("", |s| s.flags.as_str());
             return match (e.socket.transport, flags) {
+                (Transport::Udp, f) if f.starts_with("ICMP") => None,
                 (Transport::Udp, _) => Some((e.side, "sendto")),
                 (_, f) if f.starts_with("SYN,ACK") => Some((e.side, "accept")),
                 (_, f) if f.starts_with("SYN") => Some((e.side, "connect")),
@@ -254,8 +207,7 @@ pub fn cause(e: &Event, previous: &[Event]) -> Option<(Side, &'static str)> {
 
 fn handshake_pending(previous: &[Event]) -> bool {
     let last = previous.iter().rev().find(|p| p.op == Op::Segment);
-    last.and_then(|p| p.segment.as_ref())
-        .is_some_and(|s| s.flags == "SYN,ACK")
+    last.and_then(|p| p.segment.as_ref()).is_some_and(|s| s.flags == "SYN,ACK")
 }
 
 /// The (program index: 0 client, 1 server; line index) to highlight for event `step`.
@@ -264,10 +216,7 @@ pub fn line_for(lang: CodeLang, events: &[Event], step: usize) -> Option<(usize,
     let (side, tag) = cause(e, &events[..step])?;
     let which = if side == Side::Client { 0 } else { 1 };
     let program = programs(lang, e.socket.transport)[which];
-    let line = program
-        .lines
-        .iter()
-        .position(|(_, tags)| tags.split(' ').any(|t| t == tag))?;
+    let line = program.lines.iter().position(|(_, tags)| tags.split(' ').any(|t| t == tag))?;
     Some((which, line))
 }
 
@@ -277,26 +226,10 @@ mod tests {
     use socketlab_proto::{Flag, Role, Segment, SocketRef};
 
     fn ev(side: Side, transport: Transport, op: Op, flags: Option<&str>) -> Event {
-        let role = if side == Side::Client {
-            Role::Client
-        } else {
-            Role::Connection
-        };
-        let mut e = Event::new(
-            0,
-            side,
-            SocketRef {
-                id: 1,
-                role,
-                transport,
-            },
-            op,
-        );
+        let role = if side == Side::Client { Role::Client } else { Role::Connection };
+        let mut e = Event::new(0, side, SocketRef { id: 1, role, transport }, op);
         if let Some(f) = flags {
-            e.segment = Some(Segment {
-                flags: f.into(),
-                len: 0,
-            });
+            e.segment = Some(Segment::inferred(f, 0));
             e.flag(Flag::Inferred);
         }
         e
@@ -304,11 +237,7 @@ mod tests {
 
     fn line_text(lang: CodeLang, events: &[Event], step: usize) -> Option<&'static str> {
         let (which, line) = line_for(lang, events, step)?;
-        Some(
-            programs(lang, events[step].socket.transport)[which].lines[line]
-                .0
-                .trim(),
-        )
+        Some(programs(lang, events[step].socket.transport)[which].lines[line].0.trim())
     }
 
     #[test]
@@ -317,52 +246,19 @@ mod tests {
         let (c, s) = (Side::Client, Side::Server);
         let py = CodeLang::Python;
         let table: Vec<(Vec<Event>, Option<&str>)> = vec![
+            (vec![ev(s, Udp, Op::Recvfrom, None)], Some("message, client_address = server.recvfrom(2048)")),
+            (vec![ev(c, Udp, Op::Sendto, None)], Some("client.sendto(sentence.encode(), server_address)")),
+            (vec![ev(c, Udp, Op::Segment, Some(""))], Some("client.sendto(sentence.encode(), server_address)")),
+            (vec![ev(s, Tcp, Op::Accept, None)], Some("connection, address = welcome.accept()")),
+            (vec![ev(c, Tcp, Op::Segment, Some("SYN"))], Some("client.connect((\"127.0.0.1\", 12000))")),
+            (vec![ev(s, Tcp, Op::Segment, Some("SYN,ACK"))], Some("connection, address = welcome.accept()")),
             (
-                vec![ev(s, Udp, Op::Recvfrom, None)],
-                Some("message, client_address = server.recvfrom(2048)"),
-            ),
-            (
-                vec![ev(c, Udp, Op::Sendto, None)],
-                Some("client.sendto(sentence.encode(), server_address)"),
-            ),
-            (
-                vec![ev(c, Udp, Op::Segment, Some(""))],
-                Some("client.sendto(sentence.encode(), server_address)"),
-            ),
-            (
-                vec![ev(s, Tcp, Op::Accept, None)],
-                Some("connection, address = welcome.accept()"),
-            ),
-            (
-                vec![ev(c, Tcp, Op::Segment, Some("SYN"))],
+                vec![ev(s, Tcp, Op::Segment, Some("SYN,ACK")), ev(c, Tcp, Op::Segment, Some("ACK"))],
                 Some("client.connect((\"127.0.0.1\", 12000))"),
             ),
-            (
-                vec![ev(s, Tcp, Op::Segment, Some("SYN,ACK"))],
-                Some("connection, address = welcome.accept()"),
-            ),
-            (
-                vec![
-                    ev(s, Tcp, Op::Segment, Some("SYN,ACK")),
-                    ev(c, Tcp, Op::Segment, Some("ACK")),
-                ],
-                Some("client.connect((\"127.0.0.1\", 12000))"),
-            ),
-            (
-                vec![ev(s, Tcp, Op::Segment, Some("FIN,ACK"))],
-                Some("connection.close()"),
-            ),
-            (
-                vec![
-                    ev(s, Tcp, Op::Segment, Some("FIN,ACK")),
-                    ev(c, Tcp, Op::Segment, Some("ACK")),
-                ],
-                None,
-            ),
-            (
-                vec![ev(c, Tcp, Op::Recv, None)],
-                Some("reply = client.recv(1024)"),
-            ),
+            (vec![ev(s, Tcp, Op::Segment, Some("FIN,ACK"))], Some("connection.close()")),
+            (vec![ev(s, Tcp, Op::Segment, Some("FIN,ACK")), ev(c, Tcp, Op::Segment, Some("ACK"))], None),
+            (vec![ev(c, Tcp, Op::Recv, None)], Some("reply = client.recv(1024)")),
         ];
         for (events, want) in table {
             let step = events.len() - 1;
@@ -381,19 +277,10 @@ mod tests {
                 (uc, &["socket", "sendto", "recvfrom", "close"][..]),
                 (us, &["socket", "bind", "recvfrom", "sendto"][..]),
                 (tc, &["socket", "connect", "send", "recv", "close"][..]),
-                (
-                    ts,
-                    &[
-                        "socket", "bind", "listen", "accept", "recv", "send", "close",
-                    ][..],
-                ),
+                (ts, &["socket", "bind", "listen", "accept", "recv", "send", "close"][..]),
             ] {
                 for tag in tags {
-                    assert!(
-                        p.lines.iter().any(|(_, t)| t.split(' ').any(|x| x == *tag)),
-                        "{} lacks {tag}",
-                        p.name
-                    );
+                    assert!(p.lines.iter().any(|(_, t)| t.split(' ').any(|x| x == *tag)), "{} lacks {tag}", p.name);
                 }
             }
         }

@@ -23,12 +23,7 @@ pub fn explain(lang: Lang, e: &Event) -> String {
     let who = who(lang, e);
     let local = port(e.local);
     let peer = port(e.peer);
-    let vals = [
-        ("who", who),
-        ("bytes", bytes.as_str()),
-        ("local", local.as_str()),
-        ("peer", peer.as_str()),
-    ];
+    let vals = [("who", who), ("bytes", bytes.as_str()), ("local", local.as_str()), ("peer", peer.as_str())];
     let en_zh = |en: &str, zh: &str| fill(if lang == Lang::En { en } else { zh }, &vals);
     let mut text = match e.op {
         Op::Socket => en_zh(
@@ -63,10 +58,7 @@ pub fn explain(lang: Lang, e: &Event) -> String {
             "recv() returns 0 bytes: the other side closed its half of the connection.",
             "recv() 返回 0 个字节：对方关闭了它那一半的连接。",
         ),
-        Op::Recv => en_zh(
-            "{who} reads {bytes} bytes with recv().",
-            "{who}用 recv() 读到了 {bytes} 个字节。",
-        ),
+        Op::Recv => en_zh("{who} reads {bytes} bytes with recv().", "{who}用 recv() 读到了 {bytes} 个字节。"),
         Op::Sendto => en_zh(
             "{who} sends a {bytes}-byte datagram from port {local} to port {peer}. UDP sends it at once, with no connection.",
             "{who}从端口 {local} 向端口 {peer} 发送了一个 {bytes} 字节的数据报。UDP 不建立连接，直接发送。",
@@ -86,10 +78,7 @@ pub fn explain(lang: Lang, e: &Event) -> String {
             "{who} closes the connection socket; TCP sends FIN to end its half of the connection.",
             "{who}关闭了连接套接字；TCP 发出 FIN，结束它这一半的连接。",
         ),
-        Op::Close => en_zh(
-            "{who} closes its socket. UDP sends nothing.",
-            "{who}关闭了套接字。UDP 不发送任何东西。",
-        ),
+        Op::Close => en_zh("{who} closes its socket. UDP sends nothing.", "{who}关闭了套接字。UDP 不发送任何东西。"),
         Op::Segment => segment(lang, e, &vals),
     };
     if let Some(detail) = &e.detail {
@@ -105,6 +94,10 @@ fn segment(lang: Lang, e: &Event, vals: &[(&str, &str)]) -> String {
     let mut vals = vals.to_vec();
     vals.push(("len", &len));
     let (en, zh) = match (e.socket.transport, flags) {
+        (_, f) if f.starts_with("ICMP") => (
+            "ICMP port unreachable: nothing is bound to UDP port {local}, so the server's kernel tells the client. UDP itself never answers.",
+            "ICMP 端口不可达：UDP 端口 {local} 上没有绑定任何套接字，所以服务器的内核通知了客户端。UDP 本身从不回答。",
+        ),
         (Transport::Udp, _) => (
             "A UDP datagram with {len} bytes of data travels from port {local} to port {peer}.",
             "一个带有 {len} 字节数据的 UDP 数据报从端口 {local} 发往端口 {peer}。",
@@ -135,10 +128,8 @@ fn segment(lang: Lang, e: &Event, vals: &[(&str, &str)]) -> String {
         ),
     };
     let mut text = fill(if lang == Lang::En { en } else { zh }, &vals);
-    if e.has(Flag::Inferred) {
-        text.push(' ');
-        text.push_str(crate::i18n::t(lang, "inferred_note"));
-    }
+    text.push(' ');
+    text.push_str(crate::i18n::t(lang, if e.has(Flag::Inferred) { "inferred_note" } else { "captured_note" }));
     text
 }
 
@@ -151,17 +142,7 @@ mod tests {
         let a = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
         let b = std::net::SocketAddr::from(([127, 0, 0, 1], 12000));
         let (l, p) = if side == Side::Client { (a, b) } else { (b, a) };
-        Event::new(
-            0,
-            side,
-            SocketRef {
-                id: 1,
-                role: Role::Udp,
-                transport,
-            },
-            op,
-        )
-        .addrs(Some(l), Some(p))
+        Event::new(0, side, SocketRef { id: 1, role: Role::Udp, transport }, op).addrs(Some(l), Some(p))
     }
 
     #[test]
@@ -175,15 +156,9 @@ mod tests {
         assert!(explain(Lang::Zh, &e).contains("40000"));
 
         let mut syn = ev(Side::Client, Transport::Tcp, Op::Segment).with_flag(Flag::Inferred);
-        syn.segment = Some(Segment {
-            flags: "SYN".into(),
-            len: 0,
-        });
+        syn.segment = Some(Segment::inferred("SYN", 0));
         let text = explain(Lang::En, &syn);
-        assert!(
-            text.starts_with("SYN: the client asks") && text.ends_with("not captured."),
-            "{text}"
-        );
+        assert!(text.starts_with("SYN: the client asks") && text.ends_with("not captured."), "{text}");
 
         let detailed = ev(Side::Server, Transport::Udp, Op::Recvfrom).detail("Extra words.");
         assert!(explain(Lang::En, &detailed).ends_with(" Extra words."));
@@ -208,10 +183,7 @@ mod tests {
             for lang in [Lang::En, Lang::Zh] {
                 for tr in [Transport::Udp, Transport::Tcp] {
                     let text = explain(lang, &ev(Side::Client, tr, op));
-                    assert!(
-                        !text.is_empty() && !text.contains('{'),
-                        "{op:?} {lang:?}: {text}"
-                    );
+                    assert!(!text.is_empty() && !text.contains('{'), "{op:?} {lang:?}: {text}");
                 }
             }
         }

@@ -20,9 +20,6 @@ pub fn esc(text: &str) -> String {
 mod tests {
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            super::esc(r#"<b a="x">&'"#),
-            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(super::esc(r#"<b a="x">&'"#), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
     }
 }

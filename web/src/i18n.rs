@@ -31,18 +31,10 @@ impl Lang {
 
 /// (key, English, Chinese).
 const TABLE: &[(&str, &str, &str)] = &[
-    (
-        "title",
-        "socketlab: sockets, step by step",
-        "socketlab：一步一步看套接字",
-    ),
+    ("title", "socketlab: sockets, step by step", "socketlab：一步一步看套接字"),
     ("lang_toggle", "中文", "English"),
     ("message", "Message", "消息"),
-    (
-        "message_placeholder",
-        "type a lowercase sentence",
-        "输入一句小写的句子",
-    ),
+    ("message_placeholder", "type a lowercase sentence", "输入一句小写的句子"),
     ("protocol", "Protocol", "协议"),
     ("send", "Send", "发送"),
     ("compare", "Compare UDP and TCP", "比较 UDP 与 TCP"),
@@ -61,19 +53,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("status_connecting", "Connecting…", "正在连接…"),
     ("status_connected", "Connected", "已连接"),
     ("status_reconnecting", "Reconnecting…", "正在重新连接…"),
-    (
-        "no_reply_yet",
-        "Send a message to see the exchange.",
-        "发送一条消息，查看整个交换过程。",
-    ),
+    ("no_reply_yet", "Send a message to see the exchange.", "发送一条消息，查看整个交换过程。"),
     ("waiting", "Waiting for the server…", "正在等待服务器…"),
     ("reply_line", "{reply}", "{reply}"),
     ("elapsed", "in {ms} ms", "用时 {ms} 毫秒"),
-    (
-        "no_selection",
-        "Select a step to inspect it.",
-        "选择一个步骤来查看详情。",
-    ),
+    ("no_selection", "Select a step to inspect it.", "选择一个步骤来查看详情。"),
     ("step_of", "Step {n} of {total}", "第 {n} 步，共 {total} 步"),
     ("lane_client", "Client socket", "客户端套接字"),
     ("lane_udp", "UDP server socket", "UDP 服务器套接字"),
@@ -81,11 +65,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("lane_connection", "Connection socket", "连接套接字"),
     ("client_program", "Client", "客户端"),
     ("server_program", "Server", "服务器"),
-    (
-        "no_code_line",
-        "No line of code: the kernel sends this by itself.",
-        "没有对应的代码行：这是内核自己发送的。",
-    ),
+    ("no_code_line", "No line of code: the kernel sends this by itself.", "没有对应的代码行：这是内核自己发送的。"),
     (
         "udp_no_state",
         "UDP keeps no connection state: each datagram stands alone.",
@@ -93,21 +73,13 @@ const TABLE: &[(&str, &str, &str)] = &[
     ),
     ("client_state", "Client", "客户端"),
     ("server_state", "Server", "服务器"),
-    (
-        "inferred_note",
-        "Inferred from socket calls, not captured.",
-        "由套接字调用推断，并非抓包所得。",
-    ),
+    ("inferred_note", "Inferred from socket calls, not captured.", "由套接字调用推断，并非抓包所得。"),
     (
         "live_empty",
         "Turn on Live view, then run a client in a terminal, for example the lesson's Python client.",
         "打开实时视图，然后在终端运行一个客户端，比如课程里的 Python 客户端。",
     ),
-    (
-        "history_empty",
-        "Exchanges you send appear here.",
-        "你发送的交换会出现在这里。",
-    ),
+    ("history_empty", "Exchanges you send appear here.", "你发送的交换会出现在这里。"),
     ("field_from", "From", "源"),
     ("field_to", "To", "目的"),
     ("field_socket", "Socket", "套接字"),
@@ -121,51 +93,51 @@ const TABLE: &[(&str, &str, &str)] = &[
         "No reply in time. UDP does not retry: the datagram or its reply may have been lost.",
         "没有及时收到回复。UDP 不会重传：数据报或回复可能丢失了。",
     ),
-    (
-        "err_server_down",
-        "The server is not running, so nobody answered.",
-        "服务器没有运行，所以没有人回答。",
-    ),
+    ("err_server_down", "The server is not running, so nobody answered.", "服务器没有运行，所以没有人回答。"),
     (
         "err_rate_limited",
         "Too many messages at once. Wait a moment and send again.",
         "发送得太快了。请稍等片刻再发送。",
     ),
-    (
-        "err_too_large",
-        "The message is too long for this playground.",
-        "消息太长了，超出了本实验场的限制。",
-    ),
+    ("err_too_large", "The message is too long for this playground.", "消息太长了，超出了本实验场的限制。"),
     (
         "err_too_many_in_flight",
         "Too many messages are still waiting for replies. Wait for them first.",
         "还有太多消息在等待回复，请先等待它们完成。",
     ),
-    (
-        "err_shutting_down",
-        "The gateway is restarting. Send again in a moment.",
-        "网关正在重启，请稍后再发送。",
-    ),
+    ("err_shutting_down", "The gateway is restarting. Send again in a moment.", "网关正在重启，请稍后再发送。"),
     (
         "err_disconnected",
         "The connection to the gateway was lost before the reply came.",
         "在收到回复之前，与网关的连接断开了。",
     ),
-    (
-        "err_other",
-        "The exchange failed: {message}",
-        "交换失败：{message}",
-    ),
+    ("err_other", "The exchange failed: {message}", "交换失败：{message}"),
     ("err_empty", "Type a message first.", "请先输入一条消息。"),
+    (
+        "err_connection_refused",
+        "Nobody listens on that port, so the kernel refused: {how}",
+        "那个端口上没有人监听，所以内核拒绝了：{how}",
+    ),
+    ("refused_tcp", "the SYN was answered with RST.", "SYN 得到的回答是 RST。"),
+    ("refused_udp", "the datagram was answered with ICMP port unreachable.", "数据报得到的回答是 ICMP 端口不可达。"),
+    ("download_pcap", "Download pcap", "下载 pcap"),
+    ("scenarios", "Scenarios", "场景"),
+    ("closed_udp", "UDP to a closed port", "UDP 发往关闭的端口"),
+    ("closed_tcp", "TCP to a closed port", "TCP 连接关闭的端口"),
+    ("closed_caption", "closed port", "关闭的端口"),
+    ("capture_on", "Packets captured on {iface}", "正在 {iface} 上抓包"),
+    ("capture_off", "Packets inferred from socket calls: {reason}", "数据包由套接字调用推断：{reason}"),
+    ("captured_note", "Captured on the wire.", "这是在线路上抓到的真实数据包。"),
+    ("field_seq", "Sequence number", "序号"),
+    ("field_ack", "Acknowledgment number", "确认号"),
+    ("field_window", "Window", "窗口"),
+    ("field_options", "TCP options", "TCP 选项"),
+    ("relative_absolute", "{rel} (relative), {abs} (absolute)", "{rel}（相对），{abs}（绝对）"),
 ];
 
 /// The text for `key` in `lang`; the key itself if it is missing, so a gap is visible.
 pub fn t(lang: Lang, key: &str) -> &str {
-    TABLE
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh })
-        .unwrap_or(key)
+    TABLE.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh }).unwrap_or(key)
 }
 
 /// Replaces each `{name}` in `template` with its value.
@@ -185,16 +157,9 @@ mod tests {
     fn every_key_has_both_languages_and_is_unique() {
         for (i, (key, en, zh)) in TABLE.iter().enumerate() {
             assert!(!en.is_empty() && !zh.is_empty(), "{key}");
-            assert!(
-                TABLE[i + 1..].iter().all(|(k, _, _)| k != key),
-                "duplicate key {key}"
-            );
+            assert!(TABLE[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
             let holes = |s: &str| s.matches('{').count();
-            assert_eq!(
-                holes(en),
-                holes(zh),
-                "{key}: both languages fill the same placeholders"
-            );
+            assert_eq!(holes(en), holes(zh), "{key}: both languages fill the same placeholders");
         }
     }
 
@@ -203,9 +168,6 @@ mod tests {
         assert_eq!(t(Lang::En, "send"), "Send");
         assert_eq!(t(Lang::Zh, "send"), "发送");
         assert_eq!(t(Lang::En, "no_such_key"), "no_such_key");
-        assert_eq!(
-            fill(t(Lang::En, "step_of"), &[("n", "2"), ("total", "9")]),
-            "Step 2 of 9"
-        );
+        assert_eq!(fill(t(Lang::En, "step_of"), &[("n", "2"), ("total", "9")]), "Step 2 of 9");
     }
 }

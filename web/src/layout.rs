@@ -52,13 +52,7 @@ pub struct Lane {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
     /// A packet from one lane to another.
-    Arrow {
-        from: usize,
-        to: usize,
-        label: String,
-        src_port: Option<u16>,
-        dst_port: Option<u16>,
-    },
+    Arrow { from: usize, to: usize, label: String, src_port: Option<u16>, dst_port: Option<u16> },
     /// A socket call on one lane.
     Call { lane: usize, label: String },
 }
@@ -93,6 +87,9 @@ pub const ROW: f64 = 34.0;
 
 /// How Wireshark's flow graph labels a packet.
 pub fn packet_label(transport: Transport, flags: &str, len: u64) -> String {
+    if flags.starts_with("ICMP") {
+        return flags.to_owned();
+    }
     match transport {
         Transport::Udp => format!("UDP Len={len}"),
         Transport::Tcp => {
@@ -100,17 +97,17 @@ pub fn packet_label(transport: Transport, flags: &str, len: u64) -> String {
                 "SYN,ACK" => "SYN-ACK".to_owned(),
                 other => other.replace(',', ", "),
             };
-            if len > 0 {
-                format!("{named} Len={len}")
-            } else {
-                named
-            }
+            if len > 0 { format!("{named} Len={len}") } else { named }
         }
     }
 }
 
 /// How a socket call is written on its box.
 pub fn call_label(e: &Event) -> String {
+    if e.has(Flag::Failed) && e.op != Op::Segment {
+        let name = serde_name(e.op);
+        return format!("{name}() ✗");
+    }
     let bytes = e.bytes.unwrap_or(0);
     let mut label = match e.op {
         Op::Socket => "socket()".to_owned(),
@@ -139,11 +136,27 @@ pub fn call_label(e: &Event) -> String {
     label
 }
 
+/// The call's name as the socket API spells it.
+fn serde_name(op: Op) -> &'static str {
+    match op {
+        Op::Socket => "socket",
+        Op::Bind => "bind",
+        Op::Listen => "listen",
+        Op::Accept => "accept",
+        Op::Connect => "connect",
+        Op::Send => "send",
+        Op::Recv => "recv",
+        Op::Sendto => "sendto",
+        Op::Recvfrom => "recvfrom",
+        Op::Shutdown => "shutdown",
+        Op::Close => "close",
+        Op::Segment => "",
+    }
+}
+
 /// The transport of a timeline: that of its first event.
 pub fn transport_of(events: &[Event]) -> Transport {
-    events
-        .first()
-        .map_or(Transport::Udp, |e| e.socket.transport)
+    events.first().map_or(Transport::Udp, |e| e.socket.transport)
 }
 
 fn lane_of_call(e: &Event, transport: Transport) -> LaneKind {
@@ -168,11 +181,7 @@ pub fn layout(events: &[Event]) -> Diagram {
     let mut lanes: Vec<Lane> = kinds
         .iter()
         .enumerate()
-        .map(|(i, kind)| Lane {
-            kind: *kind,
-            addr: None,
-            x: first + span * i as f64,
-        })
+        .map(|(i, kind)| Lane { kind: *kind, addr: None, x: first + span * i as f64 })
         .collect();
     let index = |kind: LaneKind| kinds.iter().position(|k| *k == kind).unwrap_or(0);
     let t0 = events.first().map_or(0, |e| e.t_us);
@@ -183,21 +192,24 @@ pub fn layout(events: &[Event]) -> Diagram {
             let seg = e.segment.as_ref();
             let flags = seg.map_or("", |s| s.flags.as_str());
             // The handshake's three packets belong to the welcome socket.
-            let server_lane = if transport == Transport::Tcp
-                && handshake_left > 0
-                && (flags.contains("SYN") || handshake_left < 3)
-            {
-                handshake_left -= 1;
-                LaneKind::Welcome
-            } else if transport == Transport::Tcp {
-                LaneKind::Connection
-            } else {
-                LaneKind::UdpServer
-            };
+            let server_lane =
+                if transport == Transport::Tcp && handshake_left > 0 && (flags.contains("SYN") || handshake_left < 3) {
+                    handshake_left -= 1;
+                    LaneKind::Welcome
+                } else if transport == Transport::Tcp {
+                    LaneKind::Connection
+                } else {
+                    LaneKind::UdpServer
+                };
             let (from, to) = match e.side {
                 Side::Client => (LaneKind::Client, server_lane),
                 Side::Server => (server_lane, LaneKind::Client),
             };
+            // Packets name both ends even when no call on a lane did (a refused connection).
+            let (client_end, server_end) = if e.side == Side::Client { (e.local, e.peer) } else { (e.peer, e.local) };
+            lanes[0].addr = lanes[0].addr.or(client_end);
+            let s = index(server_lane);
+            lanes[s].addr = lanes[s].addr.or(server_end);
             Shape::Arrow {
                 from: index(from),
                 to: index(to),
@@ -218,10 +230,7 @@ pub fn layout(events: &[Event]) -> Diagram {
             if e.op == Op::Accept && lanes.len() == 3 {
                 lanes[1].addr = lanes[1].addr.or(e.local);
             }
-            Shape::Call {
-                lane,
-                label: call_label(e),
-            }
+            Shape::Call { lane, label: call_label(e) }
         };
         rows.push(Row {
             step,
@@ -233,13 +242,7 @@ pub fn layout(events: &[Event]) -> Diagram {
         });
     }
     let height = TOP + ROW * events.len().max(1) as f64 + 16.0;
-    Diagram {
-        transport,
-        lanes,
-        rows,
-        width: WIDTH,
-        height,
-    }
+    Diagram { transport, lanes, rows, width: WIDTH, height }
 }
 
 #[cfg(test)]
@@ -253,22 +256,8 @@ mod tests {
     }
 
     fn call(t: u64, side: Side, role: Role, tr: Transport, op: Op, bytes: Option<u64>) -> Event {
-        let (l, p) = if side == Side::Client {
-            (addr(40000), addr(12000))
-        } else {
-            (addr(12000), addr(40000))
-        };
-        let mut e = Event::new(
-            t,
-            side,
-            SocketRef {
-                id: t,
-                role,
-                transport: tr,
-            },
-            op,
-        )
-        .addrs(Some(l), Some(p));
+        let (l, p) = if side == Side::Client { (addr(40000), addr(12000)) } else { (addr(12000), addr(40000)) };
+        let mut e = Event::new(t, side, SocketRef { id: t, role, transport: tr }, op).addrs(Some(l), Some(p));
         e.bytes = bytes;
         e
     }
@@ -295,9 +284,7 @@ mod tests {
         d.rows
             .iter()
             .map(|r| match &r.shape {
-                Shape::Arrow {
-                    from, to, label, ..
-                } => format!("{}>{} {label}", name(*from), name(*to)),
+                Shape::Arrow { from, to, label, .. } => format!("{}>{} {label}", name(*from), name(*to)),
                 Shape::Call { lane, label } => format!("{}: {label}", name(*lane)),
             })
             .collect()
@@ -306,10 +293,7 @@ mod tests {
     #[test]
     fn tcp_handshake_goes_to_the_welcome_socket_and_data_to_the_connection_socket() {
         let d = layout(&tcp_exchange());
-        assert_eq!(
-            d.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(),
-            ["client", "welcome", "connection"]
-        );
+        assert_eq!(d.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(), ["client", "welcome", "connection"]);
         assert_eq!(
             sketch(&d),
             [
@@ -337,12 +321,7 @@ mod tests {
         assert!(first.inferred);
         assert_eq!(first.time, "+0.000 ms");
         assert_eq!(d.rows[3].time, "+0.100 ms");
-        let Shape::Arrow {
-            src_port, dst_port, ..
-        } = &first.shape
-        else {
-            panic!("arrow")
-        };
+        let Shape::Arrow { src_port, dst_port, .. } = &first.shape else { panic!("arrow") };
         assert_eq!((*src_port, *dst_port), (Some(40000), Some(12000)));
         assert_eq!(d.lanes[0].addr, Some(addr(40000)));
         assert_eq!(d.lanes[1].addr, Some(addr(12000)));
@@ -379,25 +358,15 @@ mod tests {
     fn labels_follow_wireshark() {
         assert_eq!(packet_label(Transport::Tcp, "SYN,ACK", 0), "SYN-ACK");
         assert_eq!(packet_label(Transport::Tcp, "RST,ACK", 0), "RST, ACK");
-        assert_eq!(
-            packet_label(Transport::Tcp, "PSH,ACK", 12),
-            "PSH, ACK Len=12"
-        );
+        assert_eq!(packet_label(Transport::Tcp, "PSH,ACK", 12), "PSH, ACK Len=12");
         assert_eq!(packet_label(Transport::Udp, "", 7), "UDP Len=7");
         let mut seg = Event::new(
             0,
             Side::Client,
-            SocketRef {
-                id: 1,
-                role: Role::Client,
-                transport: Transport::Tcp,
-            },
+            SocketRef { id: 1, role: Role::Client, transport: Transport::Tcp },
             Op::Segment,
         );
-        seg.segment = Some(Segment {
-            flags: "SYN".into(),
-            len: 0,
-        });
+        seg.segment = Some(Segment::inferred("SYN", 0));
         assert_eq!(call_label(&seg), "");
     }
 }

@@ -3,9 +3,7 @@
 
 use socketlab_proto::Event;
 use socketlab_proto::infer::with_inferred;
-use socketlab_proto::wire::{
-    ClientMsg, ErrorCode, ExchangeRequest, Hello, Protocol, Scope, ServerMsg,
-};
+use socketlab_proto::wire::{ClientMsg, ErrorCode, ExchangeRequest, Hello, Protocol, Scope, ServerMsg, Target};
 
 use crate::code::CodeLang;
 use crate::i18n::Lang;
@@ -47,6 +45,9 @@ pub struct Exchange {
     pub message: String,
     pub events: Vec<Event>,
     pub outcome: Outcome,
+    pub target: Target,
+    /// The gateway's name for the exchange, when its packets were captured.
+    pub capture: Option<String>,
 }
 
 /// Traffic from another client, seen in the live view.
@@ -103,7 +104,7 @@ impl Default for Model {
 }
 
 impl Model {
-    fn frame(&mut self, protocol: Protocol, message: &str) -> (usize, ClientMsg) {
+    fn frame(&mut self, protocol: Protocol, message: &str, target: Target) -> (usize, ClientMsg) {
         let id = format!("e{}", self.next_id);
         self.next_id += 1;
         self.exchanges.push(Exchange {
@@ -112,6 +113,8 @@ impl Model {
             message: message.to_owned(),
             events: Vec::new(),
             outcome: Outcome::Pending,
+            target,
+            capture: None,
         });
         let req = ExchangeRequest {
             id: Some(id),
@@ -119,6 +122,7 @@ impl Model {
             message: Some(message.to_owned()),
             message_base64: None,
             trace: None,
+            target: (target == Target::ClosedPort).then_some(target),
         };
         (self.exchanges.len() - 1, ClientMsg::Exchange(req))
     }
@@ -133,9 +137,9 @@ impl Model {
     }
 
     /// Starts an exchange; returns the frame to send.
-    pub fn start(&mut self, protocol: Protocol, message: &str) -> Result<ClientMsg, &'static str> {
+    pub fn start(&mut self, protocol: Protocol, message: &str, target: Target) -> Result<ClientMsg, &'static str> {
         self.check(message)?;
-        let (i, frame) = self.frame(protocol, message);
+        let (i, frame) = self.frame(protocol, message, target);
         self.show(View::Exchange(i));
         Ok(frame)
     }
@@ -143,8 +147,8 @@ impl Model {
     /// Sends one sentence over both protocols, to be shown side by side.
     pub fn compare(&mut self, message: &str) -> Result<[ClientMsg; 2], &'static str> {
         self.check(message)?;
-        let (u, a) = self.frame(Protocol::Udp, message);
-        let (t, b) = self.frame(Protocol::Tcp, message);
+        let (u, a) = self.frame(Protocol::Udp, message, Target::Hosted);
+        let (t, b) = self.frame(Protocol::Tcp, message, Target::Hosted);
         self.show(View::Compare(u, t));
         Ok([a, b])
     }
@@ -170,51 +174,28 @@ impl Model {
             }
             ServerMsg::Reply(r) => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == r.id) {
-                    x.outcome = Outcome::Reply {
-                        text: r.reply,
-                        elapsed_us: r.elapsed_us,
-                    };
+                    x.outcome = Outcome::Reply { text: r.reply, elapsed_us: r.elapsed_us };
+                    x.capture = r.exchange;
                 }
             }
-            ServerMsg::Error {
-                id: Some(id),
-                code,
-                message,
-            } => {
+            ServerMsg::Error { id: Some(id), code, message, exchange } => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == id) {
                     x.outcome = Outcome::Failed { code, message };
+                    x.capture = exchange;
                 }
             }
-            ServerMsg::Error {
-                id: None,
-                code: _,
-                message,
-            } => self.notice = Some(message),
-            ServerMsg::Observed {
-                conversation,
-                event,
-            } => {
-                let c = match self
-                    .conversations
-                    .iter()
-                    .position(|c| c.key == conversation)
-                {
+            ServerMsg::Error { id: None, message, .. } => self.notice = Some(message),
+            ServerMsg::Observed { conversation, event } => {
+                let c = match self.conversations.iter().position(|c| c.key == conversation) {
                     Some(i) => &mut self.conversations[i],
                     None => {
                         if self.conversations.len() >= MAX_CONVERSATIONS {
                             self.conversations.remove(0);
                             if let View::Live(i) = self.view {
-                                self.view = if i == 0 {
-                                    View::Empty
-                                } else {
-                                    View::Live(i - 1)
-                                };
+                                self.view = if i == 0 { View::Empty } else { View::Live(i - 1) };
                             }
                         }
-                        self.conversations.push(Conversation {
-                            key: conversation,
-                            events: Vec::new(),
-                        });
+                        self.conversations.push(Conversation { key: conversation, events: Vec::new() });
                         let last = self.conversations.len() - 1;
                         if matches!(self.view, View::Empty) && self.live {
                             self.view = View::Live(last);
@@ -245,12 +226,7 @@ impl Model {
     pub fn shown(&self) -> Vec<&Exchange> {
         match self.view {
             View::Exchange(i) => self.exchanges.get(i).into_iter().collect(),
-            View::Compare(a, b) => self
-                .exchanges
-                .get(a)
-                .into_iter()
-                .chain(self.exchanges.get(b))
-                .collect(),
+            View::Compare(a, b) => self.exchanges.get(a).into_iter().chain(self.exchanges.get(b)).collect(),
             View::Empty | View::Live(_) => Vec::new(),
         }
     }
@@ -258,12 +234,7 @@ impl Model {
     /// The timelines on screen, each with its packets inferred where the gateway did not.
     pub fn timelines(&self) -> Vec<Vec<Event>> {
         match self.view {
-            View::Live(i) => self
-                .conversations
-                .get(i)
-                .map(|c| with_inferred(&c.events))
-                .into_iter()
-                .collect(),
+            View::Live(i) => self.conversations.get(i).map(|c| with_inferred(&c.events)).into_iter().collect(),
             _ => self.shown().iter().map(|x| x.events.clone()).collect(),
         }
     }
@@ -296,46 +267,30 @@ mod tests {
     use socketlab_proto::{Op, Role, Side, SocketRef, Transport};
 
     fn event(t: u64) -> Event {
-        Event::new(
-            t,
-            Side::Client,
-            SocketRef {
-                id: 1,
-                role: Role::Client,
-                transport: Transport::Udp,
-            },
-            Op::Sendto,
-        )
+        Event::new(t, Side::Client, SocketRef { id: 1, role: Role::Client, transport: Transport::Udp }, Op::Sendto)
     }
 
     #[test]
     fn an_exchange_goes_from_pending_to_reply_and_can_be_stepped() {
         let mut m = Model::default();
-        assert_eq!(m.start(Protocol::Udp, ""), Err("err_empty"));
-        let ClientMsg::Exchange(req) = m.start(Protocol::Udp, "hi").expect("frame") else {
+        assert_eq!(m.start(Protocol::Udp, "", Target::Hosted), Err("err_empty"));
+        let ClientMsg::Exchange(req) = m.start(Protocol::Udp, "hi", Target::Hosted).expect("frame") else {
             panic!("exchange")
         };
         let id = req.id.expect("id");
         assert_eq!(m.view, View::Exchange(0));
         for t in 0..3 {
-            m.receive(ServerMsg::Event {
-                id: id.clone(),
-                event: event(t),
-            });
+            m.receive(ServerMsg::Event { id: id.clone(), event: event(t) });
         }
         m.receive(ServerMsg::Reply(Reply {
             id: id.clone(),
             reply: "HI".into(),
             reply_base64: None,
             elapsed_us: 42,
+            exchange: Some("x1-a".into()),
         }));
-        assert_eq!(
-            m.exchanges[0].outcome,
-            Outcome::Reply {
-                text: "HI".into(),
-                elapsed_us: 42
-            }
-        );
+        assert_eq!(m.exchanges[0].outcome, Outcome::Reply { text: "HI".into(), elapsed_us: 42 });
+        assert_eq!(m.exchanges[0].capture.as_deref(), Some("x1-a"));
         assert_eq!(m.steps(), 3);
         m.step_by(1);
         m.step_by(5);
@@ -362,30 +317,18 @@ mod tests {
             id: Some("e1".into()),
             code: ErrorCode::Timeout,
             message: "slow".into(),
+            exchange: None,
         });
         m.disconnected();
-        assert!(matches!(
-            m.exchanges[0].outcome,
-            Outcome::Failed {
-                code: ErrorCode::Timeout,
-                ..
-            }
-        ));
+        assert!(matches!(m.exchanges[0].outcome, Outcome::Failed { code: ErrorCode::Timeout, .. }));
         assert_eq!(m.exchanges[1].outcome, Outcome::Lost);
         assert_eq!(m.status, Status::Reconnecting);
     }
 
     fn observed(t: u64, op: Op) -> Event {
-        let sock = SocketRef {
-            id: 1,
-            role: Role::Udp,
-            transport: Transport::Udp,
-        };
+        let sock = SocketRef { id: 1, role: Role::Udp, transport: Transport::Udp };
         Event::new(t, Side::Server, sock, op)
-            .addrs(
-                Some(([127, 0, 0, 1], 12000).into()),
-                Some(([127, 0, 0, 1], 5).into()),
-            )
+            .addrs(Some(([127, 0, 0, 1], 12000).into()), Some(([127, 0, 0, 1], 5).into()))
             .payload(b"abc")
     }
 
@@ -394,25 +337,12 @@ mod tests {
         let mut m = Model::default();
         m.receive(ServerMsg::Subscribed { scope: Scope::All });
         assert!(m.live);
-        m.receive(ServerMsg::Observed {
-            conversation: "udp 127.0.0.1:5".into(),
-            event: observed(1, Op::Recvfrom),
-        });
-        m.receive(ServerMsg::Observed {
-            conversation: "udp 127.0.0.1:5".into(),
-            event: observed(2, Op::Sendto),
-        });
-        m.receive(ServerMsg::Observed {
-            conversation: "udp 127.0.0.1:6".into(),
-            event: event(3),
-        });
+        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:5".into(), event: observed(1, Op::Recvfrom) });
+        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:5".into(), event: observed(2, Op::Sendto) });
+        m.receive(ServerMsg::Observed { conversation: "udp 127.0.0.1:6".into(), event: event(3) });
         assert_eq!(m.conversations.len(), 2);
         assert_eq!(m.conversations[0].events.len(), 2);
-        assert_eq!(
-            m.view,
-            View::Live(0),
-            "the first conversation opens by itself"
-        );
+        assert_eq!(m.view, View::Live(0), "the first conversation opens by itself");
         assert_eq!(m.timelines()[0].len(), 4, "inferred datagrams are added");
     }
 }

@@ -4,12 +4,10 @@
 
 use std::cell::RefCell;
 
-use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg};
+use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{
-    CloseEvent, Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket,
-};
+use web_sys::{CloseEvent, Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket};
 
 use crate::code::CodeLang;
 use crate::i18n::t;
@@ -36,11 +34,7 @@ thread_local! {
 }
 
 fn with_app<R>(f: impl FnOnce(&mut App) -> R) -> Option<R> {
-    APP.with(|cell| {
-        cell.try_borrow_mut()
-            .ok()
-            .and_then(|mut slot| slot.as_mut().map(f))
-    })
+    APP.with(|cell| cell.try_borrow_mut().ok().and_then(|mut slot| slot.as_mut().map(f)))
 }
 
 /// Starts the app when the module loads.
@@ -76,16 +70,11 @@ fn listen(doc: &Document, id: &str, kind: &str, f: impl FnMut(Event) + 'static) 
 }
 
 fn input_value(doc: &Document, id: &str) -> String {
-    doc.get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-        .map(|i| i.value())
-        .unwrap_or_default()
+    doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
 }
 
 fn checked(doc: &Document, id: &str) -> bool {
-    doc.get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-        .is_some_and(|i| i.checked())
+    doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).is_some_and(|i| i.checked())
 }
 
 /// The `data-*` value of the clicked element or its nearest ancestor that has one.
@@ -100,15 +89,11 @@ fn wire(doc: &Document) {
     listen(doc, "controls", "submit", move |e| {
         e.prevent_default();
         let message = input_value(&d, "message");
-        let protocol = if checked(&d, "proto-tcp") {
-            Protocol::Tcp
-        } else {
-            Protocol::Udp
-        };
+        let protocol = if checked(&d, "proto-tcp") { Protocol::Tcp } else { Protocol::Udp };
         with_app(|app| {
             if app.model.status != Status::Connected {
                 app.model.notice = Some("status_reconnecting".into());
-            } else if let Ok(frame) = app.model.start(protocol, &message) {
+            } else if let Ok(frame) = app.model.start(protocol, &message, Target::Hosted) {
                 send(app, &frame);
             }
             render(app);
@@ -128,13 +113,24 @@ fn wire(doc: &Document) {
             render(app);
         });
     });
+    for (id, protocol) in [("closed-udp", Protocol::Udp), ("closed-tcp", Protocol::Tcp)] {
+        let d = doc.clone();
+        listen(doc, id, "click", move |_| {
+            let typed = input_value(&d, "message");
+            let message = if typed.is_empty() { "hello".to_owned() } else { typed };
+            with_app(|app| {
+                if app.model.status != Status::Connected {
+                    app.model.notice = Some("status_reconnecting".into());
+                } else if let Ok(frame) = app.model.start(protocol, &message, Target::ClosedPort) {
+                    send(app, &frame);
+                }
+                render(app);
+            });
+        });
+    }
     let d = doc.clone();
     listen(doc, "live", "change", move |_| {
-        let scope = if checked(&d, "live") {
-            Scope::All
-        } else {
-            Scope::Own
-        };
+        let scope = if checked(&d, "live") { Scope::All } else { Scope::Own };
         with_app(|app| send(app, &ClientMsg::Subscribe { scope }));
     });
     listen(doc, "step-back", "click", |_| step(-1));
@@ -240,10 +236,7 @@ fn toggle_play() {
             });
             if let Some(w) = web_sys::window() {
                 app.play_timer = w
-                    .set_interval_with_callback_and_timeout_and_arguments_0(
-                        tick.as_ref().unchecked_ref(),
-                        PLAY_MS,
-                    )
+                    .set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), PLAY_MS)
                     .ok();
             }
             tick.forget();
@@ -262,11 +255,7 @@ fn send(app: &App, frame: &ClientMsg) {
 
 fn ws_url() -> Option<String> {
     let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
+    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
     Some(format!("{scheme}://{}/api/v1/ws", location.host().ok()?))
 }
 
@@ -277,10 +266,7 @@ fn connect() {
         return;
     };
     let on_message = Closure::<dyn FnMut(Event)>::new(|e: Event| {
-        let Some(text) = e
-            .dyn_ref::<MessageEvent>()
-            .and_then(|m| m.data().as_string())
-        else {
+        let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) else {
             return;
         };
         if let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) {
@@ -327,8 +313,7 @@ fn schedule_reconnect() {
     .unwrap_or(1000);
     let again = Closure::once_into_js(connect);
     if let Some(w) = web_sys::window() {
-        let _ =
-            w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
     }
 }
 
@@ -367,21 +352,18 @@ fn render(app: &mut App) {
     if let Some(el) = doc.get_element_by_id("play") {
         el.set_text_content(Some(t(lang, if m.playing { "pause" } else { "play" })));
     }
-    for (id, on) in [
-        ("code-python", m.code_lang == CodeLang::Python),
-        ("code-rust", m.code_lang == CodeLang::Rust),
-    ] {
+    for (id, on) in [("code-python", m.code_lang == CodeLang::Python), ("code-rust", m.code_lang == CodeLang::Rust)] {
         if let Some(el) = doc.get_element_by_id(id) {
             let _ = el.set_attribute("aria-pressed", if on { "true" } else { "false" });
         }
     }
-    if let Some(el) = doc
-        .get_element_by_id("live")
-        .and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
-    {
+    if let Some(el) = doc.get_element_by_id("live").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
         if m.status == Status::Connected {
             el.set_checked(m.live || el.checked());
         }
+    }
+    if let Some(el) = doc.get_element_by_id("capture") {
+        el.set_text_content(Some(&view::capture(m)));
     }
     set_html(doc, "reply", &view::reply(m));
     set_html(doc, "timeline", &view::timeline(m));

@@ -14,9 +14,7 @@ use anyhow::{Context, Result, bail};
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn cargo() -> Command {
@@ -26,9 +24,7 @@ fn cargo() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -37,17 +33,9 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// Makes sure the wasm32 target is installed, installing it with rustup if needed.
 fn ensure_wasm_target() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
-        Ok(out)
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET) =>
-        {
-            Ok(())
-        }
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
         Ok(_) => {
             eprintln!("xtask: installing the {WASM_TARGET} target with rustup");
             run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
@@ -61,21 +49,9 @@ fn ensure_wasm_target() -> Result<()> {
 /// Compiles `web/` to wasm and runs wasm-bindgen's generator; returns the dist folder.
 fn build_web() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    run(cargo().args([
-        "build",
-        "--package",
-        "socketlab-web",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        "wasm-release",
-    ]))?;
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
-    let input = target
-        .join(WASM_TARGET)
-        .join("wasm-release")
-        .join("socketlab_web.wasm");
+    run(cargo().args(["build", "--package", "socketlab-web", "--target", WASM_TARGET, "--profile", "wasm-release"]))?;
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
+    let input = target.join(WASM_TARGET).join("wasm-release").join("socketlab_web.wasm");
     let dist = target.join("web");
     let pkg = dist.join("pkg");
     if pkg.exists() {
@@ -120,11 +96,8 @@ fn report_size(pkg: &Path) -> Result<()> {
 
 fn browser_tests(dist: &Path) -> Result<()> {
     let dir = root().join("tests/browser");
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir))?;
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))?;
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
     let bin = target.join("debug").join("socketlab");
     let _ = dist;
     run(Command::new("node")
@@ -141,24 +114,13 @@ fn main() -> Result<()> {
         Some("run") => {
             let dist = build_web()?;
             let mut cmd = cargo();
-            cmd.args([
-                "run",
-                "--release",
-                "--package",
-                "socketlab",
-                "--bin",
-                "socketlab",
-                "--",
-                "serve",
-            ]);
+            cmd.args(["run", "--release", "--package", "socketlab", "--bin", "socketlab", "--", "serve"]);
             cmd.args(&args[1..]).env("SOCKETLAB_WEB_DIST", &dist);
             run(&mut cmd)
         }
         Some("test") => {
             let dist = build_web()?;
-            run(cargo()
-                .args(["test", "--workspace"])
-                .env("SOCKETLAB_WEB_DIST", &dist))?;
+            run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist))?;
             browser_tests(&dist)
         }
         _ => {

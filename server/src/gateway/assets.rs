@@ -11,27 +11,14 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=\"utf-8\"><title>socketlab
 
 /// Serves an embedded file, or the API's 404.
 pub async fn serve(uri: Uri) -> Response {
-    let path = if uri.path() == "/index.html" {
-        "/"
-    } else {
-        uri.path()
-    };
+    let path = if uri.path() == "/index.html" { "/" } else { uri.path() };
     if path == "/" && !UI_BUILT {
-        return (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            NOT_BUILT,
-        )
-            .into_response();
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], NOT_BUILT).into_response();
     }
     match FILES.iter().find(|(p, _, _)| *p == path) {
-        Some((_, kind, body)) => (
-            [
-                (header::CONTENT_TYPE, *kind),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            *body,
-        )
-            .into_response(),
+        Some((_, kind, body)) => {
+            ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
+        }
         None if path.starts_with("/api/") => super::rest::not_found().await.into_response(),
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }

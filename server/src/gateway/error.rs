@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use socketlab_proto::Event;
 use socketlab_proto::wire::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::error::NetError;
@@ -15,15 +16,14 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying, for 429 answers.
     pub retry_after: Option<u64>,
+    /// The timeline of a failed exchange that ran, and its capture's name.
+    pub events: Option<Vec<Event>>,
+    pub exchange: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { code, message: message.into(), retry_after: None, events: None, exchange: None }
     }
 
     /// The HTTP status that goes with the code.
@@ -39,6 +39,8 @@ impl ApiError {
             }
             ErrorCode::ObserveDisabled | ErrorCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::ConnectionRefused => StatusCode::BAD_GATEWAY,
+            ErrorCode::CaptureUnavailable => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -46,10 +48,9 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message.clone(),
-            },
+            error: ErrorDetail { code: self.code, message: self.message.clone() },
+            exchange: self.exchange.clone(),
+            events: self.events.clone(),
         }
     }
 }
@@ -69,9 +70,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

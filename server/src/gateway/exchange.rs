@@ -6,23 +6,19 @@
 //! client already has the reply), merges both sides on the shared clock and adds the inferred
 //! packets.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use socketlab_proto::infer::with_inferred;
-use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol};
-use socketlab_proto::{Event, Op, Role, Side, Transport};
-use tokio::time::Instant;
+use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol, Target};
+use socketlab_proto::{Event, Op, Side, Transport};
 
 use super::AppState;
+use super::collect::{Expect, collect};
 use super::error::ApiError;
-use super::hub::Route;
 use crate::client::{self, Recorder};
+use crate::error::NetError;
 use crate::net;
 
-/// How long to wait for the server's last event after the client side finished.
-const SERVER_GRACE: Duration = Duration::from_millis(250);
 /// The most reply bytes a TCP exchange keeps.
 const MAX_REPLY: usize = 256 * 1024;
 
@@ -32,6 +28,7 @@ pub struct Prepared {
     pub protocol: Protocol,
     pub payload: Vec<u8>,
     pub trace: bool,
+    pub target: Target,
 }
 
 /// Checks a request against the limits and decodes its payload.
@@ -39,9 +36,9 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
     let invalid = |m: &str| ApiError::new(ErrorCode::InvalidField, m);
     let payload = match (&req.message, &req.message_base64) {
         (Some(text), None) => text.as_bytes().to_vec(),
-        (None, Some(b64)) => BASE64
-            .decode(b64.trim())
-            .map_err(|e| invalid(&format!("message_base64 is not valid base64: {e}")))?,
+        (None, Some(b64)) => {
+            BASE64.decode(b64.trim()).map_err(|e| invalid(&format!("message_base64 is not valid base64: {e}")))?
+        }
         (Some(_), Some(_)) => {
             return Err(invalid("give either message or message_base64, not both"));
         }
@@ -53,17 +50,14 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
     if payload.len() > limits.max_message_bytes {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
-            format!(
-                "message has {} bytes; the limit is {} bytes",
-                payload.len(),
-                limits.max_message_bytes
-            ),
+            format!("message has {} bytes; the limit is {} bytes", payload.len(), limits.max_message_bytes),
         ));
     }
     Ok(Prepared {
         protocol: req.protocol,
         payload,
         trace: req.trace.unwrap_or(true),
+        target: req.target.unwrap_or_default(),
     })
 }
 
@@ -73,6 +67,8 @@ pub struct Outcome {
     pub reply: Vec<u8>,
     pub elapsed_us: u64,
     pub events: Vec<Event>,
+    /// The stored capture's name, when packets were captured.
+    pub exchange: Option<String>,
 }
 
 /// A failed exchange, with the timeline up to the failure.
@@ -80,148 +76,106 @@ pub struct Outcome {
 pub struct Failed {
     pub error: ApiError,
     pub events: Vec<Event>,
+    pub exchange: Option<String>,
 }
 
-/// Runs one exchange with the hosted server for `p.protocol`.
+/// Runs one exchange with the hosted server for `p.protocol` (or the closed port).
 pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
-    let fail = |error: ApiError| Failed {
-        error,
-        events: Vec::new(),
-    };
+    let fail = |error: ApiError| Failed { error, events: Vec::new(), exchange: None };
     if state.cancel.is_cancelled() {
-        return Err(fail(ApiError::new(
-            ErrorCode::ShuttingDown,
-            "the gateway is shutting down",
-        )));
+        return Err(fail(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down")));
     }
+    let closed = p.target == Target::ClosedPort;
     let server = state.servers.get(p.protocol);
-    if !server.is_up() {
+    let addr = if closed { state.closed.addr } else { server.addr };
+    if !closed && !server.is_up() {
         return Err(fail(ApiError::new(
             ErrorCode::ServerDown,
-            format!(
-                "the hosted {} server on {} is not running",
-                p.protocol.as_str().to_uppercase(),
-                server.addr
-            ),
+            format!("the hosted {} server on {} is not running", p.protocol.as_str().to_uppercase(), server.addr),
         )));
     }
+    let exchange = state.store.next_id();
     let mut rec = Recorder::new(state.tracer.clone(), p.trace);
     let started = rec.now();
     let timeout = state.config.exchange_timeout();
     let (result, route, last_op) = match p.protocol {
         Protocol::Udp => {
-            let socket = net::client_udp_socket(server.addr)
-                .await
-                .map_err(|e| fail(e.into()))?;
-            let local = socket
-                .local_addr()
-                .map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
+            let socket = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
+            let local = socket.local_addr().map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
             let route = p.trace.then(|| state.hub.route(local));
             let sock = rec.socket(Transport::Udp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
             // connect() on a UDP socket sends nothing; it lets the kernel report an ICMP
             // port-unreachable as "connection refused" instead of a silent timeout.
-            let connected = socket.connect(server.addr).await;
+            let connected = socket.connect(addr).await;
             rec.push(|t| {
-                Event::new(t, Side::Client, sock, Op::Connect).addrs(Some(local), Some(server.addr)).detail(
+                Event::new(t, Side::Client, sock, Op::Connect).addrs(Some(local), Some(addr)).detail(
                     "UDP connect() sends no packet: it only fixes the peer, so an ICMP port-unreachable can be reported.",
                 )
             });
             let result = match connected {
-                Ok(()) => {
-                    client::udp_exchange(
-                        &socket,
-                        sock,
-                        server.addr,
-                        &p.payload,
-                        Some(timeout),
-                        &mut rec,
-                    )
-                    .await
-                }
-                Err(e) => Err(crate::error::NetError::io("connect", server.addr, e)),
+                Ok(()) => client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), &mut rec).await,
+                Err(e) => Err(NetError::io("connect", addr, e)),
             };
             drop(socket);
-            rec.push(|t| {
-                Event::new(t, Side::Client, sock, Op::Close).addrs(Some(local), Some(server.addr))
-            });
+            rec.push(|t| Event::new(t, Side::Client, sock, Op::Close).addrs(Some(local), Some(addr)));
             (result, route, Op::Sendto)
         }
         Protocol::Tcp => {
-            let (socket, local) =
-                net::client_tcp_socket(server.addr).map_err(|e| fail(e.into()))?;
+            let (socket, local) = net::client_tcp_socket(addr).map_err(|e| fail(e.into()))?;
             let route = p.trace.then(|| state.hub.route(local));
             let sock = rec.socket(Transport::Tcp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
-            let result = client::tcp_exchange(
-                socket,
-                sock,
-                server.addr,
-                &p.payload,
-                timeout,
-                MAX_REPLY,
-                &mut rec,
-            )
-            .await;
+            let result = client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await;
             (result, route, Op::Close)
         }
     };
     let elapsed_us = rec.now().saturating_sub(started);
     let mut events = rec.take();
+    let mut frames = Vec::new();
     if let Some(route) = route {
-        events.extend(server_events(route, last_op, result.is_ok()).await);
+        let expect = Expect {
+            server_last: (result.is_ok() && !closed).then_some(last_op),
+            captured: state.capture.enabled.then_some(p.protocol),
+        };
+        (events, frames) = collect(route, events, expect).await;
     }
-    let events = if p.trace {
-        with_inferred(&events)
+    let events = if p.trace { with_inferred(&events) } else { events };
+    let exchange = if frames.is_empty() {
+        None
     } else {
-        events
+        let text = String::from_utf8_lossy(&p.payload);
+        let label = format!("socketlab exchange {exchange}: {} {text:?}", p.protocol.as_str().to_uppercase());
+        state.store.put(exchange.clone(), label, frames, std::time::Instant::now());
+        Some(exchange)
     };
     match result {
         Ok(reply) => {
             state.metrics.exchange_ok(p.protocol, elapsed_us);
-            Ok(Outcome {
-                reply,
-                elapsed_us,
-                events,
-            })
+            Ok(Outcome { reply, elapsed_us, events, exchange })
         }
         Err(e) => {
             state.metrics.exchange_failed(p.protocol);
-            Err(Failed {
-                error: e.into(),
-                events,
-            })
-        }
-    }
-}
-
-/// The server's events for this exchange, waiting a moment for its last call when the
-/// exchange succeeded.
-async fn server_events(mut route: Route, last: Op, wait: bool) -> Vec<Event> {
-    let mut events = route.drain();
-    let done = |e: &Event| e.op == last && e.socket.role != Role::Welcome;
-    if wait && !events.iter().any(done) {
-        let deadline = Instant::now() + SERVER_GRACE;
-        while let Some(e) = route.next_until(deadline).await {
-            let finished = done(&e);
-            events.push(e);
-            if finished {
-                break;
+            let mut error = ApiError::from(e);
+            if closed && error.code == ErrorCode::ServerDown {
+                error.code = ErrorCode::ConnectionRefused;
+                error.message = match p.protocol {
+                    Protocol::Tcp => format!("nobody listens on {addr}: the kernel answered the SYN with RST"),
+                    Protocol::Udp => {
+                        format!("nobody listens on {addr}: the kernel answered with ICMP port unreachable")
+                    }
+                };
             }
+            Err(Failed { error, events, exchange })
         }
-        events.extend(route.drain());
     }
-    events
 }
 
 /// The reply as text, plus base64 when the bytes are not UTF-8.
 pub fn reply_text(reply: &[u8]) -> (String, Option<String>) {
     match std::str::from_utf8(reply) {
         Ok(text) => (text.to_owned(), None),
-        Err(_) => (
-            String::from_utf8_lossy(reply).into_owned(),
-            Some(BASE64.encode(reply)),
-        ),
+        Err(_) => (String::from_utf8_lossy(reply).into_owned(), Some(BASE64.encode(reply))),
     }
 }
 
@@ -236,6 +190,7 @@ mod tests {
             message: message.map(str::to_owned),
             message_base64: b64.map(str::to_owned),
             trace: None,
+            target: None,
         }
     }
 
@@ -250,10 +205,7 @@ mod tests {
         let code = |r: ExchangeRequest| prepare(&r, &limits).expect_err("invalid").code;
         assert_eq!(code(req(None, None)), ErrorCode::InvalidField);
         assert_eq!(code(req(Some("a"), Some("YQ=="))), ErrorCode::InvalidField);
-        assert_eq!(
-            code(req(None, Some("not base64!"))),
-            ErrorCode::InvalidField
-        );
+        assert_eq!(code(req(None, Some("not base64!"))), ErrorCode::InvalidField);
         assert_eq!(code(req(Some(""), None)), ErrorCode::InvalidField);
         let big = "x".repeat(limits.max_message_bytes + 1);
         assert_eq!(code(req(Some(&big), None)), ErrorCode::TooLarge);
@@ -262,9 +214,6 @@ mod tests {
     #[test]
     fn replies_that_are_not_utf8_also_come_as_base64() {
         assert_eq!(reply_text(b"OK"), ("OK".to_owned(), None));
-        assert_eq!(
-            reply_text(b"A\xff"),
-            ("A\u{fffd}".to_owned(), Some("Qf8=".to_owned()))
-        );
+        assert_eq!(reply_text(b"A\xff"), ("A\u{fffd}".to_owned(), Some("Qf8=".to_owned())));
     }
 }

@@ -13,7 +13,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use socketlab_proto::{Event, Transport};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::capture::pcapng::Frame;
+use crate::capture::{Captured, PacketSink};
 use crate::trace::Sink;
+
+/// One event for an exchange, with its raw frame when it was captured.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub event: Event,
+    pub frame: Option<Frame>,
+}
 
 /// How many observed events a slow subscriber may fall behind before it skips some.
 const OBSERVER_BACKLOG: usize = 4096;
@@ -29,7 +38,7 @@ pub struct Observed {
 /// The router between the hosted servers and the gateway's exchanges and subscribers.
 #[derive(Debug)]
 pub struct Hub {
-    routes: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Event>>>,
+    routes: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Routed>>>,
     observers: broadcast::Sender<Observed>,
     observer_count: AtomicUsize,
 }
@@ -49,23 +58,16 @@ impl Hub {
     pub fn route(self: &Arc<Self>, client: SocketAddr) -> Route {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().insert(client, tx);
-        Route {
-            hub: Arc::clone(self),
-            client,
-            rx,
-        }
+        Route { hub: Arc::clone(self), client, rx }
     }
 
     /// Subscribes to all traffic that no exchange of this gateway routed.
     pub fn observe(self: &Arc<Self>) -> Observer {
         self.observer_count.fetch_add(1, Ordering::Relaxed);
-        Observer {
-            hub: Arc::clone(self),
-            rx: self.observers.subscribe(),
-        }
+        Observer { hub: Arc::clone(self), rx: self.observers.subscribe() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Event>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Routed>>> {
         // A panic while holding the lock cannot leave the map half-updated.
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -75,16 +77,14 @@ impl Hub {
     }
 }
 
-impl Sink for Hub {
-    fn wants(&self, peer: Option<SocketAddr>) -> bool {
-        self.observed() || peer.is_some_and(|p| self.lock().contains_key(&p))
-    }
-
-    fn emit(&self, event: Event) {
-        if let Some(peer) = event.peer {
-            if let Some(tx) = self.lock().get(&peer) {
+impl Hub {
+    /// Sends an event about the conversation with `client` to its exchange, or else to the
+    /// subscribers of all traffic.
+    fn deliver(&self, client: Option<SocketAddr>, event: Event, frame: Option<Frame>) {
+        if let Some(client) = client {
+            if let Some(tx) = self.lock().get(&client) {
                 // A route whose exchange already finished just drops the late event.
-                let _ = tx.send(event);
+                let _ = tx.send(Routed { event, frame });
                 return;
             }
         }
@@ -93,15 +93,28 @@ impl Sink for Hub {
                 Transport::Udp => "udp",
                 Transport::Tcp => "tcp",
             };
-            let conversation = match event.peer {
-                Some(peer) => format!("{transport} {peer}"),
+            let conversation = match client {
+                Some(client) => format!("{transport} {client}"),
                 None => format!("{transport} server"),
             };
-            let _ = self.observers.send(Observed {
-                conversation,
-                event,
-            });
+            let _ = self.observers.send(Observed { conversation, event });
         }
+    }
+}
+
+impl Sink for Hub {
+    fn wants(&self, peer: Option<SocketAddr>) -> bool {
+        self.observed() || peer.is_some_and(|p| self.lock().contains_key(&p))
+    }
+
+    fn emit(&self, event: Event) {
+        self.deliver(event.peer, event, None);
+    }
+}
+
+impl PacketSink for Hub {
+    fn packet(&self, captured: Captured) {
+        self.deliver(Some(captured.client), captured.event, Some(captured.frame));
     }
 }
 
@@ -110,20 +123,17 @@ impl Sink for Hub {
 pub struct Route {
     hub: Arc<Hub>,
     client: SocketAddr,
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::UnboundedReceiver<Routed>,
 }
 
 impl Route {
     /// The next event, or `None` once `deadline` passes.
-    pub async fn next_until(&mut self, deadline: tokio::time::Instant) -> Option<Event> {
-        tokio::time::timeout_at(deadline, self.rx.recv())
-            .await
-            .ok()
-            .flatten()
+    pub async fn next_until(&mut self, deadline: tokio::time::Instant) -> Option<Routed> {
+        tokio::time::timeout_at(deadline, self.rx.recv()).await.ok().flatten()
     }
 
     /// Every event already delivered.
-    pub fn drain(&mut self) -> Vec<Event> {
+    pub fn drain(&mut self) -> Vec<Routed> {
         let mut out = Vec::new();
         while let Ok(e) = self.rx.try_recv() {
             out.push(e);
@@ -157,11 +167,7 @@ mod tests {
     use socketlab_proto::{Op, Role, Side, SocketRef};
 
     fn event(peer: Option<SocketAddr>) -> Event {
-        let sock = SocketRef {
-            id: 1,
-            role: Role::Udp,
-            transport: Transport::Udp,
-        };
+        let sock = SocketRef { id: 1, role: Role::Udp, transport: Transport::Udp };
         Event::new(1, Side::Server, sock, Op::Recvfrom).addrs(None, peer)
     }
 
@@ -179,15 +185,9 @@ mod tests {
         assert_eq!(route.drain().len(), 1);
         let seen = observer.rx.try_recv().expect("b is observed");
         assert_eq!(seen.conversation, "udp 127.0.0.1:2000");
-        assert!(
-            observer.rx.try_recv().is_err(),
-            "a was routed, not observed"
-        );
+        assert!(observer.rx.try_recv().is_err(), "a was routed, not observed");
         drop(route);
         drop(observer);
-        assert!(
-            !hub.wants(Some(a)),
-            "routes and observers unregister on drop"
-        );
+        assert!(!hub.wants(Some(a)), "routes and observers unregister on drop");
     }
 }

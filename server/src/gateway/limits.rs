@@ -27,11 +27,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self {
-            rate: f64::from(rate_per_sec),
-            burst: f64::from(burst),
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self { rate: f64::from(rate_per_sec), burst: f64::from(burst), buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one token for `ip` at time `now`, or says how long until one is available.
@@ -39,14 +35,9 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > PRUNE_ABOVE {
             let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
-            });
+            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst);
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, at: now });
         let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * self.rate;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
         bucket.at = now;
@@ -68,10 +59,7 @@ pub struct ConnectionLimiter {
 
 impl ConnectionLimiter {
     pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            open: Mutex::new(HashMap::new()),
-        })
+        Arc::new(Self { max, open: Mutex::new(HashMap::new()) })
     }
 
     /// Admits one more connection from `ip`, held until the returned guard drops.
@@ -82,10 +70,7 @@ impl ConnectionLimiter {
             return None;
         }
         *n += 1;
-        Some(ConnectionGuard {
-            limiter: Arc::clone(self),
-            ip,
-        })
+        Some(ConnectionGuard { limiter: Arc::clone(self), ip })
     }
 }
 
@@ -98,11 +83,7 @@ pub struct ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut open = self
-            .limiter
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut open = self.limiter.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = open.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -127,21 +108,10 @@ mod tests {
             assert!(limiter.try_take(A, t0).is_ok());
         }
         let wait = limiter.try_take(A, t0).expect_err("burst spent");
-        assert_eq!(
-            wait,
-            Duration::from_millis(500),
-            "one token every half second"
-        );
-        assert!(
-            limiter.try_take(B, t0).is_ok(),
-            "each address has its own bucket"
-        );
+        assert_eq!(wait, Duration::from_millis(500), "one token every half second");
+        assert!(limiter.try_take(B, t0).is_ok(), "each address has its own bucket");
         assert!(limiter.try_take(A, t0 + Duration::from_millis(500)).is_ok());
-        assert!(
-            limiter
-                .try_take(A, t0 + Duration::from_millis(600))
-                .is_err()
-        );
+        assert!(limiter.try_take(A, t0 + Duration::from_millis(600)).is_err());
         // Idle time refills up to the burst, not beyond.
         let later = t0 + Duration::from_secs(60);
         for _ in 0..3 {
@@ -158,9 +128,6 @@ mod tests {
         assert!(limiter.admit(A).is_none(), "third refused");
         assert!(limiter.admit(B).is_some(), "other addresses unaffected");
         drop(one);
-        assert!(
-            limiter.admit(A).is_some(),
-            "a slot frees when a connection closes"
-        );
+        assert!(limiter.admit(A).is_some(), "a slot frees when a connection closes");
     }
 }

@@ -67,10 +67,7 @@ impl Listener for GuardedListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(Peer {
-            addr: self.inner.local_addr()?,
-            arrived: Arc::new(AtomicBool::new(true)),
-        })
+        Ok(Peer { addr: self.inner.local_addr()?, arrived: Arc::new(AtomicBool::new(true)) })
     }
 }
 
@@ -81,11 +78,7 @@ impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
 }
 
 /// Marks the connection's first request as arrived.
-pub async fn mark_arrived(
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn mark_arrived(ConnectInfo(peer): ConnectInfo<Peer>, request: Request, next: Next) -> Response {
     peer.arrived.store(true, Ordering::Relaxed);
     next.run(request).await
 }
@@ -99,11 +92,7 @@ pub struct HandshakeIo {
 }
 
 impl AsyncRead for HandshakeIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if !self.arrived.load(Ordering::Relaxed) && self.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -115,11 +104,7 @@ impl AsyncRead for HandshakeIo {
 }
 
 impl AsyncWrite for HandshakeIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 

@@ -8,9 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use socketlab_proto::wire::{ErrorCode, Protocol};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
-];
+const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
 /// The gateway's counters.
 #[derive(Debug, Default)]
@@ -87,48 +85,25 @@ impl Metrics {
         }
         out.push_str("# HELP socketlab_errors_total Errors answered to clients, by code.\n");
         out.push_str("# TYPE socketlab_errors_total counter\n");
-        for (code, n) in self
-            .errors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        for (code, n) in self.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             let _ = writeln!(out, "socketlab_errors_total{{code=\"{code}\"}} {n}");
         }
         out.push_str("# HELP socketlab_ws_sessions WebSockets open now.\n# TYPE socketlab_ws_sessions gauge\n");
-        let _ = writeln!(
-            out,
-            "socketlab_ws_sessions {}",
-            self.sessions_open.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP socketlab_ws_sessions_total WebSockets opened.\n# TYPE socketlab_ws_sessions_total counter\n");
-        let _ = writeln!(
-            out,
-            "socketlab_ws_sessions_total {}",
-            get(&self.sessions_total)
-        );
+        let _ = writeln!(out, "socketlab_ws_sessions {}", self.sessions_open.load(Ordering::Relaxed));
         out.push_str(
-            "# HELP socketlab_exchange_seconds Time from the first client call to the reply.\n",
+            "# HELP socketlab_ws_sessions_total WebSockets opened.\n# TYPE socketlab_ws_sessions_total counter\n",
         );
+        let _ = writeln!(out, "socketlab_ws_sessions_total {}", get(&self.sessions_total));
+        out.push_str("# HELP socketlab_exchange_seconds Time from the first client call to the reply.\n");
         out.push_str("# TYPE socketlab_exchange_seconds histogram\n");
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(&self.latency) {
             cumulative += get(count);
-            let _ = writeln!(
-                out,
-                "socketlab_exchange_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
+            let _ = writeln!(out, "socketlab_exchange_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let total = get(&self.latency_count);
-        let _ = writeln!(
-            out,
-            "socketlab_exchange_seconds_bucket{{le=\"+Inf\"}} {total}"
-        );
-        let _ = writeln!(
-            out,
-            "socketlab_exchange_seconds_sum {}",
-            get(&self.latency_sum_us) as f64 / 1e6
-        );
+        let _ = writeln!(out, "socketlab_exchange_seconds_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "socketlab_exchange_seconds_sum {}", get(&self.latency_sum_us) as f64 / 1e6);
         let _ = writeln!(out, "socketlab_exchange_seconds_count {total}");
         out
     }
@@ -147,10 +122,7 @@ mod tests {
         m.error(ErrorCode::Timeout);
         m.session_opened();
         let text = m.render();
-        assert!(
-            text.contains("socketlab_exchanges_total{protocol=\"udp\",outcome=\"ok\"} 2\n"),
-            "{text}"
-        );
+        assert!(text.contains("socketlab_exchanges_total{protocol=\"udp\",outcome=\"ok\"} 2\n"), "{text}");
         assert!(text.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"error\"} 1\n"));
         assert!(text.contains("socketlab_errors_total{code=\"timeout\"} 1\n"));
         assert!(text.contains("socketlab_ws_sessions 1\n"));

@@ -7,36 +7,40 @@
 //! loses its server halfway.
 
 mod assets;
+mod collect;
 pub mod error;
 mod exchange;
+mod hosted;
 mod hub;
 mod limits;
 mod listener;
 mod metrics;
 mod openapi;
 mod rest;
+mod store;
 mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use socketlab_proto::wire::{
-    API_VERSION, ErrorCode, Hello, HostedServer as HostedInfo, Protocol, ServerStatus,
-};
+use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::error::ApiError;
+pub use self::hosted::{ClosedPort, Hosted, HostedServers};
 use self::hub::Hub;
 use self::limits::{ConnectionLimiter, RateLimiter};
 use self::metrics::Metrics;
+use self::store::Store;
+use crate::capture::{self, CaptureError, Watched};
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::error::NetError;
 use crate::log::Log;
@@ -55,73 +59,10 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Net(#[from] NetError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
-}
-
-/// One hosted server as the gateway sees it.
-#[derive(Debug)]
-pub struct Hosted {
-    pub protocol: Protocol,
-    pub addr: SocketAddr,
-    pub buffer: usize,
-    up: AtomicBool,
-    stop: CancellationToken,
-}
-
-impl Hosted {
-    fn new(protocol: Protocol, addr: SocketAddr, buffer: usize) -> Self {
-        Self {
-            protocol,
-            addr,
-            buffer,
-            up: AtomicBool::new(true),
-            stop: CancellationToken::new(),
-        }
-    }
-
-    /// Whether the server is still serving.
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    fn describe(&self) -> HostedInfo {
-        HostedInfo {
-            protocol: self.protocol,
-            addr: self.addr.to_string(),
-            port: self.addr.port(),
-            status: if self.is_up() {
-                ServerStatus::Up
-            } else {
-                ServerStatus::Down
-            },
-            buffer: self.buffer,
-        }
-    }
-}
-
-/// Both hosted servers.
-#[derive(Debug)]
-pub struct HostedServers {
-    pub udp: Hosted,
-    pub tcp: Hosted,
-}
-
-impl HostedServers {
-    pub fn get(&self, p: Protocol) -> &Hosted {
-        match p {
-            Protocol::Udp => &self.udp,
-            Protocol::Tcp => &self.tcp,
-        }
-    }
-
-    fn describe(&self) -> Vec<HostedInfo> {
-        vec![self.udp.describe(), self.tcp.describe()]
-    }
-
-    fn all_up(&self) -> bool {
-        self.udp.is_up() && self.tcp.is_up()
-    }
 }
 
 /// Everything the handlers share.
@@ -129,6 +70,9 @@ impl HostedServers {
 pub struct AppState {
     pub config: Config,
     pub servers: HostedServers,
+    closed: ClosedPort,
+    capture: CaptureStatus,
+    store: Store,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -146,6 +90,8 @@ impl AppState {
             servers: self.servers.describe(),
             limits: self.config.limits.clone(),
             observe_all: self.config.observe_all,
+            capture: self.capture.clone(),
+            closed_port: self.closed.addr.port(),
         }
     }
 
@@ -154,10 +100,7 @@ impl AppState {
         self.rate.try_take(ip, Instant::now()).map_err(|wait| {
             let mut e = ApiError::new(
                 ErrorCode::RateLimited,
-                format!(
-                    "too many exchanges from {ip}; retry in {:.1} s",
-                    wait.as_secs_f64()
-                ),
+                format!("too many exchanges from {ip}; retry in {:.1} s", wait.as_secs_f64()),
             );
             e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
             e
@@ -178,9 +121,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let same = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
-        });
+        .is_some_and(|host| origin == format!("http://{host}") || origin == format!("https://{host}"));
     same || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
 }
 
@@ -190,6 +131,7 @@ pub struct Bound {
     pub http: TcpListener,
     pub udp: UdpSocket,
     pub tcp: TcpListener,
+    pub closed: ClosedPort,
 }
 
 impl Bound {
@@ -197,10 +139,9 @@ impl Bound {
     pub async fn bind(config: &Config) -> Result<Self, NetError> {
         let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
         let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
-        let http = TcpListener::bind(config.http)
-            .await
-            .map_err(|e| NetError::bind(config.http, e))?;
-        Ok(Self { http, udp, tcp })
+        let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
+        let closed = ClosedPort::reserve(config.bind)?;
+        Ok(Self { http, udp, tcp, closed })
     }
 }
 
@@ -208,7 +149,12 @@ impl Bound {
 #[derive(Debug)]
 pub struct Gateway {
     state: Arc<AppState>,
-    bound: Bound,
+    http: TcpListener,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    /// The hosted servers' and the capture's tasks.
+    servers: TaskTracker,
+    capture_stop: CancellationToken,
 }
 
 /// A handle for tests and embedders to look at and poke a running gateway.
@@ -231,30 +177,36 @@ impl Handle {
 
 impl Gateway {
     /// Prepares the gateway on bound sockets; `cancel` is the one shutdown signal.
-    pub fn new(config: Config, bound: Bound, cancel: CancellationToken) -> Result<Self, NetError> {
-        let addr = |r: std::io::Result<SocketAddr>| {
-            r.map_err(|source| NetError::Io {
-                op: "getsockname",
-                source,
-            })
-        };
+    pub fn new(config: Config, bound: Bound, cancel: CancellationToken) -> Result<Self, ServeError> {
+        let addr = |r: std::io::Result<SocketAddr>| r.map_err(|source| NetError::Io { op: "getsockname", source });
         let servers = HostedServers {
-            udp: Hosted::new(
-                Protocol::Udp,
-                addr(bound.udp.local_addr())?,
-                config.udp_buffer,
-            ),
-            tcp: Hosted::new(
-                Protocol::Tcp,
-                addr(bound.tcp.local_addr())?,
-                config.tcp_buffer,
-            ),
+            udp: Hosted::new(Protocol::Udp, addr(bound.udp.local_addr())?, config.udp_buffer),
+            tcp: Hosted::new(Protocol::Tcp, addr(bound.tcp.local_addr())?, config.tcp_buffer),
         };
         let hub = Arc::new(Hub::default());
+        let tracer = Tracer::new(hub.clone());
+        let watched = Watched {
+            udp: vec![servers.udp.addr.port(), bound.closed.addr.port()],
+            tcp: vec![servers.tcp.addr.port(), bound.closed.addr.port()],
+        };
+        let tasks = TaskTracker::new();
+        let capture_stop = CancellationToken::new();
+        let capture = capture::start(
+            config.capture,
+            &config.interface,
+            watched,
+            tracer.clone(),
+            hub.clone(),
+            capture_stop.clone(),
+            &tasks,
+        )?;
         let state = Arc::new(AppState {
+            closed: bound.closed,
+            capture,
+            store: Store::new(config.store_exchanges, config.store_age),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
-            tracer: Tracer::new(hub.clone()),
+            tracer,
             hub,
             metrics: Metrics::default(),
             servers,
@@ -262,40 +214,23 @@ impl Gateway {
             cancel,
             tracker: TaskTracker::new(),
         });
-        Ok(Self { state, bound })
+        Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
     }
 
     /// The HTTP address, for the ready line and tests.
     pub fn http_addr(&self) -> Result<SocketAddr, NetError> {
-        self.bound.http.local_addr().map_err(|source| NetError::Io {
-            op: "getsockname",
-            source,
-        })
+        self.http.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })
     }
 
     pub fn handle(&self) -> Handle {
-        Handle {
-            state: Arc::clone(&self.state),
-        }
+        Handle { state: Arc::clone(&self.state) }
     }
 
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Self { state, bound } = self;
-        let servers = TaskTracker::new();
-        let udp = UdpServer::new(
-            bound.udp,
-            state.config.udp_buffer,
-            state.tracer.clone(),
-            Log::Quiet,
-        );
-        let tcp = TcpServer::new(
-            bound.tcp,
-            state.config.tcp_buffer,
-            state.config.tcp_mode,
-            state.tracer.clone(),
-            Log::Quiet,
-        );
+        let Self { state, http, udp, tcp, servers, capture_stop } = self;
+        let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
+        let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet);
         let watch = |hosted: &Hosted| (Arc::clone(&state), hosted.protocol, hosted.stop.clone());
         let (s, p, stop) = watch(&state.servers.udp);
         servers.spawn(async move {
@@ -312,18 +247,16 @@ impl Gateway {
         let app = router(Arc::clone(&state));
         let shutdown = state.cancel.clone();
         let handshake = Duration::from_millis(state.config.limits.handshake_timeout_ms);
-        let listener = listener::GuardedListener::new(bound.http, handshake);
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<listener::Peer>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
+        let listener = listener::GuardedListener::new(http, handshake);
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<listener::Peer>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
 
         state.tracker.close();
         let _ = tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait()).await;
         state.servers.udp.stop.cancel();
         state.servers.tcp.stop.cancel();
+        capture_stop.cancel();
         servers.wait().await;
         served.map_err(ServeError::Http)
     }
@@ -335,6 +268,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/exchanges", post(rest::create_exchange))
         .route("/api/v1/servers", get(rest::servers))
+        .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(rest::openapi))
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
@@ -355,6 +289,11 @@ pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), Ser
         "socketlab gateway ready at http://{http}/ (UDP server on {}, TCP server on {})",
         s.udp.addr, s.tcp.addr
     ));
+    let capture = &gateway.state.capture;
+    match &capture.reason {
+        None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),
+        Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),
+    }
     gateway.run().await
 }
 
@@ -376,26 +315,11 @@ mod tests {
     fn origins_same_site_allowed_or_absent_pass() {
         let allowed = vec!["https://course.example.edu".to_owned()];
         let host = "127.0.0.1:8080";
-        assert!(
-            origin_allowed(&headers(None, host), &allowed),
-            "scripts send no Origin"
-        );
-        assert!(origin_allowed(
-            &headers(Some("http://127.0.0.1:8080"), host),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            &headers(Some("https://course.example.edu"), host),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://evil.example"), host),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://127.0.0.1:9999"), host),
-            &allowed
-        ));
+        assert!(origin_allowed(&headers(None, host), &allowed), "scripts send no Origin");
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), host), &allowed));
+        assert!(origin_allowed(&headers(Some("https://course.example.edu"), host), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://evil.example"), host), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), host), &allowed));
         assert!(!origin_allowed(&headers(Some("null"), host), &allowed));
     }
 }

@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
 use socketlab_proto::wire::{
-    ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits,
-    Protocol, ServerStatus, Servers,
+    CaptureStatus, ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits, Protocol,
+    ServerStatus, Servers, Target,
 };
 use utoipa::OpenApi;
 
@@ -16,6 +16,7 @@ use super::rest;
     ),
     paths(
         rest::create_exchange,
+        rest::pcapng,
         rest::servers,
         rest::healthz,
         rest::metrics,
@@ -23,6 +24,8 @@ use super::rest;
         rest::ws_doc
     ),
     components(schemas(
+        CaptureStatus,
+        Target,
         ExchangeRequest,
         ExchangeResult,
         ErrorBody,

@@ -1,12 +1,11 @@
 //! The REST side of the gateway, for autograders and scripts, plus health and metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -15,8 +14,6 @@ use socketlab_proto::wire::{ErrorBody, ErrorCode, ExchangeRequest, ExchangeResul
 use super::AppState;
 use super::error::ApiError;
 use super::exchange::{self, reply_text};
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Runs one exchange and returns its reply with the whole timeline.
 #[utoipa::path(
@@ -44,10 +41,7 @@ pub async fn create_exchange(
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     ErrorCode::TooLarge,
-                    format!(
-                        "the body is larger than {} bytes",
-                        state.config.limits.max_frame_bytes
-                    ),
+                    format!("the body is larger than {} bytes", state.config.limits.max_frame_bytes),
                 )
             } else {
                 ApiError::new(ErrorCode::MalformedJson, e.body_text())
@@ -56,24 +50,25 @@ pub async fn create_exchange(
         let req: ExchangeRequest = serde_json::from_slice(&body).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Data => ApiError::new(
-                    ErrorCode::InvalidField,
-                    format!("the body is not a valid exchange: {e}"),
-                ),
-                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("the body is not JSON: {e}"),
-                ),
+                Category::Data => {
+                    ApiError::new(ErrorCode::InvalidField, format!("the body is not a valid exchange: {e}"))
+                }
+                Category::Syntax | Category::Eof | Category::Io => {
+                    ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}"))
+                }
             }
         })?;
         let prepared = exchange::prepare(&req, &state.config.limits)?;
         state.rate_limit(peer.addr.ip())?;
-        let outcome = exchange::run(&state, &prepared)
-            .await
-            .map_err(|f| f.error)?;
+        let outcome = exchange::run(&state, &prepared).await.map_err(|f| {
+            let mut error = f.error;
+            error.events = prepared.trace.then_some(f.events);
+            error.exchange = f.exchange;
+            error
+        })?;
         let (reply, reply_base64) = reply_text(&outcome.reply);
         Ok(Json(ExchangeResult {
-            id: format!("x{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            id: outcome.exchange.unwrap_or_else(|| state.store.next_id()),
             protocol: prepared.protocol,
             reply,
             reply_base64,
@@ -92,9 +87,7 @@ pub async fn create_exchange(
 /// The servers this gateway hosts.
 #[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
 pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
-    Json(Servers {
-        servers: state.servers.describe(),
-    })
+    Json(Servers { servers: state.servers.describe() })
 }
 
 /// `GET /healthz`'s body.
@@ -115,11 +108,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     if state.servers.all_up() {
         (StatusCode::OK, Json(Health { status: "ok" })).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "degraded" }),
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "degraded" })).into_response()
     }
 }
 
@@ -131,11 +120,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     tag = "operations"
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
 /// The WebSocket API; see the README for its frames.
@@ -158,10 +143,36 @@ pub async fn openapi() -> Response {
     Json(super::openapi::document()).into_response()
 }
 
+/// An exchange's captured frames as a pcapng file for Wireshark.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exchanges/{exchange}/pcapng",
+    params(("exchange" = String, Path, description = "The exchange's name from its reply")),
+    responses(
+        (status = 200, description = "pcapng file", content_type = "application/x-pcapng"),
+        (status = 404, description = "No such exchange, or it is no longer kept (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Packet capture is off (`capture_unavailable`)", body = ErrorBody),
+    ),
+    tag = "exchanges"
+)]
+pub async fn pcapng(State(state): State<Arc<AppState>>, Path(exchange): Path<String>) -> Result<Response, ApiError> {
+    if !state.capture.enabled {
+        let reason = state.capture.reason.clone().unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::CaptureUnavailable,
+            format!("this gateway captures no packets: {reason}"),
+        ));
+    }
+    let file = state
+        .store
+        .pcapng(&exchange, &state.capture.interface, std::time::Instant::now())
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no capture is kept for exchange {exchange:?}")))?;
+    let disposition = format!("attachment; filename=\"socketlab-{exchange}.pcapng\"");
+    Ok(([(header::CONTENT_TYPE, "application/x-pcapng".to_owned()), (header::CONTENT_DISPOSITION, disposition)], file)
+        .into_response())
+}
+
 /// Unknown paths under the API answer in the API's error shape.
 pub async fn not_found() -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        "no such API route; see /api/v1/openapi.json",
-    )
+    ApiError::new(ErrorCode::NotFound, "no such API route; see /api/v1/openapi.json")
 }

@@ -54,18 +54,12 @@ pub async fn upgrade(
         ));
     }
     if state.cancel.is_cancelled() {
-        return refuse(ApiError::new(
-            ErrorCode::ShuttingDown,
-            "the gateway is shutting down",
-        ));
+        return refuse(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
     }
     let Some(guard) = state.conns.admit(peer.addr.ip()) else {
         let mut e = ApiError::new(
             ErrorCode::TooManyConnections,
-            format!(
-                "this address already has {} WebSockets open",
-                state.config.limits.max_connections_per_ip
-            ),
+            format!("this address already has {} WebSockets open", state.config.limits.max_connections_per_ip),
         );
         e.retry_after = Some(5);
         return refuse(e);
@@ -98,23 +92,12 @@ struct Session {
     observer: Option<Observer>,
 }
 
-async fn session(
-    state: Arc<AppState>,
-    socket: WebSocket,
-    peer: SocketAddr,
-    _guard: ConnectionGuard,
-) {
+async fn session(state: Arc<AppState>, socket: WebSocket, peer: SocketAddr, _guard: ConnectionGuard) {
     state.metrics.session_opened();
     let (mut sink, mut stream) = socket.split();
     let (out, mut outbox) = mpsc::channel(OUTBOX);
     let limits = state.config.limits.clone();
-    let mut s = Session {
-        state: Arc::clone(&state),
-        peer,
-        in_flight: HashSet::new(),
-        out,
-        observer: None,
-    };
+    let mut s = Session { state: Arc::clone(&state), peer, in_flight: HashSet::new(), out, observer: None };
     let hello = ServerMsg::Hello(state.hello());
     let mut open = send(&mut sink, &hello).await;
     let idle = Duration::from_millis(limits.idle_timeout_ms);
@@ -152,6 +135,7 @@ async fn session(
                     if text.contains("limit exceeded") || text.contains("too long") {
                         state.metrics.error(ErrorCode::TooLarge);
                         let error = ServerMsg::Error {
+                            exchange: None,
                             id: None,
                             code: ErrorCode::TooLarge,
                             message: format!("frames are limited to {} bytes", limits.max_frame_bytes),
@@ -174,10 +158,7 @@ async fn session(
         }
     }
     if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
+        let frame = CloseFrame { code, reason: reason.into() };
         let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
         // Finish the closing handshake: read until the client's close frame, so the kernel
         // never closes a socket with unread data, which would reset the connection and could
@@ -202,15 +183,10 @@ where
     let Ok(text) = serde_json::to_string(msg) else {
         return false;
     };
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await,
-        Ok(Ok(()))
-    )
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await, Ok(Ok(())))
 }
 
-async fn observed(
-    observer: &mut Option<Observer>,
-) -> Result<super::hub::Observed, broadcast::error::RecvError> {
+async fn observed(observer: &mut Option<Observer>) -> Result<super::hub::Observed, broadcast::error::RecvError> {
     match observer {
         Some(o) => o.rx.recv().await,
         None => std::future::pending().await,
@@ -236,6 +212,7 @@ where
     }
     for id in std::mem::take(&mut s.in_flight) {
         let msg = ServerMsg::Error {
+            exchange: None,
             id: Some(id),
             code: ErrorCode::ShuttingDown,
             message: "the gateway shut down before this exchange finished".into(),
@@ -260,12 +237,7 @@ impl Session {
 
     async fn error(&mut self, id: Option<String>, e: ApiError) {
         self.state.metrics.error(e.code);
-        self.reply(ServerMsg::Error {
-            id,
-            code: e.code,
-            message: e.message,
-        })
-        .await;
+        self.reply(ServerMsg::Error { id, code: e.code, message: e.message, exchange: None }).await;
     }
 
     async fn on_text(&mut self, text: &str) {
@@ -273,13 +245,7 @@ impl Session {
             Ok(v) => v,
             Err(e) => {
                 return self
-                    .error(
-                        None,
-                        ApiError::new(
-                            ErrorCode::MalformedJson,
-                            format!("the frame is not JSON: {e}"),
-                        ),
-                    )
+                    .error(None, ApiError::new(ErrorCode::MalformedJson, format!("the frame is not JSON: {e}")))
                     .await;
             }
         };
@@ -288,13 +254,7 @@ impl Session {
             Ok(m) => m,
             Err(e) => {
                 return self
-                    .error(
-                        id,
-                        ApiError::new(
-                            ErrorCode::InvalidField,
-                            format!("the frame is not a valid request: {e}"),
-                        ),
-                    )
+                    .error(id, ApiError::new(ErrorCode::InvalidField, format!("the frame is not a valid request: {e}")))
                     .await;
             }
         };
@@ -331,6 +291,7 @@ impl Session {
                                     reply,
                                     reply_base64,
                                     elapsed_us: o.elapsed_us,
+                                    exchange: o.exchange,
                                 }),
                             )
                         }
@@ -342,25 +303,18 @@ impl Session {
                                     id: Some(id.clone()),
                                     code: f.error.code,
                                     message: f.error.message,
+                                    exchange: f.exchange,
                                 },
                             )
                         }
                     };
                     for event in events {
-                        let msg = ServerMsg::Event {
-                            id: id.clone(),
-                            event,
-                        };
+                        let msg = ServerMsg::Event { id: id.clone(), event };
                         if out.send(Outgoing { msg, ends: None }).await.is_err() {
                             return;
                         }
                     }
-                    let _ = out
-                        .send(Outgoing {
-                            msg: last,
-                            ends: Some(id),
-                        })
-                        .await;
+                    let _ = out.send(Outgoing { msg: last, ends: Some(id) }).await;
                 });
             }
             ClientMsg::Subscribe { scope } => {

@@ -1,0 +1,108 @@
+//! The raw `AF_PACKET` socket, the one place in socketlab that calls libc directly.
+//!
+//! Safe wrappers exist for ordinary sockets, but not for binding a packet socket to an
+//! interface, reading the packet type the kernel reports (to drop loopback's outgoing copy of
+//! every frame, as libpcap does), or the kernel's receive timestamp. Each call is small and
+//! its safety argument sits beside it.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `SIOCGSTAMPNS` from `<linux/sockios.h>`: the last packet's receive time as a timespec.
+const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+
+/// `htons(ETH_P_ALL)`: every protocol.
+fn eth_p_all() -> u16 {
+    (libc::ETH_P_ALL as u16).to_be()
+}
+
+/// Opens a non-blocking packet socket bound to interface `name`.
+pub fn open(name: &str) -> io::Result<OwnedFd> {
+    let cname =
+        CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL byte"))?;
+    // SAFETY: `cname` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain syscall with constant arguments; the result is checked below.
+    let fd = unsafe {
+        libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(eth_p_all()))
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_ll is a valid value of this plain C struct.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = eth_p_all();
+    addr.sll_ifindex = i32::try_from(index).map_err(|_| io::Error::other("interface index out of range"))?;
+    let len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `addr` is a valid sockaddr_ll and `len` is its size.
+    let rc = unsafe { libc::bind(owned.as_raw_fd(), (&raw const addr).cast::<libc::sockaddr>(), len) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(owned)
+}
+
+/// Opens the packet socket and registers it with the tokio reactor.
+pub fn open_async(name: &str) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    let fd = open(name)?;
+    // SAFETY: the AsyncFd takes ownership of the OwnedFd, which stays open and refers to the
+    // same socket until the AsyncFd drops it; OwnedFd::as_raw_fd always returns that same fd.
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+}
+
+/// One received frame's facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub len: usize,
+    /// The frame's real length, when it was longer than the buffer.
+    pub wire_len: usize,
+    /// `PACKET_OUTGOING` frames are the sender's copy; on loopback each frame also arrives.
+    pub outgoing: bool,
+    /// The kernel's receive time, in nanoseconds since the Unix epoch.
+    pub unix_ns: u64,
+}
+
+/// Reads one frame without blocking (`WouldBlock` when there is none).
+pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Received> {
+    // SAFETY: an all-zero sockaddr_ll is a valid value of this plain C struct.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut addr_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for `buf.len()` writable bytes, `addr` for `addr_len` bytes, and
+    // MSG_TRUNC only changes the returned length.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_TRUNC,
+            (&raw mut addr).cast::<libc::sockaddr>(),
+            &raw mut addr_len,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let wire_len = usize::try_from(n).unwrap_or(0);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: SIOCGSTAMPNS writes one timespec to the valid pointer we pass.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCGSTAMPNS as _, &raw mut ts) };
+    let unix_ns = if rc == 0 {
+        u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+    } else {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    };
+    Ok(Received {
+        len: wire_len.min(buf.len()),
+        wire_len,
+        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
+        unix_ns,
+    })
+}

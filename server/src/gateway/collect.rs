@@ -1,0 +1,124 @@
+//! Gathering the rest of an exchange's timeline once the client side is done.
+//!
+//! The server's last call (its `sendto` or `close`) can land a moment after the client already
+//! has the reply, and captured packets trail the calls that sent them (the final ACK of a
+//! teardown comes after both closes). An exchange waits, briefly and boundedly, until what it
+//! expects has arrived.
+
+use std::time::Duration;
+
+use socketlab_proto::wire::Protocol;
+use socketlab_proto::{Event, Flag, Op, Role};
+use tokio::time::Instant;
+
+use super::hub::Route;
+use crate::capture::pcapng::Frame;
+
+/// The longest an exchange waits for the rest of its timeline.
+const GRACE: Duration = Duration::from_millis(300);
+
+/// What an exchange still expects to see.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    /// The server's last call, when the server took part.
+    pub server_last: Option<Op>,
+    /// The protocol whose captured packets to wait for, when capture is on.
+    pub captured: Option<Protocol>,
+}
+
+fn captured(events: &[Event]) -> impl Iterator<Item = &str> {
+    events
+        .iter()
+        .filter(|e| e.op == Op::Segment && !e.has(Flag::Inferred))
+        .filter_map(|e| e.segment.as_ref().map(|s| s.flags.as_str()))
+}
+
+/// Whether `events` hold everything `expect` asks for.
+pub fn complete(events: &[Event], expect: Expect) -> bool {
+    let server_done = expect.server_last.is_none_or(|last| {
+        events.iter().any(|e| e.op == last && e.socket.role != Role::Welcome && e.op != Op::Segment)
+    });
+    let capture_done = match expect.captured {
+        None => true,
+        Some(Protocol::Udp) => {
+            captured(events).any(|f| f.starts_with("ICMP")) || captured(events).filter(|f| f.is_empty()).count() >= 2
+        }
+        Some(Protocol::Tcp) => {
+            let flags: Vec<&str> = captured(events).collect();
+            let fins: Vec<usize> =
+                flags.iter().enumerate().filter(|(_, f)| f.contains("FIN")).map(|(i, _)| i).collect();
+            flags.iter().any(|f| f.contains("RST")) || (fins.len() >= 2 && flags[fins[1] + 1..].contains(&"ACK"))
+        }
+    };
+    server_done && capture_done
+}
+
+/// Collects the route's events and frames until `expect` is met or the grace time passes.
+pub async fn collect(mut route: Route, mut events: Vec<Event>, expect: Expect) -> (Vec<Event>, Vec<Frame>) {
+    let mut frames = Vec::new();
+    let mut take = |r: super::hub::Routed, events: &mut Vec<Event>| {
+        if let Some(f) = r.frame {
+            frames.push(f);
+        }
+        events.push(r.event);
+    };
+    for r in route.drain() {
+        take(r, &mut events);
+    }
+    let deadline = Instant::now() + GRACE;
+    while !complete(&events, expect) {
+        match route.next_until(deadline).await {
+            Some(r) => take(r, &mut events),
+            None => break,
+        }
+    }
+    for r in route.drain() {
+        take(r, &mut events);
+    }
+    frames.sort_by_key(|f| f.unix_ns);
+    (events, frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socketlab_proto::{Segment, Side, SocketRef, Transport};
+
+    fn seg(flags: &str) -> Event {
+        let mut e = Event::new(
+            0,
+            Side::Client,
+            SocketRef { id: 0, role: Role::Client, transport: Transport::Tcp },
+            Op::Segment,
+        );
+        e.segment = Some(Segment::inferred(flags, 0));
+        e
+    }
+
+    fn call(op: Op, role: Role) -> Event {
+        Event::new(0, Side::Server, SocketRef { id: 1, role, transport: Transport::Tcp }, op)
+    }
+
+    #[test]
+    fn tcp_waits_for_the_last_ack_and_the_servers_close() {
+        let expect = Expect { server_last: Some(Op::Close), captured: Some(Protocol::Tcp) };
+        let mut events = vec![seg("SYN"), seg("SYN,ACK"), seg("ACK"), seg("FIN,ACK"), seg("ACK"), seg("FIN,ACK")];
+        assert!(!complete(&events, expect));
+        events.push(seg("ACK"));
+        assert!(!complete(&events, expect), "the server's close() is still missing");
+        events.push(call(Op::Close, Role::Connection));
+        assert!(complete(&events, expect));
+        let inferred = seg("RST").with_flag(Flag::Inferred);
+        assert!(!complete(&[inferred], Expect { server_last: None, captured: Some(Protocol::Tcp) }));
+        assert!(complete(&[seg("RST,ACK")], Expect { server_last: None, captured: Some(Protocol::Tcp) }));
+    }
+
+    #[test]
+    fn udp_waits_for_both_datagrams_or_the_icmp_error() {
+        let expect = Expect { server_last: None, captured: Some(Protocol::Udp) };
+        assert!(!complete(&[seg("")], expect));
+        assert!(complete(&[seg(""), seg("")], expect));
+        assert!(complete(&[seg(""), seg("ICMP port unreachable")], expect));
+        assert!(complete(&[], Expect { server_last: None, captured: None }));
+    }
+}

@@ -1,0 +1,91 @@
+//! The servers the gateway hosts, and the port it keeps closed on purpose.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus};
+use tokio::net::TcpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::NetError;
+
+/// One hosted server as the gateway sees it.
+#[derive(Debug)]
+pub struct Hosted {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+    pub buffer: usize,
+    pub(super) up: AtomicBool,
+    pub(super) stop: CancellationToken,
+}
+
+impl Hosted {
+    pub(super) fn new(protocol: Protocol, addr: SocketAddr, buffer: usize) -> Self {
+        Self { protocol, addr, buffer, up: AtomicBool::new(true), stop: CancellationToken::new() }
+    }
+
+    /// Whether the server is still serving.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn describe(&self) -> HostedInfo {
+        HostedInfo {
+            protocol: self.protocol,
+            addr: self.addr.to_string(),
+            port: self.addr.port(),
+            status: if self.is_up() { ServerStatus::Up } else { ServerStatus::Down },
+            buffer: self.buffer,
+        }
+    }
+}
+
+/// Both hosted servers.
+#[derive(Debug)]
+pub struct HostedServers {
+    pub udp: Hosted,
+    pub tcp: Hosted,
+}
+
+impl HostedServers {
+    pub fn get(&self, p: Protocol) -> &Hosted {
+        match p {
+            Protocol::Udp => &self.udp,
+            Protocol::Tcp => &self.tcp,
+        }
+    }
+
+    pub(super) fn describe(&self) -> Vec<HostedInfo> {
+        vec![self.udp.describe(), self.tcp.describe()]
+    }
+
+    pub(super) fn all_up(&self) -> bool {
+        self.udp.is_up() && self.tcp.is_up()
+    }
+}
+
+/// A port nobody listens on, kept that way by the gateway: a TCP socket bound to it but never
+/// listening answers every SYN with RST, and no UDP socket is bound to it, so the kernel answers
+/// datagrams with ICMP port unreachable.
+#[derive(Debug)]
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _reserved: TcpSocket,
+}
+
+impl ClosedPort {
+    /// Reserves a port on `ip` whose UDP twin is free too.
+    pub fn reserve(ip: IpAddr) -> Result<Self, NetError> {
+        let io = |source| NetError::Io { op: "bind", source };
+        for _ in 0..20 {
+            let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
+            socket.bind(SocketAddr::new(ip, 0)).map_err(io)?;
+            let addr = socket.local_addr().map_err(io)?;
+            // Nobody may hold the UDP port either; try another if someone does.
+            if std::net::UdpSocket::bind(addr).is_ok() {
+                return Ok(Self { addr, _reserved: socket });
+            }
+        }
+        Err(io(std::io::Error::other("no port with a free UDP twin was found")))
+    }
+}

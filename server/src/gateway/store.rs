@@ -1,0 +1,88 @@
+//! The most recent exchanges' captured frames, kept for pcapng export.
+//!
+//! Bounded both ways: at most `max` exchanges, none older than `max_age`. Names are random, so
+//! a WebSocket can download only the captures of exchanges it was told about.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::capture::pcapng::{self, Frame};
+
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    at: Instant,
+    comment: String,
+    frames: Vec<Frame>,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    max: usize,
+    max_age: Duration,
+    next: AtomicU64,
+    salt: RandomState,
+    entries: Mutex<VecDeque<Entry>>,
+}
+
+impl Store {
+    pub fn new(max: usize, max_age: Duration) -> Self {
+        Self { max, max_age, next: AtomicU64::new(1), salt: RandomState::new(), entries: Mutex::new(VecDeque::new()) }
+    }
+
+    /// A fresh, unguessable exchange name such as `x12-5f0c9a1e77d2b3c4`.
+    pub fn next_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.salt.build_hasher();
+        h.write_u64(n);
+        format!("x{n}-{:016x}", h.finish())
+    }
+
+    /// Keeps an exchange's frames, dropping the oldest and the expired.
+    pub fn put(&self, id: String, comment: String, frames: Vec<Frame>, now: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        while entries.front().is_some_and(|e| now.saturating_duration_since(e.at) > self.max_age) {
+            entries.pop_front();
+        }
+        while entries.len() >= self.max.max(1) {
+            entries.pop_front();
+        }
+        entries.push_back(Entry { id, at: now, comment, frames });
+    }
+
+    /// The exchange's capture as a pcapng file, if it is still kept.
+    pub fn pcapng(&self, id: &str, interface: &str, now: Instant) -> Option<Vec<u8>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.iter().find(|e| e.id == id && now.saturating_duration_since(e.at) <= self.max_age)?;
+        Some(pcapng::write(interface, &e.comment, &e.frames))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        Frame { unix_ns: 1, data: vec![0; 14], wire_len: 14 }
+    }
+
+    #[test]
+    fn keeps_the_newest_and_forgets_the_old() {
+        let store = Store::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let ids: Vec<String> = (0..3).map(|_| store.next_id()).collect();
+        assert!(ids[0] != ids[1] && ids[0].starts_with("x1-") && ids[0].len() == 19);
+        for id in &ids {
+            store.put(id.clone(), "c".into(), vec![frame()], t0);
+        }
+        assert!(store.pcapng(&ids[0], "lo", t0).is_none(), "only the newest two are kept");
+        assert!(store.pcapng(&ids[2], "lo", t0).is_some());
+        assert!(store.pcapng(&ids[2], "lo", t0 + Duration::from_secs(61)).is_none(), "expired");
+        assert!(store.pcapng("x2-0000000000000000", "lo", t0).is_none(), "names must match exactly");
+    }
+}
