@@ -93,7 +93,7 @@ mod tests {
             i += len;
         }
         assert_eq!(kinds, [0x0A0D_0D0A, 1, 6]);
-        let epb = file.len() - 36;
+        let epb = file.len() - 40;
         assert_eq!(u32_at(&file, epb + 12), 1, "timestamp high word");
         assert_eq!(u32_at(&file, epb + 16), 2, "timestamp low word");
         assert_eq!(&file[epb + 28..epb + 33], &[1, 2, 3, 4, 5]);

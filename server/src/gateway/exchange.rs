@@ -99,6 +99,23 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let started = rec.now();
     let timeout = state.config.exchange_timeout();
     let (result, route, last_op) = match p.protocol {
+        Protocol::Udp if !p.trace && !closed => {
+            // The lean path: a kept socket, already connected, and no timeline.
+            let socket = match state.udp_pool.take() {
+                Some(s) => s,
+                None => {
+                    let s = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
+                    s.connect(addr).await.map_err(|e| fail(NetError::io("connect", addr, e).into()))?;
+                    s
+                }
+            };
+            let sock = rec.socket(Transport::Udp);
+            let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), &mut rec).await;
+            if result.is_ok() {
+                state.udp_pool.give(socket);
+            }
+            (result, None, Op::Sendto)
+        }
         Protocol::Udp => {
             let socket = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
             let local = socket.local_addr().map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;

@@ -16,6 +16,7 @@ mod limits;
 mod listener;
 mod metrics;
 mod openapi;
+mod pool;
 mod rest;
 mod store;
 mod ws;
@@ -73,6 +74,7 @@ pub struct AppState {
     closed: ClosedPort,
     capture: CaptureStatus,
     store: Store,
+    udp_pool: pool::UdpPool,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -204,6 +206,7 @@ impl Gateway {
             closed: bound.closed,
             capture,
             store: Store::new(config.store_exchanges, config.store_age),
+            udp_pool: pool::UdpPool::default(),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,

@@ -16,6 +16,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use socketlab_proto::wire::{ClientMsg, ErrorCode, Reply, Scope, ServerMsg};
 use tokio::sync::{broadcast, mpsc};
@@ -69,7 +71,7 @@ pub async fn upgrade(
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 * limit)
         .on_upgrade(move |socket| tracker.track_future(session(state, socket, peer.addr, guard)))
 }
@@ -88,8 +90,38 @@ struct Session {
     state: Arc<AppState>,
     peer: SocketAddr,
     in_flight: HashSet<String>,
+    /// The exchanges in flight, polled by the session task itself: no task to spawn and no
+    /// channel to cross for each exchange.
+    running: FuturesUnordered<BoxFuture<'static, Vec<Outgoing>>>,
     out: mpsc::Sender<Outgoing>,
     observer: Option<Observer>,
+}
+
+/// Runs one exchange and returns its frames: the events, then its one reply or error.
+async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: String) -> Vec<Outgoing> {
+    let (events, last) = match exchange::run(&state, &prepared).await {
+        Ok(o) => {
+            let (reply, reply_base64) = reply_text(&o.reply);
+            let reply = Reply { id: id.clone(), reply, reply_base64, elapsed_us: o.elapsed_us, exchange: o.exchange };
+            (o.events, ServerMsg::Reply(reply))
+        }
+        Err(f) => {
+            state.metrics.error(f.error.code);
+            let error = ServerMsg::Error {
+                id: Some(id.clone()),
+                code: f.error.code,
+                message: f.error.message,
+                exchange: f.exchange,
+            };
+            (f.events, error)
+        }
+    };
+    let mut frames: Vec<Outgoing> = events
+        .into_iter()
+        .map(|event| Outgoing { msg: ServerMsg::Event { id: id.clone(), event }, ends: None })
+        .collect();
+    frames.push(Outgoing { msg: last, ends: Some(id) });
+    frames
 }
 
 async fn session(state: Arc<AppState>, socket: WebSocket, peer: SocketAddr, _guard: ConnectionGuard) {
@@ -97,7 +129,14 @@ async fn session(state: Arc<AppState>, socket: WebSocket, peer: SocketAddr, _gua
     let (mut sink, mut stream) = socket.split();
     let (out, mut outbox) = mpsc::channel(OUTBOX);
     let limits = state.config.limits.clone();
-    let mut s = Session { state: Arc::clone(&state), peer, in_flight: HashSet::new(), out, observer: None };
+    let mut s = Session {
+        state: Arc::clone(&state),
+        peer,
+        in_flight: HashSet::new(),
+        running: FuturesUnordered::new(),
+        out,
+        observer: None,
+    };
     let hello = ServerMsg::Hello(state.hello());
     let mut open = send(&mut sink, &hello).await;
     let idle = Duration::from_millis(limits.idle_timeout_ms);
@@ -146,9 +185,26 @@ async fn session(state: Arc<AppState>, socket: WebSocket, peer: SocketAddr, _gua
                     break;
                 }
             },
+            Some(frames) = s.running.next(), if !s.running.is_empty() => {
+                for out in &frames {
+                    s.finished(out);
+                    open = open && feed(&mut sink, &out.msg).await;
+                }
+                open = open && matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(())));
+            }
             Some(out) = outbox.recv() => {
+                // Write every frame already waiting, then flush once: a traced exchange is a
+                // dozen frames, and one write per frame would cost a syscall each.
                 s.finished(&out);
-                open = send(&mut sink, &out.msg).await;
+                open = feed(&mut sink, &out.msg).await;
+                let mut batched = 1;
+                while open && batched < 64 {
+                    let Ok(more) = outbox.try_recv() else { break };
+                    s.finished(&more);
+                    open = feed(&mut sink, &more.msg).await;
+                    batched += 1;
+                }
+                open = open && matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(())));
             }
             seen = observed(&mut s.observer) => match seen {
                 Ok(o) => open = send(&mut sink, &ServerMsg::Observed { conversation: o.conversation, event: o.event }).await,
@@ -176,6 +232,17 @@ async fn session(state: Arc<AppState>, socket: WebSocket, peer: SocketAddr, _gua
 }
 
 /// Sends one frame; false when the client is gone or too slow to take it.
+/// Queues one frame without flushing; false when the client is gone or too slow.
+async fn feed<S>(sink: &mut S, msg: &ServerMsg) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let Ok(text) = serde_json::to_string(msg) else {
+        return false;
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.feed(Message::text(text))).await, Ok(Ok(())))
+}
+
 async fn send<S>(sink: &mut S, msg: &ServerMsg) -> bool
 where
     S: futures_util::Sink<Message> + Unpin,
@@ -201,12 +268,22 @@ where
 {
     let grace = Duration::from_millis(s.state.config.limits.exchange_timeout_ms.min(3000) + 200);
     let deadline = Instant::now() + grace;
-    while !s.in_flight.is_empty() {
-        let Ok(Some(out)) = tokio::time::timeout_at(deadline, outbox.recv()).await else {
+    while let Ok(Some(out)) = tokio::time::timeout(Duration::ZERO, outbox.recv()).await {
+        if !send(sink, &out.msg).await {
+            return;
+        }
+    }
+    while !s.running.is_empty() {
+        let Ok(Some(frames)) = tokio::time::timeout_at(deadline, s.running.next()).await else {
             break;
         };
-        s.finished(&out);
-        if !send(sink, &out.msg).await {
+        for out in &frames {
+            s.finished(out);
+            if !feed(sink, &out.msg).await {
+                return;
+            }
+        }
+        if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {
             return;
         }
     }
@@ -231,7 +308,7 @@ impl Session {
         }
     }
 
-    async fn reply(&self, msg: ServerMsg) {
+    async fn reply(&mut self, msg: ServerMsg) {
         let _ = self.out.send(Outgoing { msg, ends: None }).await;
     }
 
@@ -241,21 +318,19 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) {
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return self
-                    .error(None, ApiError::new(ErrorCode::MalformedJson, format!("the frame is not JSON: {e}")))
-                    .await;
-            }
-        };
-        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-        let msg: ClientMsg = match serde_json::from_value(value) {
+        // The common case parses once; only a bad frame is parsed again to tell malformed JSON
+        // from an invalid field, and to find its id.
+        let msg: ClientMsg = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
-                return self
-                    .error(id, ApiError::new(ErrorCode::InvalidField, format!("the frame is not a valid request: {e}")))
-                    .await;
+                let error = match serde_json::from_str::<serde_json::Value>(text) {
+                    Err(e) => (None, ApiError::new(ErrorCode::MalformedJson, format!("the frame is not JSON: {e}"))),
+                    Ok(v) => (
+                        v.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+                        ApiError::new(ErrorCode::InvalidField, format!("the frame is not a valid request: {e}")),
+                    ),
+                };
+                return self.error(error.0, error.1).await;
             }
         };
         match msg {
@@ -267,7 +342,7 @@ impl Session {
                             ErrorCode::InvalidField,
                             format!("id must be a string of 1 to {MAX_ID} bytes"),
                         );
-                        return self.error(id, e).await;
+                        return self.error(req.id.clone(), e).await;
                     }
                 };
                 if let Err(e) = self.admit(&id) {
@@ -278,44 +353,7 @@ impl Session {
                     Err(e) => return self.error(Some(id), e).await,
                 };
                 self.in_flight.insert(id.clone());
-                let (state, out) = (Arc::clone(&self.state), self.out.clone());
-                self.state.tracker.spawn(async move {
-                    let result = exchange::run(&state, &prepared).await;
-                    let (events, last) = match result {
-                        Ok(o) => {
-                            let (reply, reply_base64) = reply_text(&o.reply);
-                            (
-                                o.events,
-                                ServerMsg::Reply(Reply {
-                                    id: id.clone(),
-                                    reply,
-                                    reply_base64,
-                                    elapsed_us: o.elapsed_us,
-                                    exchange: o.exchange,
-                                }),
-                            )
-                        }
-                        Err(f) => {
-                            state.metrics.error(f.error.code);
-                            (
-                                f.events,
-                                ServerMsg::Error {
-                                    id: Some(id.clone()),
-                                    code: f.error.code,
-                                    message: f.error.message,
-                                    exchange: f.exchange,
-                                },
-                            )
-                        }
-                    };
-                    for event in events {
-                        let msg = ServerMsg::Event { id: id.clone(), event };
-                        if out.send(Outgoing { msg, ends: None }).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = out.send(Outgoing { msg: last, ends: Some(id) }).await;
-                });
+                self.running.push(Box::pin(run_exchange(Arc::clone(&self.state), prepared, id)));
             }
             ClientMsg::Subscribe { scope } => {
                 if scope == Scope::All && !self.state.config.observe_all {
