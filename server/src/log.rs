@@ -13,6 +13,11 @@ pub enum Log {
 }
 
 impl Log {
+    /// Whether lines are written at all; callers skip building them when not.
+    pub fn on(self) -> bool {
+        self == Self::Stdout
+    }
+
     /// Writes one line, flushed at once so that pipes and tests see it immediately.
     pub fn line(self, args: Arguments<'_>) {
         if self == Self::Stdout {

@@ -185,17 +185,17 @@ impl Connection {
             }
         });
         sent?;
-        let mut line = format!("tcp {}: {n} bytes {}", self.peer, shorten(data, 60));
-        if upper.invalid_utf8 {
-            line.push_str(" [invalid UTF-8; answered anyway]");
-        }
-        if n == self.buffer {
-            let extra = self.drain(cancel).await;
+        let extra = if n == self.buffer { self.drain(cancel).await } else { 0 };
+        if self.log.on() {
+            let mut line = format!("tcp {}: {n} bytes {}", self.peer, shorten(data, 60));
+            if upper.invalid_utf8 {
+                line.push_str(" [invalid UTF-8; answered anyway]");
+            }
             if extra > 0 {
                 line.push_str(&format!(" [truncated: {extra} more bytes discarded]"));
             }
+            self.log.line(format_args!("{line}"));
         }
-        self.log.line(format_args!("{line}"));
         Ok(())
     }
 

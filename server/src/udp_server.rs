@@ -136,6 +136,9 @@ impl UdpServer {
     }
 
     fn log_datagram(&self, from: SocketAddr, data: &[u8], wire_len: usize) {
+        if !self.log.on() {
+            return;
+        }
         let mut line = format!("udp {from}: {} bytes {}", data.len(), shorten(data, 60));
         if wire_len > data.len() {
             line.push_str(&format!(" [truncated: {wire_len} bytes arrived]"));

@@ -1,9 +1,13 @@
 //! `cargo xtask`: the project's two commands and their helpers.
 //!
 //! - `cargo xtask run [SERVE FLAGS]` builds the wasm UI, embeds it, and starts the playground.
-//! - `cargo xtask test` builds the UI the same way and runs every test: the Rust workspace and
-//!   the browser tests in headless Chromium.
+//! - `cargo xtask test` builds the UI the same way and runs every test: the Rust workspace, the
+//!   browser tests in headless Chromium, and a smoke run of the benchmark harness.
 //! - `cargo xtask web` only builds the UI and reports the bundle's size.
+//! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
+
+mod bench;
+mod report;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +19,10 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from)
 }
 
 fn cargo() -> Command {
@@ -46,13 +54,13 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
-/// Compiles `web/` to wasm and runs wasm-bindgen's generator; returns the dist folder.
-fn build_web() -> Result<PathBuf> {
+/// Compiles `web/` to wasm and runs wasm-bindgen's generator; returns the dist folder and the
+/// bundle's size, raw and gzip.
+fn build_web() -> Result<(PathBuf, (usize, usize))> {
     ensure_wasm_target()?;
     run(cargo().args(["build", "--package", "socketlab-web", "--target", WASM_TARGET, "--profile", "wasm-release"]))?;
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
-    let input = target.join(WASM_TARGET).join("wasm-release").join("socketlab_web.wasm");
-    let dist = target.join("web");
+    let input = target_dir().join(WASM_TARGET).join("wasm-release").join("socketlab_web.wasm");
+    let dist = target_dir().join("web");
     let pkg = dist.join("pkg");
     if pkg.exists() {
         std::fs::remove_dir_all(&pkg).with_context(|| format!("cannot clear {}", pkg.display()))?;
@@ -65,11 +73,11 @@ fn build_web() -> Result<PathBuf> {
         .remove_producers_section(true)
         .generate(&pkg)
         .with_context(|| format!("wasm-bindgen could not process {}", input.display()))?;
-    report_size(&pkg)?;
-    Ok(dist)
+    let size = report_size(&pkg)?;
+    Ok((dist, size))
 }
 
-fn report_size(pkg: &Path) -> Result<()> {
+fn report_size(pkg: &Path) -> Result<(usize, usize)> {
     let (mut raw, mut gz) = (0usize, 0usize);
     for entry in std::fs::read_dir(pkg)? {
         let path = entry?.path();
@@ -77,12 +85,8 @@ fn report_size(pkg: &Path) -> Result<()> {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(&bytes)?;
         let zipped = enc.finish()?.len();
-        println!(
-            "xtask: {:<28} {:>8} bytes, {:>7} gzip",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
-            bytes.len(),
-            zipped
-        );
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        println!("xtask: {name:<28} {:>8} bytes, {zipped:>7} gzip", bytes.len());
         raw += bytes.len();
         gz += zipped;
     }
@@ -91,15 +95,13 @@ fn report_size(pkg: &Path) -> Result<()> {
         raw as f64 / 1024.0,
         gz as f64 / 1024.0
     );
-    Ok(())
+    Ok((raw, gz))
 }
 
-fn browser_tests(dist: &Path) -> Result<()> {
+fn browser_tests() -> Result<()> {
     let dir = root().join("tests/browser");
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))?;
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
-    let bin = target.join("debug").join("socketlab");
-    let _ = dist;
+    let bin = target_dir().join("debug").join("socketlab");
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("playground.test.mjs"))
@@ -107,24 +109,46 @@ fn browser_tests(dist: &Path) -> Result<()> {
         .current_dir(&dir))
 }
 
+fn bench(size: bench::Size) -> Result<()> {
+    let wasm = if size == bench::Size::Smoke { None } else { Some(build_web()?.1) };
+    let table = bench::bench(size, wasm)?;
+    let text = table.markdown();
+    println!("\n{text}");
+    if size == bench::Size::Full {
+        report::write_benchmarks(&root().join("BENCHMARKS.md"), &text)?;
+        println!("xtask: wrote BENCHMARKS.md");
+    }
+    if size == bench::Size::Smoke && table.rows.iter().any(|r| r.median() <= 0.0) {
+        bail!("the benchmark harness measured nothing for some scenario");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("web") => build_web().map(|_| ()),
         Some("run") => {
-            let dist = build_web()?;
+            let (dist, _) = build_web()?;
             let mut cmd = cargo();
             cmd.args(["run", "--release", "--package", "socketlab", "--bin", "socketlab", "--", "serve"]);
             cmd.args(&args[1..]).env("SOCKETLAB_WEB_DIST", &dist);
             run(&mut cmd)
         }
         Some("test") => {
-            let dist = build_web()?;
+            let (dist, _) = build_web()?;
             run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist))?;
-            browser_tests(&dist)
+            bench(bench::Size::Smoke)?;
+            browser_tests()
         }
+        Some("bench") => match args.get(1).map(String::as_str) {
+            None => bench(bench::Size::Full),
+            Some("--quick") => bench(bench::Size::Quick),
+            Some("--smoke") => bench(bench::Size::Smoke),
+            Some(other) => bail!("unknown bench flag {other:?}; use --quick or --smoke"),
+        },
         _ => {
-            eprintln!("usage: cargo xtask run [serve flags] | test | web");
+            eprintln!("usage: cargo xtask run [serve flags] | test | web | bench [--quick|--smoke]");
             std::process::exit(2);
         }
     }
