@@ -387,11 +387,11 @@ fn ensure_websocat() -> Result<String> {
 }
 
 /// Runs the benchmarks; returns the table.
-pub fn bench(size: Size, wasm: Option<(usize, usize)>) -> Result<Table> {
+pub fn bench(size: Size, dist: &Path, wasm: Option<(usize, usize)>) -> Result<Table> {
     let p = plan(size);
     let profile = if size == Size::Smoke { "debug" } else { "release" };
     let mut build = crate::cargo();
-    build.args(["build", "--package", "socketlab", "--package", "socketlab-bench"]);
+    build.args(["build", "--package", "socketlab", "--package", "socketlab-bench"]).env("SOCKETLAB_WEB_DIST", dist);
     if size != Size::Smoke {
         build.arg("--release");
     }
