@@ -1,107 +1,19 @@
-//! The gateway in-process on port 0, driven by a real WebSocket client (tokio-tungstenite) and
-//! a real HTTP client (reqwest): every message type, every error code it can produce, the
-//! limits, and the isolation of other clients' traffic.
+//! The gateway in-process on port 0, driven by a real WebSocket client (tokio-tungstenite):
+//! every message type, every error code it can produce over the WebSocket, the limits, and the
+//! isolation of other clients' traffic.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use socketlab::capture::CaptureMode;
-use socketlab::config::Config;
-use socketlab::gateway::{Bound, Gateway, Handle};
 use socketlab_proto::wire::Protocol;
+use support::gateway::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::CancellationToken;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-const WAIT: Duration = Duration::from_secs(10);
-
-struct Running {
-    http: SocketAddr,
-    handle: Handle,
-    cancel: CancellationToken,
-    udp: SocketAddr,
-    tcp: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(WAIT, self.task).await.expect("gateway stops").unwrap();
-    }
-}
-
-async fn start(tune: impl FnOnce(&mut Config)) -> Running {
-    // These tests cover the inferred timeline; tests/capture.rs covers captured packets.
-    let mut config = Config {
-        http: "127.0.0.1:0".parse().unwrap(),
-        udp_port: 0,
-        tcp_port: 0,
-        capture: CaptureMode::Off,
-        ..Config::default()
-    };
-    config.limits.rate_per_sec = 10_000;
-    config.limits.burst = 10_000;
-    tune(&mut config);
-    let bound = Bound::bind(&config).await.unwrap();
-    let (udp, tcp) = (bound.udp.local_addr().unwrap(), bound.tcp.local_addr().unwrap());
-    let cancel = CancellationToken::new();
-    let gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
-    let http = gateway.http_addr().unwrap();
-    let handle = gateway.handle();
-    let task = tokio::spawn(async move { gateway.run().await.unwrap() });
-    Running { http, handle, cancel, udp, tcp, task }
-}
-
-async fn connect(r: &Running) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
-    let hello = recv(&mut ws).await;
-    assert_eq!(hello["type"], "hello");
-    ws
-}
-
-async fn recv(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time").expect("open").unwrap();
-        match msg {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
-/// Reads frames for exchange `id` until its end; returns (events, the final frame).
-async fn collect(ws: &mut Ws, id: &str) -> (Vec<Value>, Value) {
-    let mut events = Vec::new();
-    loop {
-        let v = recv(ws).await;
-        assert_eq!(v["id"], id, "frame for another exchange: {v}");
-        match v["type"].as_str().unwrap() {
-            "event" => events.push(v["event"].clone()),
-            "reply" | "error" => return (events, v),
-            other => panic!("unexpected frame type {other}"),
-        }
-    }
-}
-
-fn packet_flags(events: &[Value]) -> Vec<String> {
-    events.iter().filter(|e| e["op"] == "segment").map(|e| e["segment"]["flags"].as_str().unwrap().to_owned()).collect()
-}
 
 #[tokio::test]
 async fn hello_announces_servers_and_limits() {
@@ -450,109 +362,5 @@ async fn idle_sockets_are_closed_politely() {
     let Message::Close(Some(frame)) = msg else { panic!("expected a close frame, got {msg:?}") };
     assert_eq!(u16::from(frame.code), 1000);
     assert!(frame.reason.contains("idle"));
-    r.stop().await;
-}
-
-#[tokio::test]
-async fn rest_exchange_and_its_errors() {
-    let r = start(|c| c.limits.max_frame_bytes = 4096).await;
-    let http = reqwest::Client::new();
-    let post = |body: String| http.post(r.url("/api/v1/exchanges")).body(body).send();
-    let resp = post(json!({"protocol":"udp","message":"hello"}).to_string()).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["protocol"], "udp");
-    assert_eq!(v["reply"], "HELLO");
-    assert!(v["id"].as_str().is_some_and(|s| !s.is_empty()));
-    assert!(v["elapsed_us"].as_u64().unwrap() > 0);
-    assert!(v["events"].as_array().unwrap().len() >= 4);
-
-    let cases = [
-        ("{\"protocol\":", 400, "malformed_json"),
-        ("[1,2]", 422, "invalid_field"),
-        ("{\"protocol\":\"udp\"}", 422, "invalid_field"),
-        ("{\"protocol\":\"icmp\",\"message\":\"x\"}", 422, "invalid_field"),
-    ];
-    for (body, status, code) in cases {
-        let resp = post(body.to_owned()).await.unwrap();
-        assert_eq!(resp.status(), status, "{body}");
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["error"]["code"], code, "{body}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    }
-    let resp = post(json!({"protocol":"udp","message":"x".repeat(8000)}).to_string()).await.unwrap();
-    assert_eq!(resp.status(), 413);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "too_large");
-    let resp = http.get(r.url("/api/v1/nope")).send().await.unwrap();
-    assert_eq!(resp.status(), 404);
-    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "not_found");
-    r.stop().await;
-}
-
-#[tokio::test]
-async fn servers_health_metrics_and_page() {
-    let r = start(|_| {}).await;
-    let http = reqwest::Client::new();
-    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(servers["servers"][0]["addr"], r.udp.to_string());
-    assert_eq!(servers["servers"][1]["buffer"], 1024);
-    let health = http.get(r.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
-    http.post(r.url("/api/v1/exchanges")).json(&json!({"protocol":"tcp","message":"m"})).send().await.unwrap();
-    http.post(r.url("/api/v1/exchanges")).body("{").send().await.unwrap();
-    let metrics = http.get(r.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"ok\"} 1"), "{metrics}");
-    assert!(metrics.contains("socketlab_errors_total{code=\"malformed_json\"} 1"));
-    assert!(metrics.contains("socketlab_exchange_seconds_count 1"));
-    let page = http.get(r.url("/")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    r.stop().await;
-}
-
-#[tokio::test]
-async fn openapi_lists_every_route_and_validates() {
-    let r = start(|_| {}).await;
-    let doc: Value = reqwest::get(r.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    for route in ["/api/v1/ws", "/api/v1/exchanges", "/api/v1/servers", "/api/v1/openapi.json", "/healthz", "/metrics"]
-    {
-        assert!(paths.iter().any(|p| *p == route), "{route} missing from {paths:?}");
-    }
-    let file = std::env::temp_dir().join(format!("socketlab-openapi-{}.json", std::process::id()));
-    std::fs::write(&file, doc.to_string()).unwrap();
-    let out = std::process::Command::new("python3")
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&file)
-        .output()
-        .expect("python3 runs");
-    std::fs::remove_file(&file).ok();
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator (pip install openapi-spec-validator) rejected the document or is missing:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    r.stop().await;
-}
-
-#[tokio::test]
-async fn a_request_head_that_never_completes_is_cut_off() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let r = start(|c| c.limits.handshake_timeout_ms = 300).await;
-    let mut slow = TcpStream::connect(r.http).await.unwrap();
-    slow.write_all(b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-    let started = std::time::Instant::now();
-    let mut buf = [0u8; 256];
-    let n = tokio::time::timeout(WAIT, slow.read(&mut buf)).await.expect("the gateway hangs up").unwrap_or(0);
-    assert!(started.elapsed() >= Duration::from_millis(250), "not before the timeout");
-    assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 4"), "closed or refused");
-    // A prompt client on another connection is unaffected, and stays connected past the limit.
-    let mut ws = connect(&r).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    send(&mut ws, json!({"type":"exchange","id":"ok","protocol":"udp","message":"prompt"})).await;
-    assert_eq!(collect(&mut ws, "ok").await.1["reply"], "PROMPT");
     r.stop().await;
 }

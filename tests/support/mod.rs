@@ -2,6 +2,8 @@
 //! and reading their output with deadlines so a hung peer fails a test instead of stalling it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod gateway;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};

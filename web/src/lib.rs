@@ -10,6 +10,7 @@ pub mod html;
 pub mod i18n;
 pub mod layout;
 pub mod model;
+pub mod svg;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]

@@ -367,7 +367,7 @@ fn memory(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
 /// Installs websocat from crates.io when it is not on the PATH.
 fn ensure_websocat() -> Result<String> {
     let home = std::env::var("CARGO_HOME")
-        .map_or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")).unwrap_or_default(), |h| h);
+        .unwrap_or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")).unwrap_or_default());
     let installed = Path::new(&home).join("bin/websocat");
     if Command::new("websocat").arg("--version").output().is_ok_and(|o| o.status.success()) {
         return Ok("websocat".to_owned());
