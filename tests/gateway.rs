@@ -364,3 +364,23 @@ async fn idle_sockets_are_closed_politely() {
     assert!(frame.reason.contains("idle"));
     r.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_fails_what_is_still_in_flight_and_refuses_new_sockets() {
+    let r = start(|c| {
+        c.tcp_mode = socketlab::tcp_server::Mode::Iterative;
+        c.limits.exchange_timeout_ms = 8000;
+    })
+    .await;
+    let _hold = hold_tcp(&r).await;
+    let mut ws = connect(&r).await;
+    send(&mut ws, json!({"type":"exchange","id":"stuck","protocol":"tcp","message":"x"})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    r.cancel.cancel();
+    let end = recv(&mut ws).await;
+    assert_eq!((end["id"].as_str(), end["code"].as_str()), (Some("stuck"), Some("shutting_down")), "{end}");
+    let msg = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+    let Message::Close(Some(frame)) = msg else { panic!("expected close, got {msg:?}") };
+    assert_eq!(u16::from(frame.code), 1001);
+    tokio::time::timeout(WAIT, r.task).await.expect("the gateway stops").unwrap();
+}

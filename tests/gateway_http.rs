@@ -75,8 +75,15 @@ async fn openapi_lists_every_route_and_validates() {
     let doc: Value = reqwest::get(r.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    for route in ["/api/v1/ws", "/api/v1/exchanges", "/api/v1/servers", "/api/v1/openapi.json", "/healthz", "/metrics"]
-    {
+    for route in [
+        "/api/v1/ws",
+        "/api/v1/exchanges",
+        "/api/v1/exchanges/{exchange}/pcapng",
+        "/api/v1/servers",
+        "/api/v1/openapi.json",
+        "/healthz",
+        "/metrics",
+    ] {
         assert!(paths.iter().any(|p| *p == route), "{route} missing from {paths:?}");
     }
     let file = std::env::temp_dir().join(format!("socketlab-openapi-{}.json", std::process::id()));

@@ -48,7 +48,7 @@ fn plan(size: Size) -> Plan {
         },
         Size::Quick => Plan {
             reps: 3,
-            secs: 1.0,
+            secs: 0.5,
             udp_inflight: &[1, 16, 64],
             tcp_clients: &[1, 8, 64],
             sockets: &[1, 10, 100],
@@ -325,6 +325,35 @@ fn bridges(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// The same gateway exchanges with packet capture off and on (capture needs root or
+/// CAP_NET_RAW; without it the rows say so instead).
+fn capture(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
+    let n = p.sockets.last().copied().unwrap_or(1);
+    for &pin in p.pins {
+        let (core, _) = cores(pin);
+        for (who, mode) in [("capture off", "off"), ("capture on", "on")] {
+            let g = match gateway(bins, core, mode) {
+                Ok(g) => g,
+                Err(e) => {
+                    let mut row = Row::new("8. Capture, traced UDP", who, n, pin, "exchanges/s");
+                    row.note = format!("could not start: {e}");
+                    table.rows.push(row);
+                    continue;
+                }
+            };
+            let url = format!("ws://127.0.0.1:{}/api/v1/ws", g.http);
+            for (scenario, ws_mode) in
+                [("8. Capture, lean UDP", "gateway-udp"), ("8. Capture, traced UDP", "traced-udp")]
+            {
+                measure(table, bins, p, scenario, who, n, pin, |n| {
+                    vec!["ws".into(), url.clone(), n.to_string(), p.secs.to_string(), ws_mode.into()]
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn rss_kb(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field}"))?;
@@ -405,6 +434,7 @@ pub fn bench(size: Size, dist: &Path, wasm: Option<(usize, usize)>) -> Result<Ta
     let mut table = Table { machine: machine(), size, rows: Vec::new(), wasm };
     servers(&mut table, &bins, &p)?;
     bridges(&mut table, &bins, &p)?;
+    capture(&mut table, &bins, &p)?;
     memory(&mut table, &bins, &p)?;
     Ok(table)
 }

@@ -106,7 +106,7 @@ impl Table {
 
     /// Our median over the peer's in the same scenario, level and pinning.
     fn ratio(&self, r: &Row) -> Option<f64> {
-        let peer = ["python", "websocat"]
+        let peer = ["python", "websocat", "capture off"]
             .iter()
             .filter(|p| **p != r.who)
             .find_map(|p| self.find(&r.scenario, p, r.level, r.pinned))
@@ -115,7 +115,8 @@ impl Table {
                 let lean = r.scenario.replace("4. Gateway traced", "3. Gateway lean");
                 self.find(&lean, "websocat", r.level, r.pinned)
             })?;
-        (r.who == "socketlab" && peer.median() > 0.0).then(|| r.median() / peer.median())
+        let ours = r.who == "socketlab" || r.who == "capture on";
+        (ours && peer.median() > 0.0).then(|| r.median() / peer.median())
     }
 
     /// The results table in Markdown.
@@ -123,7 +124,7 @@ impl Table {
         let mut out = String::new();
         let run = match self.size {
             Size::Full => "full: 5 repetitions of 3 s each",
-            Size::Quick => "quick: 3 repetitions of 1 s each",
+            Size::Quick => "quick: 3 repetitions of 0.5 s each",
             Size::Smoke => "smoke: 1 repetition of 0.3 s, debug build; the figures mean nothing",
         };
         let _ = writeln!(out, "Machine: {}. Run: {run}.\n", self.machine);
@@ -201,6 +202,18 @@ impl Table {
                     Some(ours - direct <= peer - direct),
                 );
             }
+        }
+        for pinned in [false, true] {
+            let pin = if pinned { "pinned" } else { "unpinned" };
+            let r = self
+                .rows
+                .iter()
+                .find(|r| r.scenario == "8. Capture, traced UDP" && r.who == "capture on" && r.pinned == pinned)
+                .and_then(|r| self.ratio(r));
+            goal(
+                format!("capture does not slow traced exchanges ({pin}): on/off {}", fmt_ratio(r)),
+                r.map(|x| x >= 0.9),
+            );
         }
         if let Some(r) = self.rows.iter().find(|r| r.scenario.starts_with("6.")) {
             // Smaller runs extrapolate the per-session cost to 10,000 sessions.
