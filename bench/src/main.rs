@@ -92,26 +92,16 @@ async fn udp_worker(run: Arc<Run>, addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-async fn tcp_worker(run: Arc<Run>, addr: SocketAddr) -> Result<()> {
+/// Repeats `cycle` until the run stops, counting each one that finishes within [`STALL`].
+async fn closed_loop<F, Fut>(run: Arc<Run>, mut cycle: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let mut mine = Vec::new();
-    let mut buf = [0u8; 2048];
     while run.going() {
         let started = Instant::now();
-        let cycle = async {
-            let mut s = TcpStream::connect(addr).await?;
-            s.write_all(PAYLOAD).await?;
-            let mut got = 0;
-            loop {
-                let n = s.read(&mut buf[got..]).await?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
-            anyhow::ensure!(got == PAYLOAD.len(), "short reply");
-            Ok::<(), anyhow::Error>(())
-        };
-        match tokio::time::timeout(STALL, cycle).await {
+        match tokio::time::timeout(STALL, cycle()).await {
             Ok(Ok(())) => run.done(started, &mut mine),
             _ => {
                 run.counts.errors.fetch_add(1, Ordering::Relaxed);
@@ -122,14 +112,32 @@ async fn tcp_worker(run: Arc<Run>, addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+async fn tcp_worker(run: Arc<Run>, addr: SocketAddr) -> Result<()> {
+    closed_loop(run, || async move {
+        let mut buf = [0u8; 2048];
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(PAYLOAD).await?;
+        let mut got = 0;
+        loop {
+            let n = s.read(&mut buf[got..]).await?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        anyhow::ensure!(got == PAYLOAD.len(), "short reply");
+        Ok(())
+    })
+    .await
+}
+
 /// One WebSocket per exchange: connect, send, read one message, close. This is how a generic
 /// bridge that maps one WebSocket to one TCP connection serves a server that closes after
 /// each reply.
 async fn oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
-    let mut mine = Vec::new();
-    while run.going() {
-        let started = Instant::now();
-        let cycle = async {
+    closed_loop(run, || {
+        let url = url.clone();
+        async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
             ws.send(Message::text(String::from_utf8_lossy(PAYLOAD).into_owned())).await?;
             loop {
@@ -142,16 +150,9 @@ async fn oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
             }
             let _ = ws.close(None).await;
             Ok(())
-        };
-        match tokio::time::timeout(STALL, cycle).await {
-            Ok(Ok(())) => run.done(started, &mut mine),
-            _ => {
-                run.counts.errors.fetch_add(1, Ordering::Relaxed);
-            }
         }
-    }
-    run.keep(mine);
-    Ok(())
+    })
+    .await
 }
 
 async fn ws_worker(run: Arc<Run>, url: String, mode: String, me: usize) -> Result<()> {

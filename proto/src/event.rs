@@ -86,6 +86,26 @@ pub enum Op {
     Segment,
 }
 
+impl Op {
+    /// The operation's name as the socket API spells it, such as `recvfrom`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Bind => "bind",
+            Self::Listen => "listen",
+            Self::Accept => "accept",
+            Self::Connect => "connect",
+            Self::Send => "send",
+            Self::Recv => "recv",
+            Self::Sendto => "sendto",
+            Self::Recvfrom => "recvfrom",
+            Self::Shutdown => "shutdown",
+            Self::Close => "close",
+            Self::Segment => "segment",
+        }
+    }
+}
+
 /// Facts about an event worth a badge in the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

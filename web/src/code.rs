@@ -175,17 +175,6 @@ pub fn programs(lang: CodeLang, transport: Transport) -> [&'static Program; 2] {
 /// The side and call tag behind an event, or `None` when the kernel acts alone (an ACK).
 pub fn cause(e: &Event, previous: &[Event]) -> Option<(Side, &'static str)> {
     let tag = match e.op {
-        Op::Socket => "socket",
-        Op::Bind => "bind",
-        Op::Listen => "listen",
-        Op::Accept => "accept",
-        Op::Connect => "connect",
-        Op::Send => "send",
-        Op::Recv => "recv",
-        Op::Sendto => "sendto",
-        Op::Recvfrom => "recvfrom",
-        Op::Shutdown => "shutdown",
-        Op::Close => "close",
         Op::Segment => {
             let flags = e.segment.as_ref().map_or("", |s| s.flags.as_str());
             return match (e.socket.transport, flags) {
@@ -201,6 +190,7 @@ pub fn cause(e: &Event, previous: &[Event]) -> Option<(Side, &'static str)> {
                 _ => None,
             };
         }
+        op => op.name(),
     };
     Some((e.side, tag))
 }

@@ -105,8 +105,7 @@ pub fn packet_label(transport: Transport, flags: &str, len: u64) -> String {
 /// How a socket call is written on its box.
 pub fn call_label(e: &Event) -> String {
     if e.has(Flag::Failed) && e.op != Op::Segment {
-        let name = serde_name(e.op);
-        return format!("{name}() ✗");
+        return format!("{}() ✗", e.op.name());
     }
     let bytes = e.bytes.unwrap_or(0);
     let mut label = match e.op {
@@ -134,24 +133,6 @@ pub fn call_label(e: &Event) -> String {
         label.push_str(" ✗");
     }
     label
-}
-
-/// The call's name as the socket API spells it.
-fn serde_name(op: Op) -> &'static str {
-    match op {
-        Op::Socket => "socket",
-        Op::Bind => "bind",
-        Op::Listen => "listen",
-        Op::Accept => "accept",
-        Op::Connect => "connect",
-        Op::Send => "send",
-        Op::Recv => "recv",
-        Op::Sendto => "sendto",
-        Op::Recvfrom => "recvfrom",
-        Op::Shutdown => "shutdown",
-        Op::Close => "close",
-        Op::Segment => "",
-    }
 }
 
 /// The transport of a timeline: that of its first event.
