@@ -235,16 +235,17 @@ async fn timed(
     let handles: Vec<_> = (0..workers).map(|i| spawn(Arc::clone(&run), i)).collect();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     run.stop.store(true, Ordering::Relaxed);
+    // Count what finished inside the window; stragglers only get to wind down.
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = run.counts.ok.load(Ordering::Relaxed);
     let mut failed = 0;
     for h in handles {
         if !matches!(tokio::time::timeout(STALL + Duration::from_secs(1), h).await, Ok(Ok(Ok(())))) {
             failed += 1;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
     let mut lat = run.latencies.lock().map(|l| l.clone()).unwrap_or_default();
     lat.sort_unstable();
-    let ok = run.counts.ok.load(Ordering::Relaxed);
     println!(
         "{}",
         serde_json::json!({
