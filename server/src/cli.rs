@@ -211,7 +211,7 @@ async fn udp_client(a: UdpClientArgs) -> Result<(), CliError> {
         if line == "end" {
             break;
         }
-        match client::udp_exchange(&socket, sock, server, line.as_bytes(), a.timeout, &mut rec).await {
+        match client::udp_exchange(&socket, sock, server, line.as_bytes(), a.timeout, 64 * 1024, &mut rec).await {
             Ok(reply) => println!("{}", String::from_utf8_lossy(&reply)),
             // A lost datagram is part of the lesson, not the end of the program.
             Err(e @ NetError::Timeout { .. }) => eprintln!("socketlab: {e}"),

@@ -67,17 +67,23 @@ fn event(t: u64, sock: SocketRef, op: Op, local: SocketAddr, peer: SocketAddr) -
 
 /// Sends `payload` to `server` from `socket` and waits for the reply from that server.
 ///
-/// Datagrams from anyone else are ignored. Without `timeout` it waits forever, as the
-/// lesson's client does.
+/// Datagrams from anyone else are ignored; a reply longer than `max_reply` is cut there.
+/// Without `timeout` it waits forever, as the lesson's client does.
 pub async fn udp_exchange(
     socket: &UdpSocket,
     sock: SocketRef,
     server: SocketAddr,
     payload: &[u8],
     timeout: Option<Duration>,
+    max_reply: usize,
     rec: &mut Recorder,
 ) -> Result<Vec<u8>, NetError> {
-    let local = socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?;
+    // The address only goes into events; the lean path skips the system call.
+    let local = if rec.on {
+        socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    };
     let t_send = rec.now();
     let sent = socket.send_to(payload, server).await;
     rec.push_at(t_send, |t| {
@@ -92,7 +98,7 @@ pub async fn udp_exchange(
     let started = rec.now();
     // Spare capacity, not zeroed memory: zeroing 64 KiB for every reply cost more than the
     // rest of the exchange.
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(max_reply);
     let wait = async {
         loop {
             buf.clear();

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NetError;
-use crate::log::{Log, shorten};
+use crate::log::{Log, Pending, shorten};
 use crate::trace::Tracer;
 
 /// The lesson's `recvfrom(2048)`.
@@ -31,22 +31,16 @@ pub struct Datagram {
     pub from: SocketAddr,
 }
 
-/// `recvfrom` that also tells the datagram's real length, as `MSG_TRUNC` does on Linux.
-pub async fn recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    loop {
-        socket.readable().await?;
-        let got = socket.try_io(Interest::READABLE, || {
-            let (len, wire_len, from) = rustix::net::recvfrom(socket, &mut *buf, RecvFlags::TRUNC)?;
-            let from = from
-                .and_then(|a| SocketAddr::try_from(a).ok())
-                .ok_or_else(|| io::Error::other("datagram without an IP source address"))?;
-            Ok(Datagram { len, wire_len, from })
-        });
-        match got {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
+/// `recvfrom` that also tells the datagram's real length, as `MSG_TRUNC` does on Linux, without
+/// waiting: `WouldBlock` when nothing is queued.
+pub fn try_recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    socket.try_io(Interest::READABLE, || {
+        let (len, wire_len, from) = rustix::net::recvfrom(socket, &mut *buf, RecvFlags::TRUNC)?;
+        let from = from
+            .and_then(|a| SocketAddr::try_from(a).ok())
+            .ok_or_else(|| io::Error::other("datagram without an IP source address"))?;
+        Ok(Datagram { len, wire_len, from })
+    })
 }
 
 /// The UDP server, ready to run on an already-bound socket.
@@ -77,11 +71,24 @@ impl UdpServer {
         let (tracer, sock) = (&self.tracer, self.sock);
         tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None));
         let mut buf = vec![0u8; self.buffer];
+        let mut pending = Pending::default();
+        let mut started = tracer.now_us();
         loop {
-            let started = tracer.now_us();
-            let got = tokio::select! {
-                () = cancel.cancelled() => break,
-                got = recv_from_truncating(&self.socket, &mut buf) => got,
+            let got = match try_recv_from_truncating(&self.socket, &mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Nothing queued: write the log lines gathered so far, then wait.
+                    self.log.flush(&mut pending);
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        ready = self.socket.readable() => {
+                            if let Err(e) = ready {
+                                return Err(NetError::Io { op: "recvfrom", source: e });
+                            }
+                        }
+                    }
+                    continue;
+                }
+                got => got,
             };
             let dgram = match got {
                 Ok(d) => d,
@@ -114,7 +121,7 @@ impl UdpServer {
                 }
                 e
             });
-            self.log_datagram(from, data, dgram.wire_len);
+            self.log_datagram(&mut pending, from, data, dgram.wire_len);
             // A send is stamped when it starts: the client may have the reply before it returns.
             let t_send = tracer.now_us();
             let sent = self.socket.send_to(&upper.bytes, from).await;
@@ -128,14 +135,15 @@ impl UdpServer {
                 }
             });
             if let Err(e) = sent {
-                self.log.line(format_args!("udp: sendto {from} failed: {e}; still serving"));
+                self.log.queue(&mut pending, format_args!("udp: sendto {from} failed: {e}; still serving"));
             }
+            started = tracer.now_us();
         }
         tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Close).addrs(Some(local), None));
         Ok(())
     }
 
-    fn log_datagram(&self, from: SocketAddr, data: &[u8], wire_len: usize) {
+    fn log_datagram(&self, pending: &mut Pending, from: SocketAddr, data: &[u8], wire_len: usize) {
         if !self.log.on() {
             return;
         }
@@ -146,7 +154,7 @@ impl UdpServer {
         if let Some(problem) = utf8_problem(data) {
             line.push_str(&format!(" [invalid UTF-8: {problem}; answered anyway]"));
         }
-        self.log.line(format_args!("{line}"));
+        self.log.queue(pending, format_args!("{line}"));
     }
 }
 

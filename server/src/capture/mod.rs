@@ -1,12 +1,13 @@
 //! Packet capture: the kernel's own segments on the hosted servers' interface, put on the
 //! same timeline as the socket calls that caused them.
 //!
-//! A raw `AF_PACKET` socket on the interface (loopback by default) sees every frame; frames
-//! are parsed as early as they arrive and anything that is not traffic with a hosted port is
-//! dropped at once. Kept packets become `segment` events stamped with the kernel's receive time
+//! A raw `AF_PACKET` socket on the interface (loopback by default) with a BPF filter in the
+//! kernel receives only frames with a hosted port (and ICMP); user space parses them and checks
+//! again. Kept packets become `segment` events stamped with the kernel's receive time
 //! on the tracer's clock and are routed, with their raw frames, to the exchange of the client
 //! they belong to.
 
+mod bpf;
 mod parse;
 pub mod pcapng;
 mod sys;
@@ -88,7 +89,8 @@ pub fn start(
             "packet capture is turned off (--capture off); packets are inferred from socket calls".to_owned()
         ));
     }
-    let fd = sys::open_async(interface);
+    let ports: Vec<u16> = watched.udp.iter().chain(&watched.tcp).copied().collect();
+    let fd = sys::open_async(interface, &ports);
     let fd = match fd {
         Ok(fd) => fd,
         Err(e) if mode == CaptureMode::Auto => {

@@ -50,9 +50,35 @@ pub fn open(name: &str) -> io::Result<OwnedFd> {
     Ok(owned)
 }
 
-/// Opens the packet socket and registers it with the tokio reactor.
-pub fn open_async(name: &str) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+/// Attaches a classic BPF program so the kernel drops unwanted frames before copying them.
+pub fn attach_filter(fd: &OwnedFd, program: &[super::bpf::Insn]) -> io::Result<()> {
+    let mut insns: Vec<libc::sock_filter> =
+        program.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(insns.len()).map_err(|_| io::Error::other("filter too long"))?,
+        filter: insns.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `insns`, which outlives the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const prog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Opens the packet socket, filters it to `ports` in the kernel, and registers it with the
+/// tokio reactor.
+pub fn open_async(name: &str, ports: &[u16]) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     let fd = open(name)?;
+    attach_filter(&fd, &super::bpf::program(ports))?;
     // SAFETY: the AsyncFd takes ownership of the OwnedFd, which stays open and refers to the
     // same socket until the AsyncFd drops it; OwnedFd::as_raw_fd always returns that same fd.
     unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)

@@ -22,6 +22,12 @@ use crate::net;
 /// The most reply bytes a TCP exchange keeps.
 const MAX_REPLY: usize = 256 * 1024;
 
+/// Room for a UDP reply: upper-casing can triple a datagram's length (`ΐ` becomes three
+/// characters), and the hosted server reads at most `buffer` bytes.
+fn reply_room(buffer: usize) -> usize {
+    (3 * buffer + 16).min(64 * 1024)
+}
+
 /// A validated request.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -94,7 +100,6 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             format!("the hosted {} server on {} is not running", p.protocol.as_str().to_uppercase(), server.addr),
         )));
     }
-    let exchange = state.store.next_id();
     let mut rec = Recorder::new(state.tracer.clone(), p.trace);
     let started = rec.now();
     let timeout = state.config.exchange_timeout();
@@ -110,7 +115,16 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
                 }
             };
             let sock = rec.socket(Transport::Udp);
-            let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), &mut rec).await;
+            let result = client::udp_exchange(
+                &socket,
+                sock,
+                addr,
+                &p.payload,
+                Some(timeout),
+                reply_room(server.buffer),
+                &mut rec,
+            )
+            .await;
             if result.is_ok() {
                 state.udp_pool.give(socket);
             }
@@ -131,7 +145,18 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
                 )
             });
             let result = match connected {
-                Ok(()) => client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), &mut rec).await,
+                Ok(()) => {
+                    client::udp_exchange(
+                        &socket,
+                        sock,
+                        addr,
+                        &p.payload,
+                        Some(timeout),
+                        reply_room(server.buffer),
+                        &mut rec,
+                    )
+                    .await
+                }
                 Err(e) => Err(NetError::io("connect", addr, e)),
             };
             drop(socket);
@@ -161,6 +186,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let exchange = if frames.is_empty() {
         None
     } else {
+        let exchange = state.store.next_id();
         let text = String::from_utf8_lossy(&p.payload);
         let label = format!("socketlab exchange {exchange}: {} {text:?}", p.protocol.as_str().to_uppercase());
         state.store.put(exchange.clone(), label, frames, std::time::Instant::now());
