@@ -124,7 +124,7 @@ impl Table {
         let mut out = String::new();
         let run = match self.size {
             Size::Full => "full: 5 repetitions of 3 s each",
-            Size::Quick => "quick: 3 repetitions of 0.5 s each",
+            Size::Quick => "quick: 3 repetitions of 0.5 s each, unpinned only",
             Size::Smoke => "smoke: 1 repetition of 0.3 s, debug build; the figures mean nothing",
         };
         let _ = writeln!(out, "Machine: {}. Run: {run}.\n", self.machine);
