@@ -84,48 +84,39 @@ fn clicked(e: &Event, attr: &str) -> Option<usize> {
     holder.get_attribute(attr)?.parse().ok()
 }
 
+/// Sends the frames `make` builds when connected; otherwise says the page is reconnecting.
+fn begin(make: impl FnOnce(&mut Model) -> Vec<ClientMsg>) {
+    with_app(|app| {
+        if app.model.status != Status::Connected {
+            app.model.notice = Some("status_reconnecting".into());
+        } else {
+            for frame in make(&mut app.model) {
+                send(app, &frame);
+            }
+        }
+        render(app);
+    });
+}
+
 fn wire(doc: &Document) {
     let d = doc.clone();
     listen(doc, "controls", "submit", move |e| {
         e.prevent_default();
         let message = input_value(&d, "message");
         let protocol = if checked(&d, "proto-tcp") { Protocol::Tcp } else { Protocol::Udp };
-        with_app(|app| {
-            if app.model.status != Status::Connected {
-                app.model.notice = Some("status_reconnecting".into());
-            } else if let Ok(frame) = app.model.start(protocol, &message, Target::Hosted) {
-                send(app, &frame);
-            }
-            render(app);
-        });
+        begin(|m| m.start(protocol, &message, Target::Hosted).into_iter().collect());
     });
     let d = doc.clone();
     listen(doc, "compare", "click", move |_| {
         let message = input_value(&d, "message");
-        with_app(|app| {
-            if app.model.status != Status::Connected {
-                app.model.notice = Some("status_reconnecting".into());
-            } else if let Ok(frames) = app.model.compare(&message) {
-                for frame in &frames {
-                    send(app, frame);
-                }
-            }
-            render(app);
-        });
+        begin(|m| m.compare(&message).map(Vec::from).unwrap_or_default());
     });
     for (id, protocol) in [("closed-udp", Protocol::Udp), ("closed-tcp", Protocol::Tcp)] {
         let d = doc.clone();
         listen(doc, id, "click", move |_| {
             let typed = input_value(&d, "message");
             let message = if typed.is_empty() { "hello".to_owned() } else { typed };
-            with_app(|app| {
-                if app.model.status != Status::Connected {
-                    app.model.notice = Some("status_reconnecting".into());
-                } else if let Ok(frame) = app.model.start(protocol, &message, Target::ClosedPort) {
-                    send(app, &frame);
-                }
-                render(app);
-            });
+            begin(|m| m.start(protocol, &message, Target::ClosedPort).into_iter().collect());
         });
     }
     let d = doc.clone();
