@@ -183,45 +183,33 @@ fn measure(
 }
 
 fn servers(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
+    let ours = |args: &[&str]| {
+        let mut cmd = vec![bins.socketlab.clone()];
+        cmd.extend(args.iter().map(|a| (*a).to_owned()));
+        cmd
+    };
     let python = |script: &str| vec!["python3".to_owned(), format!("tests/peers/{script}"), "0".to_owned()];
+    let scenarios = [
+        ("1. UDP server", "udp", p.udp_inflight, ours(&["udp-server", "--port", "0"]), python("udp_server.py")),
+        (
+            "2. TCP server",
+            "tcp",
+            p.tcp_clients,
+            ours(&["tcp-server", "--port", "0", "--mode", "concurrent", "--backlog", "128"]),
+            python("tcp_server.py"),
+        ),
+    ];
     for &pin in p.pins {
         let (server_core, _) = cores(pin);
-        for (who, cmd) in [
-            ("socketlab", vec![bins.socketlab.clone(), "udp-server".into(), "--port".into(), "0".into()]),
-            ("python", python("udp_server.py")),
-        ] {
-            let s = start(&cmd, server_core, &[])?;
-            let port =
-                if who == "python" { port_after(&s.ready, "port ")? } else { port_after(&s.ready, "127.0.0.1:")? };
-            for &n in p.udp_inflight {
-                measure(table, bins, p, "1. UDP server", who, n, pin, |n| {
-                    vec!["udp".into(), format!("127.0.0.1:{port}"), n.to_string(), p.secs.to_string()]
-                })?;
-            }
-        }
-        for (who, cmd) in [
-            (
-                "socketlab",
-                vec![
-                    bins.socketlab.clone(),
-                    "tcp-server".into(),
-                    "--port".into(),
-                    "0".into(),
-                    "--mode".into(),
-                    "concurrent".into(),
-                    "--backlog".into(),
-                    "128".into(),
-                ],
-            ),
-            ("python", python("tcp_server.py")),
-        ] {
-            let s = start(&cmd, server_core, &[])?;
-            let port =
-                if who == "python" { port_after(&s.ready, "port ")? } else { port_after(&s.ready, "127.0.0.1:")? };
-            for &n in p.tcp_clients {
-                measure(table, bins, p, "2. TCP server", who, n, pin, |n| {
-                    vec!["tcp".into(), format!("127.0.0.1:{port}"), n.to_string(), p.secs.to_string()]
-                })?;
+        for (scenario, kind, levels, socketlab, peer) in &scenarios {
+            for (who, cmd, marker) in [("socketlab", socketlab, "127.0.0.1:"), ("python", peer, "port ")] {
+                let s = start(cmd, server_core, &[])?;
+                let port = port_after(&s.ready, marker)?;
+                for &n in *levels {
+                    measure(table, bins, p, scenario, who, n, pin, |n| {
+                        vec![(*kind).into(), format!("127.0.0.1:{port}"), n.to_string(), p.secs.to_string()]
+                    })?;
+                }
             }
         }
     }
