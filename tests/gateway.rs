@@ -172,17 +172,21 @@ async fn in_flight_cap_duplicates_and_timeouts() {
     while ends.len() < 4 {
         let v = recv(&mut ws).await;
         if v["type"] == "error" || v["type"] == "reply" {
-            ends.push((v["id"].as_str().unwrap().to_owned(), v["code"].as_str().unwrap_or("reply").to_owned()));
+            // A refused duplicate names its id in `refused_id`, never in `id`.
+            let id = v["id"]
+                .as_str()
+                .map_or_else(|| format!("refused {}", v["refused_id"].as_str().unwrap()), str::to_owned);
+            ends.push((id, v["code"].as_str().unwrap_or("reply").to_owned()));
         }
     }
     ends.sort();
     assert_eq!(
         ends,
         [
-            ("a".to_owned(), "duplicate_id".to_owned()),
             ("a".to_owned(), "timeout".to_owned()),
             ("b".to_owned(), "timeout".to_owned()),
             ("c".to_owned(), "too_many_in_flight".to_owned()),
+            ("refused a".to_owned(), "duplicate_id".to_owned()),
         ]
     );
     r.stop().await;

@@ -112,13 +112,17 @@ pub enum ServerMsg {
     /// The end of a successful exchange.
     Reply(Reply),
     /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
-    /// `exchange` names a failed exchange that ran, for its capture.
+    /// `exchange` names a failed exchange that ran, for its capture. `refused_id` names the id
+    /// of a refused frame whose id is already running (`duplicate_id`): that error is no end
+    /// of the running exchange, so it does not carry the id in `id`.
     Error {
         id: Option<String>,
         code: ErrorCode,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exchange: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused_id: Option<String>,
     },
     /// The subscription now in force.
     Subscribed { scope: Scope },
@@ -264,6 +268,9 @@ pub enum ErrorCode {
     CaptureUnavailable,
     /// The gateway is shutting down.
     ShuttingDown,
+    /// The WebSocket closed (idle or session time limit, or a frame it could not take) before
+    /// this exchange finished.
+    SessionClosed,
     /// Something failed inside the gateway.
     Internal,
 }
@@ -287,6 +294,7 @@ impl ErrorCode {
             Self::ConnectionRefused => "connection_refused",
             Self::CaptureUnavailable => "capture_unavailable",
             Self::ShuttingDown => "shutting_down",
+            Self::SessionClosed => "session_closed",
             Self::Internal => "internal",
         }
     }
@@ -330,7 +338,13 @@ mod tests {
 
     #[test]
     fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error { id: None, code: ErrorCode::MalformedJson, message: "x".into(), exchange: None };
+        let err = ServerMsg::Error {
+            id: None,
+            code: ErrorCode::MalformedJson,
+            message: "x".into(),
+            exchange: None,
+            refused_id: None,
+        };
         let json = serde_json::to_value(&err).expect("serializes");
         assert_eq!(json["type"], "error");
         assert_eq!(json["code"], "malformed_json");
@@ -358,6 +372,7 @@ mod tests {
             ErrorCode::ConnectionRefused,
             ErrorCode::CaptureUnavailable,
             ErrorCode::ShuttingDown,
+            ErrorCode::SessionClosed,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).expect("serializes");

@@ -178,7 +178,7 @@ impl Model {
                     x.capture = r.exchange;
                 }
             }
-            ServerMsg::Error { id: Some(id), code, message, exchange } => {
+            ServerMsg::Error { id: Some(id), code, message, exchange, .. } => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == id) {
                     x.outcome = Outcome::Failed { code, message };
                     x.capture = exchange;
@@ -318,6 +318,7 @@ mod tests {
             code: ErrorCode::Timeout,
             message: "slow".into(),
             exchange: None,
+            refused_id: None,
         });
         m.disconnected();
         assert!(matches!(m.exchanges[0].outcome, Outcome::Failed { code: ErrorCode::Timeout, .. }));

@@ -395,6 +395,7 @@ mod tests {
             code: ErrorCode::Timeout,
             message: "m".into(),
             exchange: None,
+            refused_id: None,
         });
         assert!(reply(&failed).contains("UDP does not retry"));
     }

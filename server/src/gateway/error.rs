@@ -33,7 +33,9 @@ impl ApiError {
             ErrorCode::InvalidField | ErrorCode::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ServerDown | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServerDown | ErrorCode::ShuttingDown | ErrorCode::SessionClosed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::RateLimited | ErrorCode::TooManyInFlight | ErrorCode::TooManyConnections => {
                 StatusCode::TOO_MANY_REQUESTS
             }

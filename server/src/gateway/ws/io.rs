@@ -1,0 +1,250 @@
+//! The WebSocket session's I/O: one task per socket that moves frames between the client and
+//! the [`SessionCore`], runs the exchanges the core starts, and carries out its actions.
+//!
+//! The task only ever waits on the network, on its own exchanges, on the core's next deadline
+//! and on the shutdown token; it never waits on a queue that it drains itself. Exchanges run
+//! as futures polled by this task, and their frames come back as [`Input::Finished`]. The task
+//! watches the shutdown token itself, because axum's graceful shutdown does not reach upgraded
+//! connections.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use socketlab_proto::wire::{ExchangeRequest, Reply, ServerMsg};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+
+use super::core::{Action, Gate, Input, SessionCore, Settings};
+use super::handshake::Socket;
+use crate::gateway::AppState;
+use crate::gateway::error::ApiError;
+use crate::gateway::exchange::{self, reply_text};
+use crate::gateway::hub::Observer;
+use crate::gateway::limits::ConnectionGuard;
+
+/// A client that does not take a frame within this long is cut off.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the closing handshake may take after our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// On shutdown, frames already received are read until none comes for this long...
+const DRAIN_QUIET: Duration = Duration::from_millis(20);
+/// ...or for this long at most.
+const DRAIN_MAX: Duration = Duration::from_millis(500);
+
+/// Admission against the gateway's limits, for one peer.
+struct Limits {
+    state: Arc<AppState>,
+    peer: SocketAddr,
+}
+
+impl Gate for Limits {
+    type Prepared = exchange::Prepared;
+
+    fn prepare(&self, req: &ExchangeRequest) -> Result<exchange::Prepared, ApiError> {
+        exchange::prepare(req, &self.state.config.limits)
+    }
+
+    fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
+        self.state.rate_limit(self.peer.ip())
+    }
+}
+
+type Running = FuturesUnordered<BoxFuture<'static, (String, Vec<ServerMsg>)>>;
+
+/// Runs one socket until it closes.
+pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _guard: ConnectionGuard) {
+    state.metrics.session_opened();
+    let limits = &state.config.limits;
+    let settings = Settings {
+        max_in_flight: limits.max_in_flight,
+        max_frame_bytes: limits.max_frame_bytes,
+        idle: Duration::from_millis(limits.idle_timeout_ms),
+        session: Duration::from_millis(limits.session_timeout_ms),
+        grace: Duration::from_millis(limits.exchange_timeout_ms.min(3000) + 200),
+        observe_all: state.config.observe_all,
+    };
+    let gate = Limits { state: Arc::clone(&state), peer };
+    let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
+    let mut running = Running::new();
+    let mut observer: Option<Observer> = None;
+    // Whether the stream can still be read; it ends for good after a frame error.
+    let mut readable = true;
+    let hello = ServerMsg::Hello(state.hello());
+    let mut open = write(&state, &mut ws, std::iter::once(hello)).await;
+    let mut shutdown = pin!(state.cancel.cancelled());
+    let mut shutting_down = false;
+    let close = loop {
+        if !open {
+            core.handle(Input::Gone, std::time::Instant::now());
+        }
+        let (close, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &mut observer).await;
+        open = sent;
+        if close.is_some() || core.is_closed() {
+            break close.filter(|_| open);
+        }
+        let deadline = core.next_deadline().map_or_else(far_future, Instant::from_std);
+        tokio::select! {
+            () = &mut shutdown, if !shutting_down => {
+                shutting_down = true;
+                // Frames that had arrived before the shutdown are still taken, one by one:
+                // read until the stream has been quiet for a moment, for a bounded time.
+                let until = Instant::now() + DRAIN_MAX;
+                while readable && Instant::now() < until {
+                    let Ok(frame) = tokio::time::timeout(DRAIN_QUIET, ws.next()).await else { break };
+                    readable = feed(&mut core, frame);
+                    let (_, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &mut observer).await;
+                    open = open && sent;
+                }
+                core.handle(Input::Shutdown, std::time::Instant::now());
+            }
+            () = tokio::time::sleep_until(deadline) => core.handle(Input::Tick, std::time::Instant::now()),
+            frame = ws.next(), if readable => readable = feed(&mut core, frame),
+            Some((id, frames)) = running.next(), if !running.is_empty() => {
+                core.handle(Input::Finished { id, frames }, std::time::Instant::now());
+            }
+            seen = observed(&mut observer) => match seen {
+                Ok(o) => {
+                    let msg = ServerMsg::Observed { conversation: o.conversation, event: o.event };
+                    open = write(&state, &mut ws, std::iter::once(msg)).await;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => observer = None,
+            },
+        }
+    };
+    drop(running);
+    match close {
+        Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable).await,
+        // The client closed: send the reply to its close frame that tungstenite queued.
+        None => drop(tokio::time::timeout(CLOSE_WAIT, SinkExt::close(&mut ws)).await),
+    }
+    state.metrics.session_closed();
+}
+
+/// Hands one read result to the core; false once the stream has ended.
+fn feed<G: Gate>(core: &mut SessionCore<G>, frame: Option<Result<Message, WsError>>) -> bool {
+    let now = std::time::Instant::now();
+    let input = match &frame {
+        Some(Ok(Message::Text(text))) => Input::Text(text.as_str()),
+        Some(Ok(Message::Binary(_))) => Input::Binary,
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Input::Control,
+        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => Input::TooLarge,
+        Some(Err(WsError::Utf8(_))) => Input::InvalidUtf8,
+        None | Some(Ok(Message::Close(_)) | Err(_)) => Input::Gone,
+    };
+    let ended = matches!(frame, None | Some(Err(_)));
+    core.handle(input, now);
+    !ended
+}
+
+/// Carries out the core's queued actions: frames are written and flushed once, exchanges
+/// started. Returns the close to send, if any, and whether the socket could be written.
+async fn carry_out<G: Gate<Prepared = exchange::Prepared>>(
+    state: &Arc<AppState>,
+    ws: &mut Socket,
+    core: &mut SessionCore<G>,
+    running: &mut Running,
+    observer: &mut Option<Observer>,
+) -> (Option<(u16, String)>, bool) {
+    let mut frames = Vec::new();
+    let mut close = None;
+    while let Some(action) = core.poll_action() {
+        match action {
+            Action::Send(msg) => frames.push(msg),
+            Action::Start { id, prepared } => {
+                running.push(Box::pin(run_exchange(Arc::clone(state), prepared, id)));
+            }
+            Action::Observe(scope) => {
+                *observer = (scope == socketlab_proto::wire::Scope::All).then(|| state.hub.observe());
+            }
+            Action::Close { code, reason } => close = Some((code, reason)),
+        }
+    }
+    let sent = frames.is_empty() || write(state, ws, frames).await;
+    (close, sent)
+}
+
+/// Runs one exchange and returns its frames: the events, then its one reply or error.
+async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: String) -> (String, Vec<ServerMsg>) {
+    let (events, last) = match exchange::run(&state, &prepared).await {
+        Ok(o) => {
+            let (reply, reply_base64) = reply_text(&o.reply);
+            let reply = Reply { id: id.clone(), reply, reply_base64, elapsed_us: o.elapsed_us, exchange: o.exchange };
+            (o.events, ServerMsg::Reply(reply))
+        }
+        Err(f) => {
+            let mut error = super::core::error(Some(id.clone()), f.error.code, f.error.message);
+            if let ServerMsg::Error { exchange, .. } = &mut error {
+                *exchange = f.exchange;
+            }
+            (f.events, error)
+        }
+    };
+    let mut frames: Vec<ServerMsg> =
+        events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }).collect();
+    frames.push(last);
+    (id, frames)
+}
+
+/// Writes frames and flushes once: a traced exchange is a dozen frames, and one write each
+/// would cost a syscall each. Counts every error frame sent. False when the client is gone or
+/// too slow to take them.
+async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item = ServerMsg>) -> bool {
+    let all = async {
+        for msg in frames {
+            if let ServerMsg::Error { code, .. } = &msg {
+                state.metrics.error(*code);
+            }
+            let text = serde_json::to_string(&msg).map_err(|_| WsError::AlreadyClosed)?;
+            ws.feed(Message::text(text)).await?;
+        }
+        ws.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, all).await, Ok(Ok(())))
+}
+
+/// Sends the close frame and finishes the closing handshake, so that the kernel never closes
+/// a socket with unread data: that resets the connection and can destroy the close frame
+/// before the client reads it. While the stream is readable, frames are read until the
+/// client's close; after a frame error it is not, so the raw connection is drained until the
+/// client hangs up.
+async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+    let _ = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        if readable {
+            while let Some(Ok(frame)) = ws.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    return;
+                }
+            }
+        }
+        let raw = ws.get_mut();
+        let _ = raw.shutdown().await;
+        let mut sink = [0u8; 16 * 1024];
+        while matches!(raw.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+async fn observed(
+    observer: &mut Option<Observer>,
+) -> Result<crate::gateway::hub::Observed, broadcast::error::RecvError> {
+    match observer {
+        Some(o) => o.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

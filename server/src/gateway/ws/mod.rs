@@ -1,0 +1,59 @@
+//! The WebSocket bridge at `/api/v1/ws`: JSON frames in, exchanges and timelines out.
+//!
+//! This file is the upgrade: it checks the origin and the per-address cap, answers the
+//! handshake and hands the socket to the session. The session is split in two: `core.rs`
+//! decides (which frame starts, refuses or ends which exchange, when and how the socket
+//! closes) and `io.rs` only moves frames and runs exchanges. The handshake is answered here
+//! rather than by axum's extractor so that the session owns the raw connection under the
+//! WebSocket: after a frame it cannot take (too large, not UTF-8) it must drain what the client
+//! still sends, or the kernel resets the connection and destroys the close frame.
+
+mod core;
+mod handshake;
+mod io;
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use socketlab_proto::wire::ErrorCode;
+
+use super::error::ApiError;
+use super::{AppState, origin_allowed};
+
+/// `GET /api/v1/ws`: checks the handshake, origin and limits, then upgrades.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
+    mut req: Request,
+) -> Response {
+    let upgrade = match handshake::accept(&mut req) {
+        Ok(u) => u,
+        Err(refused) => return refused.into_response(),
+    };
+    let headers = req.headers();
+    let refuse = |e: ApiError| {
+        state.metrics.error(e.code);
+        e.into_response()
+    };
+    if !origin_allowed(headers, &state.config.allowed_origins) {
+        return refuse(ApiError::new(
+            ErrorCode::ForbiddenOrigin,
+            "this page's origin may not open WebSockets here; ask the operator to add it to allowed_origins",
+        ));
+    }
+    if state.cancel.is_cancelled() {
+        return refuse(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
+    }
+    let Some(guard) = state.conns.admit(peer.addr.ip()) else {
+        let mut e = ApiError::new(
+            ErrorCode::TooManyConnections,
+            format!("this address already has {} WebSockets open", state.config.limits.max_connections_per_ip),
+        );
+        e.retry_after = Some(5);
+        return refuse(e);
+    };
+    let tracker = state.tracker.clone();
+    let config = handshake::config(&state);
+    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, peer.addr, guard))
+}
