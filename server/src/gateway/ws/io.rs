@@ -35,8 +35,9 @@ use crate::gateway::limits::ConnectionGuard;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the closing handshake may take after our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// On shutdown, frames already received are read until none comes for this long...
-const DRAIN_QUIET: Duration = Duration::from_millis(20);
+/// On shutdown, frames already received are read until none comes for this long (more than a
+/// delayed ACK, which can hold back a client's small frames)...
+const DRAIN_QUIET: Duration = Duration::from_millis(50);
 /// ...or for this long at most.
 const DRAIN_MAX: Duration = Duration::from_millis(500);
 

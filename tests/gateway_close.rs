@@ -1,0 +1,198 @@
+//! Every way a WebSocket session can close, driven with exchanges still in flight: each
+//! exchange must end in exactly one `reply` or `error`, before the close frame, and the close
+//! code must be the documented one. The gateway runs in-process on port 0; the clients are
+//! tokio-tungstenite over real loopback sockets.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use socketlab::tcp_server::Mode;
+use support::gateway::*;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+/// What a socket received until it closed.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The final frames (`reply` or `error` with an id), by id, as "reply" or the error code.
+    ends: BTreeMap<String, Vec<String>>,
+    /// Error frames without an id.
+    unaddressed: Vec<Value>,
+    /// The close frame's code and reason.
+    close: Option<(u16, String)>,
+}
+
+/// Reads until the close frame (or the end of the stream), at most `limit` frames.
+async fn until_closed(ws: &mut Ws, limit: usize) -> Seen {
+    let mut seen = Seen::default();
+    for _ in 0..limit {
+        let Ok(Some(Ok(msg))) = tokio::time::timeout(WAIT, ws.next()).await else { return seen };
+        match msg {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                match (v["type"].as_str().unwrap(), v["id"].as_str()) {
+                    ("reply", Some(id)) => seen.ends.entry(id.to_owned()).or_default().push("reply".into()),
+                    ("error", Some(id)) => {
+                        seen.ends.entry(id.to_owned()).or_default().push(v["code"].as_str().unwrap().to_owned());
+                    }
+                    ("error", None) => seen.unaddressed.push(v),
+                    _ => {}
+                }
+            }
+            Message::Close(frame) => {
+                seen.close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                return seen;
+            }
+            _ => {}
+        }
+    }
+    panic!("more than {limit} frames before the close");
+}
+
+fn tcp_exchange(id: &str) -> Value {
+    json!({"type":"exchange","id":id,"protocol":"tcp","message":id})
+}
+
+/// A gateway whose iterative TCP server is held by a silent client, so TCP exchanges stay in
+/// flight until they time out after `exchange_timeout_ms`.
+async fn held(tune: impl FnOnce(&mut socketlab::config::Config)) -> (Running, TcpStream) {
+    let r = start(|c| {
+        c.tcp_mode = Mode::Iterative;
+        c.limits.exchange_timeout_ms = 8000;
+        tune(c);
+    })
+    .await;
+    let hold = TcpStream::connect(r.tcp).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    (r, hold)
+}
+
+/// Each of `ids` ended exactly once, with `code`.
+fn each_ended_once_with(seen: &Seen, ids: &[&str], code: &str) {
+    let want: BTreeMap<String, Vec<String>> = ids.iter().map(|id| ((*id).to_owned(), vec![code.to_owned()])).collect();
+    assert_eq!(seen.ends, want, "{seen:?}");
+}
+
+#[tokio::test]
+async fn idle_and_session_limits_end_what_is_in_flight_then_close_with_1000() {
+    for (tune, word) in [
+        (
+            Box::new(|c: &mut socketlab::config::Config| c.limits.idle_timeout_ms = 400) as Box<dyn FnOnce(&mut _)>,
+            "idle",
+        ),
+        (Box::new(|c: &mut socketlab::config::Config| c.limits.session_timeout_ms = 600), "session time limit"),
+    ] {
+        let (r, _hold) = held(tune).await;
+        let mut ws = connect(&r).await;
+        send(&mut ws, tcp_exchange("a")).await;
+        send(&mut ws, tcp_exchange("b")).await;
+        let seen = until_closed(&mut ws, 50).await;
+        each_ended_once_with(&seen, &["a", "b"], "session_closed");
+        let (code, reason) = seen.close.clone().expect("a close frame");
+        assert_eq!(code, 1000, "{seen:?}");
+        assert!(reason.contains(word), "{reason}");
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_one_mebibyte_frame_ends_what_is_in_flight_and_1009_arrives() {
+    let (r, _hold) = held(|_| {}).await;
+    let mut ws = connect(&r).await;
+    send(&mut ws, tcp_exchange("a")).await;
+    let huge = json!({"type":"exchange","id":"huge","protocol":"udp","message":"x".repeat(1 << 20)});
+    // The whole frame is written: the gateway reads and discards what it will not take.
+    tokio::time::timeout(WAIT, ws.send(Message::text(huge.to_string()))).await.unwrap().unwrap();
+    let seen = until_closed(&mut ws, 50).await;
+    each_ended_once_with(&seen, &["a"], "session_closed");
+    assert_eq!(seen.unaddressed.len(), 1, "{seen:?}");
+    assert_eq!(seen.unaddressed[0]["code"], "too_large");
+    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1009), "{seen:?}");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_ends_what_is_in_flight_and_closes_with_1007() {
+    let (r, _hold) = held(|_| {}).await;
+    let mut ws = connect(&r).await;
+    send(&mut ws, tcp_exchange("a")).await;
+    // A raw text frame: tungstenite checks UTF-8 only when it builds a Message, not a Frame.
+    let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(bad)).await.unwrap();
+    let seen = until_closed(&mut ws, 50).await;
+    each_ended_once_with(&seen, &["a"], "session_closed");
+    assert_eq!(seen.unaddressed.len(), 1, "{seen:?}");
+    assert_eq!(seen.unaddressed[0]["code"], "malformed_json");
+    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1007), "{seen:?}");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_id_is_refused_without_ending_the_running_exchange() {
+    let (r, _hold) = held(|c| c.limits.exchange_timeout_ms = 500).await;
+    let mut ws = connect(&r).await;
+    send(&mut ws, tcp_exchange("a")).await;
+    send(&mut ws, json!({"type":"exchange","id":"a","protocol":"udp","message":"again"})).await;
+    let refused = recv(&mut ws).await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "duplicate_id");
+    assert!(refused["id"].is_null(), "the refusal is no end of exchange a: {refused}");
+    assert_eq!(refused["refused_id"], "a");
+    let (_, end) = collect(&mut ws, "a").await;
+    assert_eq!(end["code"], "timeout", "the running exchange ends on its own: {end}");
+    // Once it has ended, the id may be used again.
+    send(&mut ws, json!({"type":"exchange","id":"a","protocol":"udp","message":"again"})).await;
+    assert_eq!(collect(&mut ws, "a").await.1["reply"], "AGAIN");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_close_gets_its_close_back_and_nothing_after_it() {
+    let (r, _hold) = held(|_| {}).await;
+    let mut ws = connect(&r).await;
+    send(&mut ws, tcp_exchange("a")).await;
+    ws.close(None).await.unwrap();
+    let seen = until_closed(&mut ws, 50).await;
+    assert!(seen.ends.is_empty() && seen.unaddressed.is_empty(), "{seen:?}");
+    let after = tokio::time::timeout(WAIT, ws.next()).await.expect("the connection ends");
+    assert!(!matches!(after, Some(Ok(Message::Text(_)))), "{after:?}");
+    let mut again = connect(&r).await;
+    send(&mut again, json!({"type":"exchange","id":"u","protocol":"udp","message":"alive"})).await;
+    assert_eq!(collect(&mut again, "u").await.1["reply"], "ALIVE");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_racing_fifty_just_written_exchanges_ends_all_fifty_then_1001() {
+    for round in 0..3 {
+        let (r, _hold) = held(|c| c.limits.max_in_flight = 64).await;
+        // Without Nagle, as browsers do: each frame leaves when it is written.
+        let url = format!("ws://{}/api/v1/ws", r.http);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
+        assert_eq!(recv(&mut ws).await["type"], "hello");
+        // Half go to the held TCP server and can only be failed; half to UDP and may reply.
+        let ids: Vec<String> = (0..50).map(|i| format!("x{i:02}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let protocol = if i % 2 == 0 { "tcp" } else { "udp" };
+            send(&mut ws, json!({"type":"exchange","id":id,"protocol":protocol,"message":id})).await;
+        }
+        r.cancel.cancel();
+        let seen = until_closed(&mut ws, 5000).await;
+        assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1001), "round {round}: {seen:?}");
+        assert!(seen.unaddressed.is_empty(), "round {round}: {seen:?}");
+        for id in &ids {
+            let ends = seen.ends.get(id).map_or(0, Vec::len);
+            assert_eq!(ends, 1, "round {round}: exchange {id} ended {ends} times: {seen:?}");
+        }
+        assert_eq!(seen.ends.len(), 50, "round {round}");
+        let codes: Vec<&String> = seen.ends.values().flatten().collect();
+        assert!(codes.iter().all(|c| *c == "reply" || *c == "shutting_down"), "round {round}: {codes:?}");
+        tokio::time::timeout(WAIT, r.task).await.expect("the gateway stops").unwrap();
+    }
+}
