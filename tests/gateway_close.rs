@@ -101,36 +101,33 @@ async fn idle_and_session_limits_end_what_is_in_flight_then_close_with_1000() {
     }
 }
 
-#[tokio::test]
-async fn a_one_mebibyte_frame_ends_what_is_in_flight_and_1009_arrives() {
+/// Sends `bad` while exchange "a" is in flight: "a" must end once with `session_closed`, then
+/// one error without id with `code`, then the close frame with `close`.
+async fn a_bad_frame_closes(bad: Message, code: &str, close: u16) {
     let (r, _hold) = held(|_| {}).await;
     let mut ws = connect(&r).await;
     send(&mut ws, tcp_exchange("a")).await;
-    let huge = json!({"type":"exchange","id":"huge","protocol":"udp","message":"x".repeat(1 << 20)});
     // The whole frame is written: the gateway reads and discards what it will not take.
-    tokio::time::timeout(WAIT, ws.send(Message::text(huge.to_string()))).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, ws.send(bad)).await.unwrap().unwrap();
     let seen = until_closed(&mut ws, 50).await;
     each_ended_once_with(&seen, &["a"], "session_closed");
     assert_eq!(seen.unaddressed.len(), 1, "{seen:?}");
-    assert_eq!(seen.unaddressed[0]["code"], "too_large");
-    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1009), "{seen:?}");
+    assert_eq!(seen.unaddressed[0]["code"], code);
+    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(close), "{seen:?}");
     r.stop().await;
 }
 
 #[tokio::test]
+async fn a_one_mebibyte_frame_ends_what_is_in_flight_and_1009_arrives() {
+    let huge = json!({"type":"exchange","id":"huge","protocol":"udp","message":"x".repeat(1 << 20)});
+    a_bad_frame_closes(Message::text(huge.to_string()), "too_large", 1009).await;
+}
+
+#[tokio::test]
 async fn invalid_utf8_in_a_text_frame_ends_what_is_in_flight_and_closes_with_1007() {
-    let (r, _hold) = held(|_| {}).await;
-    let mut ws = connect(&r).await;
-    send(&mut ws, tcp_exchange("a")).await;
     // A raw text frame: tungstenite checks UTF-8 only when it builds a Message, not a Frame.
     let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
-    ws.send(Message::Frame(bad)).await.unwrap();
-    let seen = until_closed(&mut ws, 50).await;
-    each_ended_once_with(&seen, &["a"], "session_closed");
-    assert_eq!(seen.unaddressed.len(), 1, "{seen:?}");
-    assert_eq!(seen.unaddressed[0]["code"], "malformed_json");
-    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1007), "{seen:?}");
-    r.stop().await;
+    a_bad_frame_closes(Message::Frame(bad), "malformed_json", 1007).await;
 }
 
 #[tokio::test]
