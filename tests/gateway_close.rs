@@ -165,31 +165,65 @@ async fn a_client_close_gets_its_close_back_and_nothing_after_it() {
     r.stop().await;
 }
 
+/// Writes exchanges `x00` to `x49` on `ws`, TCP and UDP by turns.
+async fn write_fifty(ws: &mut Ws) -> Vec<String> {
+    let ids: Vec<String> = (0..50).map(|i| format!("x{i:02}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let protocol = if i % 2 == 0 { "tcp" } else { "udp" };
+        send(ws, json!({"type":"exchange","id":id,"protocol":protocol,"message":id})).await;
+    }
+    ids
+}
+
+/// Each of `ids` ended exactly once, with its reply or `shutting_down`, then 1001 came.
+fn all_ended_then_1001(seen: &Seen, ids: &[String]) {
+    assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1001), "{seen:?}");
+    assert!(seen.unaddressed.is_empty(), "{seen:?}");
+    for id in ids {
+        let ends = seen.ends.get(id).map_or(0, Vec::len);
+        assert_eq!(ends, 1, "exchange {id} ended {ends} times: {seen:?}");
+    }
+    assert_eq!(seen.ends.len(), ids.len(), "{seen:?}");
+    let codes: Vec<&String> = seen.ends.values().flatten().collect();
+    assert!(codes.iter().all(|c| *c == "reply" || *c == "shutting_down"), "{codes:?}");
+}
+
+/// A client without Nagle, as browsers are: each frame leaves when it is written.
+async fn connect_nodelay(http: &str) -> Ws {
+    let url = format!("ws://{http}/api/v1/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
+    assert_eq!(recv(&mut ws).await["type"], "hello");
+    ws
+}
+
 #[tokio::test]
 async fn shutdown_racing_fifty_just_written_exchanges_ends_all_fifty_then_1001() {
-    for round in 0..3 {
+    for _round in 0..3 {
         let (r, _hold) = held(|c| c.limits.max_in_flight = 64).await;
-        // Without Nagle, as browsers do: each frame leaves when it is written.
-        let url = format!("ws://{}/api/v1/ws", r.http);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.unwrap();
-        assert_eq!(recv(&mut ws).await["type"], "hello");
+        let mut ws = connect_nodelay(&r.http.to_string()).await;
         // Half go to the held TCP server and can only be failed; half to UDP and may reply.
-        let ids: Vec<String> = (0..50).map(|i| format!("x{i:02}")).collect();
-        for (i, id) in ids.iter().enumerate() {
-            let protocol = if i % 2 == 0 { "tcp" } else { "udp" };
-            send(&mut ws, json!({"type":"exchange","id":id,"protocol":protocol,"message":id})).await;
-        }
+        let ids = write_fifty(&mut ws).await;
         r.cancel.cancel();
         let seen = until_closed(&mut ws, 5000).await;
-        assert_eq!(seen.close.as_ref().map(|c| c.0), Some(1001), "round {round}: {seen:?}");
-        assert!(seen.unaddressed.is_empty(), "round {round}: {seen:?}");
-        for id in &ids {
-            let ends = seen.ends.get(id).map_or(0, Vec::len);
-            assert_eq!(ends, 1, "round {round}: exchange {id} ended {ends} times: {seen:?}");
-        }
-        assert_eq!(seen.ends.len(), 50, "round {round}");
-        let codes: Vec<&String> = seen.ends.values().flatten().collect();
-        assert!(codes.iter().all(|c| *c == "reply" || *c == "shutting_down"), "round {round}: {codes:?}");
+        all_ended_then_1001(&seen, &ids);
         tokio::time::timeout(WAIT, r.task).await.expect("the gateway stops").unwrap();
     }
+}
+
+#[test]
+fn sigterm_racing_fifty_just_written_exchanges_ends_all_fifty() {
+    let (mut p, http, _) = support::serve(&[
+        ("SOCKETLAB_RATE_PER_SEC", "100000"),
+        ("SOCKETLAB_BURST", "100000"),
+        ("SOCKETLAB_MAX_IN_FLIGHT", "64"),
+    ]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ws = connect_nodelay(&http).await;
+        let ids = write_fifty(&mut ws).await;
+        p.terminate();
+        let seen = until_closed(&mut ws, 5000).await;
+        all_ended_then_1001(&seen, &ids);
+    });
+    assert!(p.wait().success(), "exits 0 after SIGTERM");
 }

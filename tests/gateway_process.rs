@@ -11,21 +11,6 @@ use serde_json::{Value, json};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Starts `socketlab serve` on free ports and returns it with its HTTP address.
-fn serve(extra_env: &[(&str, &str)]) -> (Proc, String, String) {
-    let mut cmd = socketlab();
-    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0", "--capture", "off"]);
-    cmd.env("SOCKETLAB_UDP_PORT", "0");
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let p = Proc::start(cmd);
-    let ready = p.line();
-    assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");
-    let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
-    (p, http, ready)
-}
-
 #[test]
 fn settings_come_from_flags_environment_and_file() {
     let dir = std::env::temp_dir().join(format!("socketlab-serve-{}", std::process::id()));

@@ -146,6 +146,21 @@ pub fn socketlab_server(args: &[&str]) -> (Proc, u16) {
     (p, port)
 }
 
+/// Starts `socketlab serve` on free ports and returns it with its HTTP address.
+pub fn serve(extra_env: &[(&str, &str)]) -> (Proc, String, String) {
+    let mut cmd = socketlab();
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0", "--capture", "off"]);
+    cmd.env("SOCKETLAB_UDP_PORT", "0");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let p = Proc::start(cmd);
+    let ready = p.line();
+    assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");
+    let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    (p, http, ready)
+}
+
 /// Starts a Python peer server on port 0 and returns it with its port.
 pub fn python_server(script: &str) -> (Proc, u16) {
     let mut cmd = python(script);
