@@ -42,12 +42,12 @@ const DRAIN_QUIET: Duration = Duration::from_millis(50);
 const DRAIN_MAX: Duration = Duration::from_millis(500);
 
 /// Admission against the gateway's limits, for one peer.
-struct Limits {
+struct Admission {
     state: Arc<AppState>,
     peer: SocketAddr,
 }
 
-impl Gate for Limits {
+impl Gate for Admission {
     type Prepared = exchange::Prepared;
 
     fn prepare(&self, req: &ExchangeRequest) -> Result<exchange::Prepared, ApiError> {
@@ -73,7 +73,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
         grace: Duration::from_millis(limits.exchange_timeout_ms.min(3000) + 200),
         observe_all: state.config.observe_all,
     };
-    let gate = Limits { state: Arc::clone(&state), peer };
+    let gate = Admission { state: Arc::clone(&state), peer };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let mut observer: Option<Observer> = None;
