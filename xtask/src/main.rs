@@ -1,13 +1,16 @@
 //! `cargo xtask`: the project's two commands and their helpers.
 //!
 //! - `cargo xtask run [SERVE FLAGS]` builds the wasm UI, embeds it, and starts the playground.
-//! - `cargo xtask test` builds the UI the same way and runs every test: the Rust workspace, the
-//!   browser tests in headless Chromium, and a smoke run of the benchmark harness.
+//! - `cargo xtask test` installs what the tests need (see `setup.rs`), builds the UI the same way
+//!   and runs every test: the Rust workspace, the browser tests in headless Chromium, and a smoke
+//!   run of the benchmark harness.
+//! - `cargo xtask setup` only installs what the tests need.
 //! - `cargo xtask web` only builds the UI and reports the bundle's size.
 //! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
 
 mod bench;
 mod report;
+mod setup;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,14 +101,14 @@ fn report_size(pkg: &Path) -> Result<(usize, usize)> {
     Ok((raw, gz))
 }
 
-fn browser_tests() -> Result<()> {
+fn browser_tests(env: &setup::Env) -> Result<()> {
     let dir = root().join("tests/browser");
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))?;
     let bin = target_dir().join("debug").join("socketlab");
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("playground.test.mjs"))
         .env("SOCKETLAB_BIN", &bin)
+        .env("PATH", env.path())
         .current_dir(&dir))
 }
 
@@ -130,6 +133,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("web") => build_web().map(|_| ()),
+        Some("setup") => setup::ensure().map(|env| println!("xtask: ready; tests run with {} first on PATH", env.venv_bin.display())),
         Some("run") => {
             let (dist, _) = build_web()?;
             let mut cmd = cargo();
@@ -138,10 +142,11 @@ fn main() -> Result<()> {
             run(&mut cmd)
         }
         Some("test") => {
+            let env = setup::ensure()?;
             let (dist, _) = build_web()?;
-            run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist))?;
+            run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist).env("PATH", env.path()))?;
             bench(bench::Size::Smoke)?;
-            browser_tests()
+            browser_tests(&env)
         }
         Some("bench") => match args.get(1).map(String::as_str) {
             None => bench(bench::Size::Full),
@@ -150,7 +155,7 @@ fn main() -> Result<()> {
             Some(other) => bail!("unknown bench flag {other:?}; use --quick or --smoke"),
         },
         _ => {
-            eprintln!("usage: cargo xtask run [serve flags] | test | web | bench [--quick|--smoke]");
+            eprintln!("usage: cargo xtask run [serve flags] | test | setup | web | bench [--quick|--smoke]");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,160 @@
+//! Installs what the test suite needs, so that `cargo xtask test` is the only step on a fresh
+//! Debian machine that has just the Rust toolchain.
+//!
+//! - Debian packages (Chromium, `nc`, tshark, fonts, Python's venv, Node.js) with `apt-get`
+//!   when run as root; otherwise it stops with one line naming the exact command to run.
+//! - Python packages into a virtual environment under `target/venv`, never the system.
+//! - npm packages from the lockfile with `npm ci`.
+//!
+//! Every step checks first and does nothing when its work is already done, so a second run costs
+//! a few process starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{root, run, target_dir};
+
+/// Debian packages the tests start as real peers and tools, each with the command that shows it
+/// is there.
+const DEBIAN: &[(&str, &str)] = &[
+    ("chromium", "chromium"),
+    ("netcat-openbsd", "nc"),
+    ("tshark", "tshark"),
+    // The browser tests render Chinese text; without a CJK font the layout checks measure boxes.
+    ("fonts-noto-cjk", ""),
+];
+
+/// What the test run puts first on `PATH` and hands to its children.
+#[derive(Debug)]
+pub struct Env {
+    /// The virtual environment's `bin`, first on `PATH`, so `python3` is the venv's.
+    pub venv_bin: PathBuf,
+}
+
+impl Env {
+    /// `PATH` with the venv first.
+    pub fn path(&self) -> std::ffi::OsString {
+        let mut parts = vec![self.venv_bin.clone()];
+        if let Some(old) = std::env::var_os("PATH") {
+            parts.extend(std::env::split_paths(&old));
+        }
+        std::env::join_paths(parts).unwrap_or_default()
+    }
+}
+
+/// Installs everything the suite needs and returns the environment to run it in.
+pub fn ensure() -> Result<Env> {
+    debian()?;
+    let venv_bin = venv()?;
+    npm()?;
+    Ok(Env { venv_bin })
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn on_path(cmd: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+fn python_can_make_venvs() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The Debian packages that are missing, in install order.
+fn missing_packages() -> Vec<&'static str> {
+    let mut missing: Vec<&str> = DEBIAN
+        .iter()
+        .filter(|(pkg, cmd)| if cmd.is_empty() { !installed(pkg) } else { !on_path(cmd) && !installed(pkg) })
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if !python_can_make_venvs() {
+        missing.extend(["python3", "python3-venv"]);
+    }
+    if !on_path("npm") {
+        missing.extend(["nodejs", "npm"]);
+    }
+    missing
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn debian() -> Result<()> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !is_root() {
+        bail!(
+            "the tests need Debian packages that are not installed; run: sudo apt-get install -y --no-install-recommends {list}"
+        );
+    }
+    eprintln!("xtask: installing Debian packages: {list}");
+    // tshark asks whether non-root users may capture; the tests run as root, so the answer is no.
+    let mut preseed = Command::new("debconf-set-selections").stdin(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = preseed.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b"wireshark-common wireshark-common/install-setuid boolean false\n")?;
+    }
+    preseed.wait()?;
+    run(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// Creates `target/venv` and installs `tests/requirements.txt` into it when the file changed.
+fn venv() -> Result<PathBuf> {
+    let dir = target_dir().join("venv");
+    let bin = dir.join("bin");
+    let python = bin.join("python3");
+    if !python.is_file() {
+        eprintln!("xtask: creating the Python virtual environment {}", dir.display());
+        run(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
+    }
+    let requirements = root().join("tests/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).with_context(|| format!("cannot read {}", requirements.display()))?;
+    let stamp = dir.join("requirements.installed");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!("xtask: installing the tests' Python packages into {}", dir.display());
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, &wanted)?;
+    }
+    Ok(bin)
+}
+
+/// Runs `npm ci` in `tests/browser` when the lockfile is newer than what is installed.
+fn npm() -> Result<()> {
+    let dir = root().join("tests/browser");
+    let lock = dir.join("package-lock.json");
+    let installed = dir.join("node_modules/.package-lock.json");
+    if newer_or_same(&installed, &lock) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the browser tests' npm packages from the lockfile");
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+}
+
+fn newer_or_same(a: &Path, b: &Path) -> bool {
+    let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((time(a), time(b)), (Some(a), Some(b)) if a >= b)
+}
