@@ -62,6 +62,11 @@ pub trait PacketSink: Send + Sync + 'static {
     fn packet(&self, captured: Captured);
 }
 
+/// Lets an unconnected UDP client socket hear ICMP errors (see `sys::report_icmp_errors`).
+pub fn report_icmp_errors(socket: &impl std::os::fd::AsFd, v6: bool) -> io::Result<()> {
+    sys::report_icmp_errors(socket.as_fd(), v6)
+}
+
 fn explain(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => {

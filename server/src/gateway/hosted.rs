@@ -64,27 +64,31 @@ impl HostedServers {
     }
 }
 
-/// A port nobody listens on, kept that way by the gateway: a TCP socket bound to it but never
-/// listening answers every SYN with RST, and no UDP socket is bound to it, so the kernel answers
-/// datagrams with ICMP port unreachable.
+/// A port nobody listens on, kept that way by the gateway so no other program can take it.
+///
+/// A TCP socket bound to it but never listening makes the kernel answer every SYN with RST. A
+/// UDP socket bound to it and connected to its own address holds the UDP port too, yet matches
+/// no datagram from anyone else (a connected UDP socket only takes datagrams from its peer), so
+/// the kernel still answers each one with ICMP port unreachable.
 #[derive(Debug)]
 pub struct ClosedPort {
     pub addr: SocketAddr,
-    _reserved: TcpSocket,
+    _tcp: TcpSocket,
+    _udp: std::net::UdpSocket,
 }
 
 impl ClosedPort {
-    /// Reserves a port on `ip` whose UDP twin is free too.
+    /// Reserves a port on `ip` for both TCP and UDP.
     pub fn reserve(ip: IpAddr) -> Result<Self, NetError> {
         let io = |source| NetError::Io { op: "bind", source };
         for _ in 0..20 {
-            let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
-            socket.bind(SocketAddr::new(ip, 0)).map_err(io)?;
-            let addr = socket.local_addr().map_err(io)?;
-            // Nobody may hold the UDP port either; try another if someone does.
-            if std::net::UdpSocket::bind(addr).is_ok() {
-                return Ok(Self { addr, _reserved: socket });
-            }
+            let tcp = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
+            tcp.bind(SocketAddr::new(ip, 0)).map_err(io)?;
+            let addr = tcp.local_addr().map_err(io)?;
+            // Someone may hold the UDP twin already; try another port then.
+            let Ok(udp) = std::net::UdpSocket::bind(addr) else { continue };
+            udp.connect(addr).map_err(|source| NetError::Io { op: "connect", source })?;
+            return Ok(Self { addr, _tcp: tcp, _udp: udp });
         }
         Err(io(std::io::Error::other("no port with a free UDP twin was found")))
     }
