@@ -5,9 +5,14 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
+use socketlab_proto::wire::Protocol;
 use support::gateway::*;
 use support::{run_with_input, socketlab};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 
 async fn rest(r: &Running, body: Value) -> (u16, Value) {
     let resp = reqwest::Client::new().post(r.url("/api/v1/exchanges")).json(&body).send().await.unwrap();
@@ -82,4 +87,127 @@ fn tcp_client_timeout_speaks_of_tcp_and_the_real_timeout() {
     assert!(err.contains("within 300 ms"), "{err}");
     assert!(err.contains("did not finish its reply"), "{err}");
     assert!(!err.contains("datagram") && !err.contains("within 0 ms"), "{err}");
+}
+
+async fn health(r: &Running) -> (u16, Value) {
+    let resp = reqwest::get(r.url("/healthz")).await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Reads until the server closes the connection; true when it did within [`WAIT`].
+async fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    matches!(tokio::time::timeout(WAIT, s.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+#[tokio::test]
+async fn five_hundred_silent_clients_are_closed_and_the_gateway_answers() {
+    socketlab::fds::raise_limit().unwrap();
+    let r = start(|c| c.tcp_read_timeout_ms = 500).await;
+    let mut silent = Vec::new();
+    for _ in 0..500 {
+        silent.push(TcpStream::connect(r.tcp).await.unwrap());
+    }
+    assert_eq!(health(&r).await.0, 200, "500 connections are under the cap of 512");
+    let (status, body) = rest(&r, json!({"protocol":"tcp","message":"still here"})).await;
+    assert_eq!((status, body["reply"].as_str()), (200, Some("STILL HERE")), "{body}");
+    let (status, body) = rest(&r, json!({"protocol":"udp","message":"me too"})).await;
+    assert_eq!((status, body["reply"].as_str()), (200, Some("ME TOO")), "{body}");
+    for (i, s) in silent.iter_mut().enumerate() {
+        assert!(closed_by_server(s).await, "silent client {i} was closed");
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_cap_stops_accepting_and_healthz_says_so() {
+    let r = start(|c| {
+        c.tcp_max_connections = 3;
+        c.tcp_read_timeout_ms = 600_000;
+        c.limits.exchange_timeout_ms = 400;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(r.tcp).await.unwrap());
+    }
+    let mut degraded = None;
+    for _ in 0..100 {
+        let (status, body) = health(&r).await;
+        if status == 503 {
+            degraded = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = degraded.expect("healthz turns 503 at the cap");
+    assert!(body["detail"][0].as_str().unwrap().contains("cap of 3 connections"), "{body}");
+    let (status, body) = rest(&r, json!({"protocol":"tcp","message":"queued"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (504, Some("timeout")), "{body}");
+    drop(held);
+    let mut answered = false;
+    for _ in 0..50 {
+        let (status, body) = rest(&r, json!({"protocol":"tcp","message":"again"})).await;
+        if status == 200 {
+            assert_eq!(body["reply"], "AGAIN");
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "served again once the held connections ended");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_is_503_while_a_silent_client_holds_the_iterative_server() {
+    let r = start(|c| {
+        c.tcp_mode = socketlab::tcp_server::Mode::Iterative;
+        c.tcp_read_timeout_ms = 1500;
+    })
+    .await;
+    assert_eq!(health(&r).await.0, 200);
+    let mut hold = TcpStream::connect(r.tcp).await.unwrap();
+    let mut degraded = None;
+    for _ in 0..100 {
+        let (status, body) = health(&r).await;
+        if status == 503 {
+            degraded = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = degraded.expect("healthz turns 503 while the server is held");
+    assert!(body["detail"][0].as_str().unwrap().contains("iterative TCP server has been held"), "{body}");
+    // The read timeout bounds the hold: the silent client is closed and health comes back.
+    assert!(closed_by_server(&mut hold).await);
+    let mut back = false;
+    for _ in 0..100 {
+        if health(&r).await.0 == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(back, "healthy again once the silent client is gone");
+    let (status, body) = rest(&r, json!({"protocol":"tcp","message":"next"})).await;
+    assert_eq!((status, body["reply"].as_str()), (200, Some("NEXT")), "{body}");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_turns_healthz_to_503_with_the_reason() {
+    let r = start(|_| {}).await;
+    r.handle.stop_server(Protocol::Udp);
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        let (status, b) = health(&r).await;
+        if status == 503 {
+            body = b;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(body["detail"][0].as_str().unwrap().contains("hosted UDP server"), "{body}");
+    r.stop().await;
 }

@@ -147,7 +147,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     if let Some(route) = route {
         let expect = Expect {
             server_last: (result.is_ok() && !closed).then_some(last_op),
-            captured: state.capture.enabled.then_some(p.protocol),
+            captured: state.capture_live.running().then_some(p.protocol),
         };
         (events, frames) = collect(route, events, expect).await;
     }

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus};
 use tokio::net::TcpSocket;
@@ -17,11 +18,46 @@ pub struct Hosted {
     pub buffer: usize,
     pub(super) up: AtomicBool,
     pub(super) stop: CancellationToken,
+    /// Why the server stopped, when it failed.
+    failure: Mutex<Option<String>>,
 }
 
 impl Hosted {
     pub(super) fn new(protocol: Protocol, addr: SocketAddr, buffer: usize) -> Self {
-        Self { protocol, addr, buffer, up: AtomicBool::new(true), stop: CancellationToken::new() }
+        Self {
+            protocol,
+            addr,
+            buffer,
+            up: AtomicBool::new(true),
+            stop: CancellationToken::new(),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Records how the server's `run` ended: it no longer serves, and a failure is logged and
+    /// kept for `/healthz`.
+    pub(super) fn ended(&self, result: Result<(), NetError>) {
+        self.up.store(false, Ordering::Relaxed);
+        let name = self.protocol.as_str().to_uppercase();
+        match result {
+            Ok(()) => tracing::info!(server = %name, addr = %self.addr, "hosted server stopped"),
+            Err(e) => {
+                tracing::error!(server = %name, addr = %self.addr, error = %e, "hosted server failed");
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Why the server is not serving, if it is not.
+    pub(super) fn problem(&self) -> Option<String> {
+        if self.is_up() {
+            return None;
+        }
+        let name = self.protocol.as_str().to_uppercase();
+        Some(match &*self.failure.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(e) => format!("the hosted {name} server on {} failed: {e}", self.addr),
+            None => format!("the hosted {name} server on {} is not running", self.addr),
+        })
     }
 
     /// Whether the server is still serving.
@@ -57,10 +93,6 @@ impl HostedServers {
 
     pub(super) fn describe(&self) -> Vec<HostedInfo> {
         vec![self.udp.describe(), self.tcp.describe()]
-    }
-
-    pub(super) fn all_up(&self) -> bool {
-        self.udp.is_up() && self.tcp.is_up()
     }
 }
 
