@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod fds;
+pub mod fuzzing;
 pub mod gateway;
 pub mod log;
 pub mod net;

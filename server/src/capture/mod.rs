@@ -11,7 +11,7 @@
 //! the gateway reports it, and exchanges stop waiting for packets that will never come.
 
 mod bpf;
-mod parse;
+pub(crate) mod parse;
 pub mod pcapng;
 mod sys;
 
