@@ -211,3 +211,105 @@ async fn a_stopped_server_turns_healthz_to_503_with_the_reason() {
     assert!(body["detail"][0].as_str().unwrap().contains("hosted UDP server"), "{body}");
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_capture_is_reported_and_exchanges_fall_back_to_inferred_packets() {
+    let r = start(|c| c.capture = socketlab::capture::CaptureMode::On).await;
+    let (status, body) = rest(&r, json!({"protocol":"tcp","message":"seen"})).await;
+    assert_eq!(status, 200, "{body}");
+    let inferred = |body: &Value| {
+        let events = body["events"].as_array().unwrap();
+        let packets: Vec<&Value> = events.iter().filter(|e| e["op"] == "segment").collect();
+        assert!(!packets.is_empty(), "{body}");
+        packets.iter().all(|e| e["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "inferred")))
+    };
+    assert!(!inferred(&body), "captured while the capture runs");
+    let servers: Value = reqwest::get(r.url("/api/v1/servers")).await.unwrap().json().await.unwrap();
+    assert_eq!(servers["capture"]["enabled"], true, "{servers}");
+
+    r.handle.close_capture();
+    let mut servers = Value::Null;
+    for _ in 0..100 {
+        servers = reqwest::get(r.url("/api/v1/servers")).await.unwrap().json().await.unwrap();
+        if servers["capture"]["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(servers["capture"]["enabled"], false, "{servers}");
+    let reason = servers["capture"]["reason"].as_str().unwrap();
+    assert!(reason.contains("packet capture stopped") && reason.contains("closed"), "{reason}");
+    let (status, health) = health(&r).await;
+    assert_eq!(status, 503, "a capture that died degrades the gateway: {health}");
+    assert!(health["detail"].as_array().unwrap().iter().any(|d| d.as_str() == Some(reason)), "{health}");
+    let metrics = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("socketlab_capture_up 0\n"), "{metrics}");
+    assert!(metrics.contains("socketlab_capture_stops_total 1\n"), "{metrics}");
+
+    for protocol in ["tcp", "udp"] {
+        let (status, body) = rest(&r, json!({"protocol":protocol,"message":"after"})).await;
+        assert_eq!((status, body["reply"].as_str()), (200, Some("AFTER")), "{body}");
+        assert!(inferred(&body), "{protocol}: every packet inferred once capture died: {body}");
+    }
+    r.stop().await;
+}
+
+/// `socketlab serve` under `ulimit -n 512`, with free ports and a read timeout long enough that
+/// nothing is closed during the test.
+fn serve_with_few_descriptors() -> (support::Proc, String) {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 512 && exec \"$0\" serve --http 127.0.0.1:0 --udp-port 0 --tcp-port 0 --capture off --tcp-read-timeout-ms 600000")
+        .arg(env!("CARGO_BIN_EXE_socketlab"));
+    let p = support::Proc::start(cmd);
+    let ready = p.line();
+    assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");
+    let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    (p, http)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descriptor_squeeze_leaves_the_gateway_answering() {
+    socketlab::fds::raise_limit().unwrap();
+    let (_serve, http) = serve_with_few_descriptors();
+    let get = |path: &str| reqwest::get(format!("http://{http}{path}"));
+    let servers: Value = get("/api/v1/servers").await.unwrap().json().await.unwrap();
+    let tcp = std::net::SocketAddr::from(([127, 0, 0, 1], servers["servers"][1]["port"].as_u64().unwrap() as u16));
+
+    // 1,100 clients, far more than 512 descriptors. The server accepts up to its cap (512 less
+    // the gateway's reserve), the kernel's backlog queues some more, and the rest wait in SYN
+    // retries until the test gives up on them.
+    let tries: Vec<_> = (0..1100)
+        .map(|_| tokio::spawn(tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(tcp))))
+        .collect();
+    let mut held = Vec::new();
+    for t in tries {
+        if let Ok(Ok(s)) = t.await.unwrap() {
+            held.push(s);
+        }
+    }
+    assert!(held.len() > 256, "the server took its cap and the backlog more: {}", held.len());
+
+    let resp = get("/healthz").await.expect("healthz answers under the squeeze");
+    assert_eq!(resp.status().as_u16(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["detail"][0].as_str().unwrap().contains("cap of 256 connections"), "{body}");
+    let client = reqwest::Client::new();
+    let url = format!("http://{http}/api/v1/exchanges");
+    let resp = client.post(&url).json(&json!({"protocol":"udp","message":"squeezed"})).send().await.unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["reply"], "SQUEEZED", "{body}");
+
+    drop(held);
+    let mut served = false;
+    for _ in 0..50 {
+        let resp = client.post(&url).json(&json!({"protocol":"tcp","message":"free"})).send().await.unwrap();
+        let body: Value = resp.json().await.unwrap();
+        if body["reply"] == "FREE" {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "the TCP server serves again once the clients leave");
+    assert_eq!(get("/healthz").await.unwrap().status().as_u16(), 200);
+}
