@@ -125,3 +125,34 @@ impl ClosedPort {
         Err(io(std::io::Error::other("no port with a free UDP twin was found")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_server_is_down_with_its_reason() {
+        let h = Hosted::new(Protocol::Tcp, SocketAddr::from(([127, 0, 0, 1], 12000)), 1024);
+        assert_eq!(h.problem(), None);
+        h.ended(Err(NetError::Io { op: "accept", source: std::io::Error::other("boom") }));
+        assert!(!h.is_up());
+        assert_eq!(
+            h.problem().as_deref(),
+            Some("the hosted TCP server on 127.0.0.1:12000 failed: accept failed: boom")
+        );
+        assert_eq!(h.describe().status, ServerStatus::Down);
+    }
+
+    #[test]
+    fn the_closed_port_refuses_udp_from_anyone() {
+        let closed = ClosedPort::reserve(IpAddr::from([127, 0, 0, 1])).expect("reserve");
+        assert!(std::net::UdpSocket::bind(closed.addr).is_err(), "held");
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+        client.connect(closed.addr).expect("connect");
+        client.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+        client.send(b"knock").expect("send");
+        let mut buf = [0u8; 16];
+        let err = client.recv(&mut buf).expect_err("no socket takes the datagram");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "ICMP port unreachable");
+    }
+}
