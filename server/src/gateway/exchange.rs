@@ -149,7 +149,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             server_last: (result.is_ok() && !closed).then_some(last_op),
             captured: state.capture_live.running().then_some(p.protocol),
         };
-        (events, frames) = collect(route, events, expect).await;
+        (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
     let events = if p.trace { with_inferred(&events) } else { events };
     let exchange = if frames.is_empty() {
