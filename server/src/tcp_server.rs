@@ -232,6 +232,10 @@ impl Connection {
         let peer = Some(self.peer);
         self.tracer.record(peer, |t| self.event(t, Op::Close));
         drop(self.stream);
+        if self.iterative {
+            // A wait cut short by shutdown ends here too.
+            self.status.waiting_since.store(0, Ordering::Relaxed);
+        }
         self.status.open.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -245,7 +249,9 @@ impl Connection {
             Some(limit) => tokio::time::timeout(limit, read).await.ok(),
             None => Some(read.await),
         };
-        self.status.waiting_since.store(0, Ordering::Relaxed);
+        if self.iterative {
+            self.status.waiting_since.store(0, Ordering::Relaxed);
+        }
         n
     }
 
