@@ -42,6 +42,18 @@ async fn the_closed_port_is_held_for_udp_and_never_answers() {
     assert_eq!(udp.unwrap_err().kind(), std::io::ErrorKind::AddrInUse, "the UDP port is held");
     let tcp = std::net::TcpListener::bind(closed);
     assert_eq!(tcp.unwrap_err().kind(), std::io::ErrorKind::AddrInUse, "the TCP port is held");
+    // Nor can another process, even one that asks to share the address and the port.
+    let script = "import socket, sys\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n\
+s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+print('bound')\n";
+    let mut py = std::process::Command::new("python3");
+    py.args(["-c", script, &port.to_string()]);
+    let (status, out, err) = run_with_input(py, b"");
+    assert!(!status.success() && out.is_empty(), "a foreign process bound the closed port: {out} {err}");
+    assert!(err.contains("Address already in use"), "{err}");
 
     for trace in [true, false] {
         let (status, body) =
