@@ -12,7 +12,7 @@ use web_sys::{CloseEvent, Document, Element, Event, HtmlInputElement, KeyboardEv
 use crate::code::CodeLang;
 use crate::i18n::t;
 use crate::model::{Model, Status, View};
-use crate::view;
+use crate::{detail, view};
 
 /// Milliseconds between steps while playing.
 const PLAY_MS: i32 = 700;
@@ -359,9 +359,9 @@ fn render(app: &mut App) {
     set_html(doc, "reply", &view::reply(m));
     set_html(doc, "timeline", &view::timeline(m));
     set_html(doc, "step-label", &crate::html::esc(&view::step_label(m)));
-    set_html(doc, "inspector", &view::inspector(m));
-    set_html(doc, "code", &view::code(m));
-    set_html(doc, "states", &view::states(m));
+    set_html(doc, "inspector", &detail::inspector(m));
+    set_html(doc, "code", &detail::code(m));
+    set_html(doc, "states", &detail::states(m));
     set_html(doc, "history", &view::history(m));
     set_html(doc, "live-list", &view::live(m));
 }
