@@ -12,6 +12,7 @@ pub mod i18n;
 pub mod layout;
 pub mod model;
 pub mod svg;
+pub mod update;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]
