@@ -193,6 +193,9 @@ test("a TCP connection to a closed port shows SYN then RST, with the capture to 
   await reply().getByText(/Nobody listens on that port/).waitFor({ timeout: WAIT });
   assert.match(await reply().textContent(), /SYN was answered with RST/);
   assert.deepEqual(await packetLabels(), ["SYN", "RST, ACK"]);
+  const lanes = () => page.locator("svg.diagram .lane").evaluateAll((ls) => ls.map((l) => l.dataset.lane));
+  assert.deepEqual(await lanes(), ["client", "closed"], "nothing listens, so no welcome socket");
+  assert.doesNotMatch(await page.locator("#timeline").textContent(), /Welcome socket/);
   const captured = await page.locator("svg.diagram g.row[data-kind=packet].inferred").count();
   assert.equal(captured, 0, "captured packets are drawn solid, not as inferred");
   const href = await reply().getByRole("link", { name: "Download pcap" }).getAttribute("href");
@@ -209,6 +212,7 @@ test("a TCP connection to a closed port shows SYN then RST, with the capture to 
   await page.getByRole("button", { name: "UDP to a closed port" }).click();
   await reply().getByText(/ICMP port unreachable/).waitFor({ timeout: WAIT });
   assert.deepEqual(await packetLabels(), ["UDP Len=12", "ICMP port unreachable"]);
+  assert.deepEqual(await lanes(), ["client", "closed"]);
 });
 
 test("plain words for mistakes, a Chinese toggle, and keyboard use", async () => {
