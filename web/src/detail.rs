@@ -12,7 +12,7 @@ use crate::explain::explain;
 use crate::html::esc;
 use crate::i18n::{fill, t};
 use crate::layout::{layout, transport_of};
-use crate::model::Model;
+use crate::model::{Model, Outcome};
 
 /// The timeline the right column explains (the first on screen) and its current step.
 pub fn primary(m: &Model) -> Option<(Vec<Event>, usize)> {
@@ -58,7 +58,7 @@ pub fn inspector(m: &Model) -> String {
         rows.push(("field_bytes", text));
     }
     if let Some(p) = &e.preview {
-        rows.push(("field_text", p.clone()));
+        rows.push(("field_text", whole_payload(m, e).unwrap_or_else(|| p.clone())));
     }
     if let Some(h) = &e.preview_hex {
         rows.push(("field_hex", h.clone()));
@@ -93,11 +93,39 @@ pub fn inspector(m: &Model) -> String {
     }
     let mut out = format!("<p class=\"explain\">{}</p><dl>", esc(&explain(lang, e)));
     for (key, value) in rows {
-        let mono = if key == "field_hex" || key == "field_text" { " class=\"mono\"" } else { "" };
-        let _ = write!(out, "<dt>{}</dt><dd{mono}>{}</dd>", esc(t(lang, key)), esc(&value));
+        let _ = match key {
+            // The whole payload, however long, in a box that scrolls instead of growing the page.
+            "field_text" => write!(
+                out,
+                "<dt>{}</dt><dd><pre class=\"payload mono\" tabindex=\"0\">{}</pre></dd>",
+                esc(t(lang, key)),
+                esc(&value)
+            ),
+            "field_hex" => write!(out, "<dt>{}</dt><dd class=\"mono\">{}</dd>", esc(t(lang, key)), esc(&value)),
+            _ => write!(out, "<dt>{}</dt><dd>{}</dd>", esc(t(lang, key)), esc(&value)),
+        };
     }
     out.push_str("</dl>");
     out
+}
+
+/// The whole text a step moved, when the page knows it: the exchange's message on its way to
+/// the server, the reply on its way back. Events carry only a preview; this is used only when
+/// the step moved exactly the message's (or the reply's) bytes.
+fn whole_payload(m: &Model, e: &Event) -> Option<String> {
+    let x = m.shown().into_iter().next()?;
+    let to_server = match (e.side, e.op) {
+        (Side::Client, Op::Send | Op::Sendto | Op::Segment) | (Side::Server, Op::Recv | Op::Recvfrom) => true,
+        (Side::Server, Op::Send | Op::Sendto | Op::Segment) | (Side::Client, Op::Recv | Op::Recvfrom) => false,
+        _ => return None,
+    };
+    let text = match (&x.outcome, to_server) {
+        (_, true) => &x.message,
+        (Outcome::Reply { text, .. }, false) => text,
+        _ => return None,
+    };
+    let bytes = e.segment.as_ref().map(|s| s.len).or(e.bytes)?;
+    (bytes > 0 && text.len() as u64 == bytes).then(|| text.clone())
 }
 
 fn snake(camel: &str) -> String {
@@ -200,5 +228,25 @@ mod tests {
         assert!(inspect.contains("68 69 20 3c 62 3e") && inspect.contains("hi &lt;b&gt;"), "{inspect}");
         assert!(states(&m).contains("ESTABLISHED"));
         assert!(history(&m).contains("TCP “hi &lt;b&gt;” → HI &lt;B&gt;"));
+    }
+
+    #[test]
+    fn the_inspector_shows_a_long_payload_whole_in_a_scroll_box() {
+        let long = "x".repeat(3000);
+        let mut m = Model::default();
+        let _ = m.start(Protocol::Udp, &long, socketlab_proto::wire::Target::Hosted);
+        let sock = socketlab_proto::SocketRef { id: 1, role: socketlab_proto::Role::Client, transport: Transport::Udp };
+        let send = Event::new(1, Side::Client, sock, Op::Sendto).payload(long.as_bytes());
+        let mut cut = Event::new(2, Side::Server, sock, Op::Recvfrom).payload(&long.as_bytes()[..2048]);
+        cut.socket.role = socketlab_proto::Role::Udp;
+        for event in [send, cut] {
+            m.receive(socketlab_proto::wire::ServerMsg::Event { id: "e1".into(), event });
+        }
+        let html = inspector(&m);
+        assert!(html.contains(&format!("<pre class=\"payload mono\" tabindex=\"0\">{long}</pre>")), "{html}");
+        m.step = 1;
+        let html = inspector(&m);
+        assert!(!html.contains(&long[..2048]), "a truncated read shows its preview, not the whole message");
+        assert!(html.contains(&long[..socketlab_proto::event::PREVIEW_BYTES]));
     }
 }

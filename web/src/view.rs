@@ -7,10 +7,13 @@ use std::fmt::Write;
 
 use socketlab_proto::wire::{ErrorCode, Target};
 
-use crate::html::esc;
+use crate::html::{elide, esc};
 use crate::i18n::{Lang, fill, t};
 use crate::layout::layout;
 use crate::model::{Exchange, Model, Outcome, Status, View};
+
+/// Characters of a message shown in one-line places: History entries and diagram captions.
+pub const SHORT: usize = 32;
 
 /// The status badge's text and CSS class.
 pub fn status(m: &Model) -> (&str, &'static str) {
@@ -112,7 +115,7 @@ pub fn timeline(m: &Model) -> String {
                 } else {
                     String::new()
                 };
-                format!("{}{to} · \"{}\"", x.protocol.as_str().to_uppercase(), x.message)
+                format!("{}{to} · \"{}\"", x.protocol.as_str().to_uppercase(), elide(&x.message, SHORT))
             })
             .collect(),
     };
@@ -144,7 +147,7 @@ pub fn history(m: &Model) -> String {
     for (i, x) in m.exchanges.iter().enumerate().rev() {
         let state = match &x.outcome {
             Outcome::Pending => "…".to_owned(),
-            Outcome::Reply { text, .. } => format!("→ {text}"),
+            Outcome::Reply { text, .. } => format!("→ {}", elide(text, SHORT)),
             Outcome::Failed { code, .. } => format!("✗ {}", code.as_str()),
             Outcome::Lost => "✗".to_owned(),
         };
@@ -154,7 +157,7 @@ pub fn history(m: &Model) -> String {
             "<li><button type=\"button\" data-open=\"{i}\"{}>{} “{}” {}</button></li>",
             if current { " aria-current=\"true\"" } else { "" },
             x.protocol.as_str().to_uppercase(),
-            esc(&x.message),
+            esc(&elide(&x.message, SHORT)),
             esc(&state)
         );
     }
@@ -258,5 +261,27 @@ pub(crate) mod tests {
         );
         assert!(html.contains(":40000") && html.contains(":12000"));
         assert_eq!(step_label(&m), "Step 2 of 7");
+    }
+
+    #[test]
+    fn a_long_message_is_elided_in_one_line_places_and_whole_in_the_reply() {
+        let long = "y".repeat(3000);
+        let mut m = Model::default();
+        let _ = m.start(Protocol::Udp, &long, Target::Hosted);
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
+        m.receive(ServerMsg::Event { id: "e1".into(), event: Event::new(1, Side::Client, sock, Op::Sendto) });
+        m.receive(ServerMsg::Reply(Reply {
+            id: "e1".into(),
+            reply: long.to_uppercase(),
+            reply_base64: None,
+            elapsed_us: 1,
+            exchange: None,
+        }));
+        assert!(reply(&m).contains(&long.to_uppercase()), "the reply region keeps it all (it scrolls)");
+        let entry = history(&m);
+        assert!(entry.len() < 400 && entry.contains('…'), "{entry}");
+        let diagram = timeline(&m);
+        assert!(!diagram.contains(&long[..SHORT]), "caption and label are elided");
+        assert!(diagram.contains(&format!("{}…", &long[..SHORT - 1])));
     }
 }
