@@ -133,7 +133,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("web") => build_web().map(|_| ()),
-        Some("setup") => setup::ensure().map(|env| println!("xtask: ready; tests run with {} first on PATH", env.venv_bin.display())),
+        Some("setup") => {
+            setup::ensure().map(|env| println!("xtask: ready; tests run with {} first on PATH", env.venv_bin.display()))
+        }
         Some("run") => {
             let (dist, _) = build_web()?;
             let mut cmd = cargo();
