@@ -9,130 +9,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::plan::{Plan, Size, plan};
+use crate::procs::{Server, ensure_websocat, free_port, pinned, port_after, rss_kb, start};
 use crate::report::{Row, Table, machine};
-
-/// How big a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Size {
-    Full,
-    Quick,
-    Smoke,
-}
-
-struct Plan {
-    reps: usize,
-    secs: f64,
-    udp_inflight: &'static [usize],
-    tcp_clients: &'static [usize],
-    sockets: &'static [usize],
-    pins: &'static [bool],
-    idle_sessions: usize,
-}
-
-fn plan(size: Size) -> Plan {
-    match size {
-        Size::Full => Plan {
-            reps: 5,
-            secs: 3.0,
-            udp_inflight: &[1, 16, 64],
-            tcp_clients: &[1, 8, 64],
-            sockets: &[1, 10, 100],
-            pins: &[false, true],
-            idle_sessions: 10_000,
-        },
-        // Every scenario and level, unpinned only, to stay a few minutes on a fresh clone.
-        Size::Quick => Plan {
-            reps: 3,
-            secs: 0.5,
-            udp_inflight: &[1, 16, 64],
-            tcp_clients: &[1, 8, 64],
-            sockets: &[1, 10, 100],
-            pins: &[false],
-            idle_sessions: 2_000,
-        },
-        Size::Smoke => Plan {
-            reps: 1,
-            secs: 0.3,
-            udp_inflight: &[4],
-            tcp_clients: &[2],
-            sockets: &[4],
-            pins: &[true],
-            idle_sessions: 50,
-        },
-    }
-}
-
-/// A child process that is killed when dropped; its stdout is drained in the background.
-struct Server {
-    child: Child,
-    ready: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pinned(cmd: &[String], core: Option<usize>) -> Command {
-    let shell = format!(
-        "ulimit -n 65536 2>/dev/null; exec {}",
-        cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-    );
-    let mut c = match core {
-        Some(core) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &core.to_string(), "sh", "-c", &shell]);
-            c
-        }
-        None => {
-            let mut c = Command::new("sh");
-            c.args(["-c", &shell]);
-            c
-        }
-    };
-    c.current_dir(crate::root());
-    c
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// Starts a server and waits for its first stdout line; the rest of stdout is drained.
-fn start(cmd: &[String], core: Option<usize>, env: &[(&str, &str)]) -> Result<Server> {
-    let mut c = pinned(cmd, core);
-    // A server pinned to one core gets one runtime worker: two would only take turns.
-    if core.is_some() {
-        c.env("TOKIO_WORKER_THREADS", "1");
-    }
-    c.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
-    let mut child = c.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines {}
-    });
-    let ready = rx.recv_timeout(Duration::from_secs(20)).with_context(|| format!("{cmd:?} printed no ready line"))?;
-    Ok(Server { child, ready })
-}
-
-fn port_after(line: &str, marker: &str) -> Result<u16> {
-    let rest = line.split(marker).nth(1).with_context(|| format!("no {marker:?} in {line:?}"))?;
-    let digits: String = rest.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
-    digits.parse().with_context(|| format!("no port after {marker:?} in {line:?}"))
-}
 
 struct Bins {
     socketlab: String,
@@ -267,10 +152,6 @@ fn websocat(bins: &Bins, core: Option<usize>, target: &str) -> Result<(Server, u
     bail!("websocat did not start listening on {port}")
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn bridges(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
     for &pin in p.pins {
         let (core, _) = cores(pin);
@@ -343,12 +224,6 @@ fn capture(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn rss_kb(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field}"))?;
-    Ok(line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
 fn memory(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
     let g = gateway(bins, None, "off")?;
     // `sh -c exec` keeps the pid: the gateway is the child itself.
@@ -380,28 +255,6 @@ fn memory(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
     eprintln!("{}", row.line());
     table.rows.push(row);
     Ok(())
-}
-
-/// Installs websocat from crates.io when it is not on the PATH.
-fn ensure_websocat() -> Result<String> {
-    let home = std::env::var("CARGO_HOME")
-        .unwrap_or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")).unwrap_or_default());
-    let installed = Path::new(&home).join("bin/websocat");
-    if Command::new("websocat").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return Ok("websocat".to_owned());
-    }
-    if !installed.exists() {
-        eprintln!("xtask: installing websocat from crates.io (once)");
-        crate::run(Command::new("cargo").args([
-            "install",
-            "websocat",
-            "--version",
-            "1.14.1",
-            "--locked",
-            "--no-default-features",
-        ]))?;
-    }
-    Ok(installed.display().to_string())
 }
 
 /// Runs the benchmarks; returns the table.

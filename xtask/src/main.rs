@@ -9,6 +9,8 @@
 //! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
 
 mod bench;
+mod plan;
+mod procs;
 mod report;
 mod setup;
 
@@ -112,18 +114,18 @@ fn browser_tests(env: &setup::Env) -> Result<()> {
         .current_dir(&dir))
 }
 
-fn bench(size: bench::Size) -> Result<()> {
+fn bench(size: plan::Size) -> Result<()> {
     // The UI is built (cached after the first time) so that the binaries the benchmarks build
     // embed it like every other build, and the bundle's size is in the report.
     let (dist, wasm) = build_web()?;
-    let table = bench::bench(size, &dist, (size != bench::Size::Smoke).then_some(wasm))?;
+    let table = bench::bench(size, &dist, (size != plan::Size::Smoke).then_some(wasm))?;
     let text = table.markdown();
     println!("\n{text}");
-    if size == bench::Size::Full {
+    if size == plan::Size::Full {
         report::write_benchmarks(&root().join("BENCHMARKS.md"), &text)?;
         println!("xtask: wrote BENCHMARKS.md");
     }
-    if size == bench::Size::Smoke && table.rows.iter().any(|r| r.median() <= 0.0) {
+    if size == plan::Size::Smoke && table.rows.iter().any(|r| r.median() <= 0.0) {
         bail!("the benchmark harness measured nothing for some scenario");
     }
     Ok(())
@@ -147,13 +149,13 @@ fn main() -> Result<()> {
             let env = setup::ensure()?;
             let (dist, _) = build_web()?;
             run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist).env("PATH", env.path()))?;
-            bench(bench::Size::Smoke)?;
+            bench(plan::Size::Smoke)?;
             browser_tests(&env)
         }
         Some("bench") => match args.get(1).map(String::as_str) {
-            None => bench(bench::Size::Full),
-            Some("--quick") => bench(bench::Size::Quick),
-            Some("--smoke") => bench(bench::Size::Smoke),
+            None => bench(plan::Size::Full),
+            Some("--quick") => bench(plan::Size::Quick),
+            Some("--smoke") => bench(plan::Size::Smoke),
             Some(other) => bail!("unknown bench flag {other:?}; use --quick or --smoke"),
         },
         _ => {

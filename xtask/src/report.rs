@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::bench::Size;
+use crate::plan::Size;
 
 /// One scenario for one program at one level: several repetitions.
 #[derive(Debug, Clone)]
