@@ -2,13 +2,15 @@
 //!
 //! - `cargo xtask run [SERVE FLAGS]` builds the wasm UI, embeds it, and starts the playground.
 //! - `cargo xtask test` installs what the tests need (see `setup.rs`), builds the UI the same way
-//!   and runs every test: the Rust workspace, the browser tests in headless Chromium, and a smoke
-//!   run of the benchmark harness.
+//!   and runs every test: the Rust workspace, the browser tests in headless Chromium, a smoke
+//!   run of the benchmark harness, and 15 s of fuzzing per fuzz target.
 //! - `cargo xtask setup` only installs what the tests need.
+//! - `cargo xtask fuzz [--secs N]` runs every fuzz target for N seconds (see `fuzz.rs`).
 //! - `cargo xtask web` only builds the UI and reports the bundle's size.
 //! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
 
 mod bench;
+mod fuzz;
 mod plan;
 mod procs;
 mod report;
@@ -150,8 +152,14 @@ fn main() -> Result<()> {
             let (dist, _) = build_web()?;
             run(cargo().args(["test", "--workspace"]).env("SOCKETLAB_WEB_DIST", &dist).env("PATH", env.path()))?;
             bench(plan::Size::Smoke)?;
-            browser_tests(&env)
+            browser_tests(&env)?;
+            fuzz::fuzz(15)
         }
+        Some("fuzz") => match (args.get(1).map(String::as_str), args.get(2)) {
+            (None, _) => fuzz::fuzz(60),
+            (Some("--secs"), Some(secs)) => fuzz::fuzz(secs.parse().context("--secs takes a number of seconds")?),
+            _ => bail!("usage: cargo xtask fuzz [--secs N]"),
+        },
         Some("bench") => match args.get(1).map(String::as_str) {
             None => bench(plan::Size::Full),
             Some("--quick") => bench(plan::Size::Quick),
@@ -159,7 +167,9 @@ fn main() -> Result<()> {
             Some(other) => bail!("unknown bench flag {other:?}; use --quick or --smoke"),
         },
         _ => {
-            eprintln!("usage: cargo xtask run [serve flags] | test | setup | web | bench [--quick|--smoke]");
+            eprintln!(
+                "usage: cargo xtask run [serve flags] | test | setup | web | fuzz [--secs N] | bench [--quick|--smoke]"
+            );
             std::process::exit(2);
         }
     }

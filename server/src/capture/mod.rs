@@ -8,7 +8,7 @@
 //! they belong to.
 
 mod bpf;
-mod parse;
+pub(crate) mod parse;
 pub mod pcapng;
 mod sys;
 

@@ -20,7 +20,7 @@ mod openapi;
 mod pool;
 mod rest;
 mod store;
-mod ws;
+pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

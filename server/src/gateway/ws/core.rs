@@ -134,6 +134,11 @@ impl<G: Gate> SessionCore<G> {
         }
     }
 
+    /// The admission gate, for tests that change its answers mid-session.
+    pub fn gate_mut(&mut self) -> &mut G {
+        &mut self.gate
+    }
+
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
     }

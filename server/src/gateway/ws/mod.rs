@@ -8,7 +8,7 @@
 //! WebSocket: after a frame it cannot take (too large, not UTF-8) it must drain what the client
 //! still sends, or the kernel resets the connection and destroys the close frame.
 
-mod core;
+pub(crate) mod core;
 mod handshake;
 mod io;
 
