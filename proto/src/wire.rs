@@ -259,8 +259,14 @@ pub enum ErrorCode {
     DuplicateId,
     /// The operator turned off observing other clients.
     ObserveDisabled,
-    /// The WebSocket's `Origin` is neither this gateway nor an allowed origin.
+    /// The request's `Origin` is neither this gateway nor an allowed origin.
     ForbiddenOrigin,
+    /// The request's `Host` is not a name this gateway answers to (DNS rebinding guard).
+    ForbiddenHost,
+    /// A request body that is not `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// The request's head or body did not arrive in time.
+    RequestTimeout,
     /// This IP address already holds the most WebSockets it may.
     TooManyConnections,
     /// No such route or resource.
@@ -292,6 +298,9 @@ impl ErrorCode {
             Self::DuplicateId => "duplicate_id",
             Self::ObserveDisabled => "observe_disabled",
             Self::ForbiddenOrigin => "forbidden_origin",
+            Self::ForbiddenHost => "forbidden_host",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::TooManyConnections => "too_many_connections",
             Self::NotFound => "not_found",
             Self::ConnectionRefused => "connection_refused",
@@ -370,6 +379,9 @@ mod tests {
             ErrorCode::DuplicateId,
             ErrorCode::ObserveDisabled,
             ErrorCode::ForbiddenOrigin,
+            ErrorCode::ForbiddenHost,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::RequestTimeout,
             ErrorCode::TooManyConnections,
             ErrorCode::NotFound,
             ErrorCode::ConnectionRefused,

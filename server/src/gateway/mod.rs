@@ -8,6 +8,7 @@
 
 mod assets;
 mod collect;
+mod edge;
 pub mod error;
 mod exchange;
 mod health;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, header};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
@@ -71,6 +72,7 @@ pub enum ServeError {
 pub struct AppState {
     pub config: Config,
     pub servers: HostedServers,
+    hosts: edge::Hosts,
     closed: ClosedPort,
     /// The capture as it started; `capture_live` says whether it still runs.
     capture: CaptureStatus,
@@ -111,23 +113,6 @@ impl AppState {
             e
         })
     }
-}
-
-/// Whether a WebSocket request's `Origin` may connect: none at all (scripts), the gateway's
-/// own origin (same `Host`), or one the operator allowed.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim_end_matches('/');
-    let same = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| origin == format!("http://{host}") || origin == format!("https://{host}"));
-    same || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
 }
 
 /// The gateway's sockets, bound before anything runs.
@@ -193,6 +178,7 @@ impl Gateway {
             udp: Hosted::new(Protocol::Udp, addr(bound.udp.local_addr())?, config.udp_buffer),
             tcp: Hosted::new(Protocol::Tcp, addr(bound.tcp.local_addr())?, config.tcp_buffer),
         };
+        let hosts = edge::Hosts::new(addr(bound.http.local_addr())?, config.public_name.as_deref());
         let hub = Arc::new(Hub::default());
         let tracer = Tracer::new(hub.clone());
         let watched = Watched {
@@ -224,6 +210,7 @@ impl Gateway {
             hub,
             metrics: Metrics::default(),
             servers,
+            hosts,
             config,
             cancel,
             tracker: TaskTracker::new(),
@@ -286,14 +273,18 @@ fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.limits.max_frame_bytes;
     Router::new()
         .route("/api/v1/ws", get(ws::upgrade))
-        .route("/api/v1/exchanges", post(rest::create_exchange))
+        .route(
+            "/api/v1/exchanges",
+            post(rest::create_exchange).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
+        )
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(rest::openapi))
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
         .fallback(assets::serve)
-        .layer(axum::middleware::from_fn(listener::mark_arrived))
+        .layer(from_fn_with_state(Arc::clone(&state), edge::guard))
+        .layer(axum::middleware::from_fn(listener::track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -317,31 +308,4 @@ pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), Ser
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),
     }
     gateway.run().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("origin"));
-        }
-        h
-    }
-
-    #[test]
-    fn origins_same_site_allowed_or_absent_pass() {
-        let allowed = vec!["https://course.example.edu".to_owned()];
-        let host = "127.0.0.1:8080";
-        assert!(origin_allowed(&headers(None, host), &allowed), "scripts send no Origin");
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), host), &allowed));
-        assert!(origin_allowed(&headers(Some("https://course.example.edu"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("null"), host), &allowed));
-    }
 }
