@@ -325,3 +325,17 @@ async fn a_descriptor_squeeze_leaves_the_gateway_answering() {
     assert!(served, "the TCP server serves again once the clients leave");
     assert_eq!(get("/healthz").await.unwrap().status().as_u16(), 200);
 }
+
+#[test]
+fn udp_client_to_a_dead_port_says_refused_without_connecting() {
+    // A port that was free a moment ago: nobody listens there now.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut client = socketlab();
+    client.args(["udp-client", "--trace", "--port", &port]);
+    let (status, out, err) = run_with_input(client, b"anyone?\n");
+    assert!(!status.success(), "{out} {err}");
+    assert!(err.contains("connection refused by 127.0.0.1"), "{err}");
+    let ops: Vec<Value> = err.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let ops: Vec<&str> = ops.iter().map(|e| e["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["socket", "sendto", "recvfrom"], "no connect(), like the lesson's client");
+}
