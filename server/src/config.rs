@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// How the hosted TCP server takes turns [default: concurrent].
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
     pub tcp_mode: Option<Mode>,
+    /// How long the hosted TCP server waits for a connection's message before closing it, in
+    /// milliseconds, 100 to 600000 [default: 5000].
+    #[arg(long, env = "SOCKETLAB_TCP_READ_TIMEOUT_MS")]
+    pub tcp_read_timeout_ms: Option<u64>,
+    /// Connections the hosted TCP server keeps open at once, 1 to 65536; at the cap it stops
+    /// accepting [default: 512].
+    #[arg(long, env = "SOCKETLAB_TCP_MAX_CONNECTIONS")]
+    pub tcp_max_connections: Option<usize>,
     /// Capture packets on the servers' interface: `auto` when permitted, `on` or fail, `off`
     /// [default: auto].
     #[arg(long, env = "SOCKETLAB_CAPTURE", value_enum)]
@@ -49,6 +57,10 @@ pub struct ServeArgs {
     /// Extra origins allowed to open WebSockets, comma-separated (same origin always is).
     #[arg(long, env = "SOCKETLAB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// The host name browsers use to reach the gateway when it is not the listen address or
+    /// `localhost`, e.g. behind a reverse proxy; requests naming any other host are refused.
+    #[arg(long, env = "SOCKETLAB_PUBLIC_NAME")]
+    pub public_name: Option<String>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
     pub observe_all: Option<bool>,
@@ -97,7 +109,10 @@ struct FileConfig {
     udp_port: Option<u16>,
     tcp_port: Option<u16>,
     tcp_mode: Option<Mode>,
+    tcp_read_timeout_ms: Option<u64>,
+    tcp_max_connections: Option<usize>,
     allowed_origins: Option<Vec<String>>,
+    public_name: Option<String>,
     observe_all: Option<bool>,
     max_message_bytes: Option<usize>,
     max_frame_bytes: Option<usize>,
@@ -130,9 +145,15 @@ pub struct Config {
     pub udp_port: u16,
     pub tcp_port: u16,
     pub tcp_mode: Mode,
+    /// How long the hosted TCP server waits for a connection's message.
+    pub tcp_read_timeout_ms: u64,
+    /// The hosted TCP server's connection cap (lowered at run time to fit the descriptors).
+    pub tcp_max_connections: usize,
     pub udp_buffer: usize,
     pub tcp_buffer: usize,
     pub allowed_origins: Vec<String>,
+    /// A host name, besides the listen address and `localhost`, that requests may name.
+    pub public_name: Option<String>,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
@@ -149,9 +170,12 @@ impl Default for Config {
             udp_port: 12000,
             tcp_port: 12000,
             tcp_mode: Mode::Concurrent,
+            tcp_read_timeout_ms: 5000,
+            tcp_max_connections: 512,
             udp_buffer: crate::udp_server::DEFAULT_BUFFER,
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
+            public_name: None,
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
@@ -188,9 +212,12 @@ impl Config {
             udp_port: args.udp_port.or(file.udp_port).unwrap_or(d.udp_port),
             tcp_port: args.tcp_port.or(file.tcp_port).unwrap_or(d.tcp_port),
             tcp_mode: args.tcp_mode.or(file.tcp_mode).unwrap_or(d.tcp_mode),
+            tcp_read_timeout_ms: args.tcp_read_timeout_ms.or(file.tcp_read_timeout_ms).unwrap_or(d.tcp_read_timeout_ms),
+            tcp_max_connections: args.tcp_max_connections.or(file.tcp_max_connections).unwrap_or(d.tcp_max_connections),
             udp_buffer: d.udp_buffer,
             tcp_buffer: d.tcp_buffer,
             allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
+            public_name: args.public_name.clone().or(file.public_name),
             observe_all: args.observe_all.or(file.observe_all).unwrap_or(d.observe_all),
             capture: args.capture.or(file.capture).unwrap_or(d.capture),
             interface: args.interface.clone().or(file.interface).unwrap_or(d.interface),
@@ -224,7 +251,13 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let checks: [(bool, &'static str, &'static str); 7] = [
+        let public = self
+            .public_name
+            .as_deref()
+            .is_none_or(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b)));
+        let checks: [(bool, &'static str, &'static str); 10] = [
+            ((100..=600_000).contains(&self.tcp_read_timeout_ms), "tcp_read_timeout_ms", "from 100 to 600000"),
+            ((1..=65_536).contains(&self.tcp_max_connections), "tcp_max_connections", "from 1 to 65536"),
             (l.max_message_bytes >= 1, "max_message_bytes", "at least 1"),
             (l.max_frame_bytes >= 1024, "max_frame_bytes", "at least 1024"),
             (l.max_in_flight >= 1, "max_in_flight", "at least 1"),
@@ -232,10 +265,19 @@ impl Config {
             (l.rate_per_sec >= 1, "rate_per_sec", "at least 1"),
             (l.burst >= 1, "burst", "at least 1"),
             (l.exchange_timeout_ms >= 1, "exchange_timeout_ms", "at least 1"),
+            (public, "public_name", "a host name with an optional port, such as lab.example.edu"),
         ];
         match checks.into_iter().find(|(ok, _, _)| !ok) {
             Some((_, name, rule)) => Err(ConfigError::Invalid { name, rule }),
             None => Ok(()),
+        }
+    }
+
+    /// The hosted TCP server's bounds, with the cap lowered to `fd_room` when that is smaller.
+    pub fn tcp_bounds(&self, fd_room: usize) -> crate::tcp_server::Bounds {
+        crate::tcp_server::Bounds {
+            read_timeout: Some(Duration::from_millis(self.tcp_read_timeout_ms)),
+            max_connections: Some(self.tcp_max_connections.min(fd_room).max(1)),
         }
     }
 
@@ -259,14 +301,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("socketlab-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("socketlab.toml");
-        std::fs::write(&path, "udp_port = 13000\ntcp_port = 13001\nburst = 5\nobserve_all = false\n")
-            .expect("write config");
+        std::fs::write(
+            &path,
+            "udp_port = 13000\ntcp_port = 13001\nburst = 5\nobserve_all = false\npublic_name = \"lab.example.edu\"\n",
+        )
+        .expect("write config");
         let args = ServeArgs { config: Some(path), tcp_port: Some(14000), ..ServeArgs::default() };
         let c = Config::resolve(&args).expect("valid");
         assert_eq!(c.udp_port, 13000, "from the file");
         assert_eq!(c.tcp_port, 14000, "the flag wins");
         assert_eq!(c.limits.burst, 5);
         assert!(!c.observe_all);
+        assert_eq!(c.public_name.as_deref(), Some("lab.example.edu"));
         assert_eq!(c.limits.rate_per_sec, 20, "the default stays");
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -282,6 +328,18 @@ mod tests {
 
         let err = Config::resolve(&ServeArgs { burst: Some(0), ..ServeArgs::default() }).expect_err("zero burst");
         assert_eq!(err.to_string(), "setting burst must be at least 1");
+        for (timeout, ok) in [(99, false), (100, true), (600_000, true), (600_001, false)] {
+            let args = ServeArgs { tcp_read_timeout_ms: Some(timeout), ..ServeArgs::default() };
+            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_read_timeout_ms {timeout}");
+        }
+        for (cap, ok) in [(0, false), (1, true), (65_536, true), (65_537, false)] {
+            let args = ServeArgs { tcp_max_connections: Some(cap), ..ServeArgs::default() };
+            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_max_connections {cap}");
+        }
+
+        let url = Some("https://lab.example.edu/".to_owned());
+        let err = Config::resolve(&ServeArgs { public_name: url, ..ServeArgs::default() }).expect_err("a URL");
+        assert!(err.to_string().starts_with("setting public_name must be a host name"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }
