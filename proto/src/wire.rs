@@ -94,7 +94,7 @@ pub struct CaptureStatus {
     pub enabled: bool,
     /// The interface captured, such as `lo`.
     pub interface: String,
-    /// Why capture is off, in one sentence.
+    /// Why capture is off (or why it stopped), in one sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -196,6 +196,9 @@ pub struct HostedServer {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Servers {
     pub servers: Vec<HostedServer>,
+    /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
+    /// the capture stops.
+    pub capture: CaptureStatus,
 }
 
 /// Whether a hosted server is serving.

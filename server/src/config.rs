@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// How the hosted TCP server takes turns [default: concurrent].
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
     pub tcp_mode: Option<Mode>,
+    /// How long the hosted TCP server waits for a connection's message before closing it, in
+    /// milliseconds, 100 to 600000 [default: 5000].
+    #[arg(long, env = "SOCKETLAB_TCP_READ_TIMEOUT_MS")]
+    pub tcp_read_timeout_ms: Option<u64>,
+    /// Connections the hosted TCP server keeps open at once, 1 to 65536; at the cap it stops
+    /// accepting [default: 512].
+    #[arg(long, env = "SOCKETLAB_TCP_MAX_CONNECTIONS")]
+    pub tcp_max_connections: Option<usize>,
     /// Capture packets on the servers' interface: `auto` when permitted, `on` or fail, `off`
     /// [default: auto].
     #[arg(long, env = "SOCKETLAB_CAPTURE", value_enum)]
@@ -101,6 +109,8 @@ struct FileConfig {
     udp_port: Option<u16>,
     tcp_port: Option<u16>,
     tcp_mode: Option<Mode>,
+    tcp_read_timeout_ms: Option<u64>,
+    tcp_max_connections: Option<usize>,
     allowed_origins: Option<Vec<String>>,
     public_name: Option<String>,
     observe_all: Option<bool>,
@@ -135,6 +145,10 @@ pub struct Config {
     pub udp_port: u16,
     pub tcp_port: u16,
     pub tcp_mode: Mode,
+    /// How long the hosted TCP server waits for a connection's message.
+    pub tcp_read_timeout_ms: u64,
+    /// The hosted TCP server's connection cap (lowered at run time to fit the descriptors).
+    pub tcp_max_connections: usize,
     pub udp_buffer: usize,
     pub tcp_buffer: usize,
     pub allowed_origins: Vec<String>,
@@ -156,6 +170,8 @@ impl Default for Config {
             udp_port: 12000,
             tcp_port: 12000,
             tcp_mode: Mode::Concurrent,
+            tcp_read_timeout_ms: 5000,
+            tcp_max_connections: 512,
             udp_buffer: crate::udp_server::DEFAULT_BUFFER,
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
@@ -196,6 +212,8 @@ impl Config {
             udp_port: args.udp_port.or(file.udp_port).unwrap_or(d.udp_port),
             tcp_port: args.tcp_port.or(file.tcp_port).unwrap_or(d.tcp_port),
             tcp_mode: args.tcp_mode.or(file.tcp_mode).unwrap_or(d.tcp_mode),
+            tcp_read_timeout_ms: args.tcp_read_timeout_ms.or(file.tcp_read_timeout_ms).unwrap_or(d.tcp_read_timeout_ms),
+            tcp_max_connections: args.tcp_max_connections.or(file.tcp_max_connections).unwrap_or(d.tcp_max_connections),
             udp_buffer: d.udp_buffer,
             tcp_buffer: d.tcp_buffer,
             allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
@@ -237,7 +255,9 @@ impl Config {
             .public_name
             .as_deref()
             .is_none_or(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b)));
-        let checks: [(bool, &'static str, &'static str); 8] = [
+        let checks: [(bool, &'static str, &'static str); 10] = [
+            ((100..=600_000).contains(&self.tcp_read_timeout_ms), "tcp_read_timeout_ms", "from 100 to 600000"),
+            ((1..=65_536).contains(&self.tcp_max_connections), "tcp_max_connections", "from 1 to 65536"),
             (l.max_message_bytes >= 1, "max_message_bytes", "at least 1"),
             (l.max_frame_bytes >= 1024, "max_frame_bytes", "at least 1024"),
             (l.max_in_flight >= 1, "max_in_flight", "at least 1"),
@@ -250,6 +270,14 @@ impl Config {
         match checks.into_iter().find(|(ok, _, _)| !ok) {
             Some((_, name, rule)) => Err(ConfigError::Invalid { name, rule }),
             None => Ok(()),
+        }
+    }
+
+    /// The hosted TCP server's bounds, with the cap lowered to `fd_room` when that is smaller.
+    pub fn tcp_bounds(&self, fd_room: usize) -> crate::tcp_server::Bounds {
+        crate::tcp_server::Bounds {
+            read_timeout: Some(Duration::from_millis(self.tcp_read_timeout_ms)),
+            max_connections: Some(self.tcp_max_connections.min(fd_room).max(1)),
         }
     }
 
@@ -300,6 +328,14 @@ mod tests {
 
         let err = Config::resolve(&ServeArgs { burst: Some(0), ..ServeArgs::default() }).expect_err("zero burst");
         assert_eq!(err.to_string(), "setting burst must be at least 1");
+        for (timeout, ok) in [(99, false), (100, true), (600_000, true), (600_001, false)] {
+            let args = ServeArgs { tcp_read_timeout_ms: Some(timeout), ..ServeArgs::default() };
+            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_read_timeout_ms {timeout}");
+        }
+        for (cap, ok) in [(0, false), (1, true), (65_536, true), (65_537, false)] {
+            let args = ServeArgs { tcp_max_connections: Some(cap), ..ServeArgs::default() };
+            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_max_connections {cap}");
+        }
 
         let url = Some("https://lab.example.edu/".to_owned());
         let err = Config::resolve(&ServeArgs { public_name: url, ..ServeArgs::default() }).expect_err("a URL");

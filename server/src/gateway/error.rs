@@ -64,7 +64,7 @@ impl From<NetError> for ApiError {
     fn from(e: NetError) -> Self {
         let code = match &e {
             NetError::Refused { .. } => ErrorCode::ServerDown,
-            NetError::Timeout { .. } => ErrorCode::Timeout,
+            NetError::Timeout { .. } | NetError::TcpTimeout { .. } => ErrorCode::Timeout,
             _ => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())

@@ -11,6 +11,7 @@ mod collect;
 mod edge;
 pub mod error;
 mod exchange;
+mod health;
 mod hosted;
 mod hub;
 mod limits;
@@ -24,7 +25,6 @@ pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -47,7 +47,7 @@ use crate::config::{Config, ConfigError, ServeArgs};
 use crate::error::NetError;
 use crate::log::Log;
 use crate::net;
-use crate::tcp_server::TcpServer;
+use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
 
@@ -74,7 +74,10 @@ pub struct AppState {
     pub servers: HostedServers,
     hosts: edge::Hosts,
     closed: ClosedPort,
+    /// The capture as it started; `capture_live` says whether it still runs.
     capture: CaptureStatus,
+    capture_live: Arc<capture::Liveness>,
+    tcp_status: Arc<TcpStatus>,
     store: Store,
     udp_pool: pool::UdpPool,
     hub: Arc<Hub>,
@@ -94,7 +97,7 @@ impl AppState {
             servers: self.servers.describe(),
             limits: self.config.limits.clone(),
             observe_all: self.config.observe_all,
-            capture: self.capture.clone(),
+            capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
         }
     }
@@ -160,6 +163,11 @@ impl Handle {
     pub fn server_up(&self, protocol: Protocol) -> bool {
         self.state.servers.get(protocol).is_up()
     }
+
+    /// Closes the capture's packet socket, as a failure would.
+    pub fn close_capture(&self) {
+        self.state.capture_live.close_socket();
+    }
 }
 
 impl Gateway {
@@ -179,18 +187,21 @@ impl Gateway {
         };
         let tasks = TaskTracker::new();
         let capture_stop = CancellationToken::new();
+        let capture_live = Arc::new(capture::Liveness::new(capture_stop.clone()));
         let capture = capture::start(
             config.capture,
             &config.interface,
             watched,
             tracer.clone(),
             hub.clone(),
-            capture_stop.clone(),
+            Arc::clone(&capture_live),
             &tasks,
         )?;
         let state = Arc::new(AppState {
             closed: bound.closed,
             capture,
+            capture_live,
+            tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
             udp_pool: pool::UdpPool::default(),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
@@ -220,18 +231,24 @@ impl Gateway {
     pub async fn run(self) -> Result<(), ServeError> {
         let Self { state, http, udp, tcp, servers, capture_stop } = self;
         let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
-        let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet);
+        let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
+        let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet)
+            .bounded(bounds, Arc::clone(&state.tcp_status));
         let watch = |hosted: &Hosted| (Arc::clone(&state), hosted.protocol, hosted.stop.clone());
         let (s, p, stop) = watch(&state.servers.udp);
-        servers.spawn(async move {
-            let _ = udp.run(stop).await;
-            s.servers.get(p).up.store(false, Ordering::Relaxed);
-        });
+        servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
-        servers.spawn(async move {
-            let _ = tcp.run(stop).await;
-            s.servers.get(p).up.store(false, Ordering::Relaxed);
-        });
+        servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        if state.capture.enabled {
+            state.metrics.capture_running(true);
+            let (s, stop) = (Arc::clone(&state), capture_stop.clone());
+            servers.spawn(async move {
+                tokio::select! {
+                    () = s.capture_live.died() => s.metrics.capture_running(false),
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -275,6 +292,8 @@ fn router(state: Arc<AppState>) -> Router {
 /// `socketlab serve`: resolve settings, bind, print the ready line, run.
 pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
+    // A failure leaves the limit as it was; the connection cap still fits under it.
+    let _ = crate::fds::raise_limit();
     let bound = Bound::bind(&config).await?;
     let gateway = Gateway::new(config, bound, cancel)?;
     let http = gateway.http_addr()?;
