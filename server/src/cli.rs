@@ -40,7 +40,7 @@ pub enum Command {
     /// Send one sentence to a TCP server and print the reply (the lesson's TCPClient).
     TcpClient(TcpClientArgs),
     /// Run the playground: both servers plus the HTTP and WebSocket gateway.
-    Serve(Box<crate::config::ServeArgs>),
+    Serve(Box<crate::config::Settings>),
 }
 
 /// Flags every server shares.

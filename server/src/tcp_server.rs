@@ -31,7 +31,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const DRAIN_LIMIT: usize = 1 << 20;
 
 /// How the server takes turns between clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// One client at a time, as in the lesson.

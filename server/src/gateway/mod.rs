@@ -42,7 +42,7 @@ use self::limits::{ConnectionLimiter, RateLimiter};
 use self::metrics::Metrics;
 use self::store::Store;
 use crate::capture::{self, CaptureError, Watched};
-use crate::config::{Config, ConfigError, ServeArgs};
+use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
 use crate::log::Log;
 use crate::net;
@@ -282,7 +282,7 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `socketlab serve`: resolve settings, bind, print the ready line, run.
-pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), ServeError> {
+pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
     let bound = Bound::bind(&config).await?;
     let gateway = Gateway::new(config, bound, cancel)?;
