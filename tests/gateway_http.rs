@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 async fn rest_exchange_and_its_errors() {
     let r = start(|c| c.limits.max_frame_bytes = 4096).await;
     let http = reqwest::Client::new();
-    let post = |body: String| http.post(r.url("/api/v1/exchanges")).body(body).send();
+    let post = |body: String| {
+        http.post(r.url("/api/v1/exchanges")).header("content-type", "application/json").body(body).send()
+    };
     let resp = post(json!({"protocol":"udp","message":"hello"}).to_string()).await.unwrap();
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
@@ -58,7 +60,7 @@ async fn servers_health_metrics_and_page() {
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
     http.post(r.url("/api/v1/exchanges")).json(&json!({"protocol":"tcp","message":"m"})).send().await.unwrap();
-    http.post(r.url("/api/v1/exchanges")).body("{").send().await.unwrap();
+    http.post(r.url("/api/v1/exchanges")).header("content-type", "application/json").body("{").send().await.unwrap();
     let metrics = http.get(r.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("socketlab_errors_total{code=\"malformed_json\"} 1"));

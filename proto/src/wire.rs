@@ -94,7 +94,7 @@ pub struct CaptureStatus {
     pub enabled: bool,
     /// The interface captured, such as `lo`.
     pub interface: String,
-    /// Why capture is off, in one sentence.
+    /// Why capture is off (or why it stopped), in one sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -196,6 +196,9 @@ pub struct HostedServer {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Servers {
     pub servers: Vec<HostedServer>,
+    /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
+    /// the capture stops.
+    pub capture: CaptureStatus,
 }
 
 /// Whether a hosted server is serving.
@@ -256,8 +259,14 @@ pub enum ErrorCode {
     DuplicateId,
     /// The operator turned off observing other clients.
     ObserveDisabled,
-    /// The WebSocket's `Origin` is neither this gateway nor an allowed origin.
+    /// The request's `Origin` is neither this gateway nor an allowed origin.
     ForbiddenOrigin,
+    /// The request's `Host` is not a name this gateway answers to (DNS rebinding guard).
+    ForbiddenHost,
+    /// A request body that is not `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// The request's head or body did not arrive in time.
+    RequestTimeout,
     /// This IP address already holds the most WebSockets it may.
     TooManyConnections,
     /// No such route or resource.
@@ -289,6 +298,9 @@ impl ErrorCode {
             Self::DuplicateId => "duplicate_id",
             Self::ObserveDisabled => "observe_disabled",
             Self::ForbiddenOrigin => "forbidden_origin",
+            Self::ForbiddenHost => "forbidden_host",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::TooManyConnections => "too_many_connections",
             Self::NotFound => "not_found",
             Self::ConnectionRefused => "connection_refused",
@@ -367,6 +379,9 @@ mod tests {
             ErrorCode::DuplicateId,
             ErrorCode::ObserveDisabled,
             ErrorCode::ForbiddenOrigin,
+            ErrorCode::ForbiddenHost,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::RequestTimeout,
             ErrorCode::TooManyConnections,
             ErrorCode::NotFound,
             ErrorCode::ConnectionRefused,

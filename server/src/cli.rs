@@ -230,7 +230,7 @@ async fn tcp_client(a: TcpClientArgs) -> Result<(), CliError> {
     let server = crate::error::resolve(&a.target.server, a.target.port).await?;
     let tracer = Tracer::for_cli(a.target.trace);
     let mut rec = Recorder::new(tracer.clone(), a.target.trace);
-    let deadline = a.timeout.map(|d| tokio::time::Instant::now() + d);
+    let deadline = a.timeout.map(client::Deadline::after);
     let (socket, local) = net::client_tcp_socket(server)?;
     let sock = rec.socket(Transport::Tcp);
     rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));

@@ -119,7 +119,11 @@ pub async fn udp_exchange(
             Ok(reply)
         }
         Some(Err(err)) => {
-            let detail = format!("recvfrom failed: {err}");
+            let detail = if err.kind() == std::io::ErrorKind::ConnectionRefused {
+                "recvfrom failed: an ICMP port unreachable came back, so nobody listens on that port.".to_owned()
+            } else {
+                format!("recvfrom failed: {err}")
+            };
             rec.push(|t| {
                 event(t, sock, Op::Recvfrom, local, server).started(started).with_flag(Flag::Failed).detail(detail)
             });
@@ -138,17 +142,36 @@ pub async fn udp_exchange(
     }
 }
 
+/// When a TCP client gives up, and the timeout that set it (for the error's wording).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    /// A deadline `total` from now.
+    pub fn after(total: Duration) -> Self {
+        Self { at: Instant::now() + total, total }
+    }
+
+    fn missed(self, addr: SocketAddr, step: &'static str) -> NetError {
+        let ms = u64::try_from(self.total.as_millis()).unwrap_or(u64::MAX);
+        NetError::TcpTimeout { addr, ms, step }
+    }
+}
+
 /// Runs `fut` until `deadline`, if there is one; `None` means the deadline passed.
-async fn within<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+async fn within<F: Future>(deadline: Option<Deadline>, fut: F) -> Option<F::Output> {
     match deadline {
-        Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
+        Some(d) => tokio::time::timeout_at(d.at, fut).await.ok(),
         None => Some(fut.await),
     }
 }
 
-fn timed_out(server: SocketAddr, timeout: Option<Duration>) -> NetError {
-    let ms = timeout.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    NetError::Timeout { addr: server, ms }
+/// The error for a step that ran out of time; only reached with a deadline.
+fn missed(deadline: Option<Deadline>, addr: SocketAddr, step: &'static str) -> NetError {
+    deadline.map_or(NetError::TcpTimeout { addr, ms: 0, step }, |d| d.missed(addr, step))
 }
 
 /// Connects `socket` to `server`: the three-way handshake.
@@ -156,7 +179,7 @@ pub async fn tcp_connect(
     socket: TcpSocket,
     sock: SocketRef,
     server: SocketAddr,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     rec: &mut Recorder,
 ) -> Result<TcpStream, NetError> {
     let local = socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?;
@@ -179,9 +202,9 @@ pub async fn tcp_connect(
                 event(t, sock, Op::Connect, local, server)
                     .started(started)
                     .with_flag(Flag::Failed)
-                    .detail("connect() timed out.")
+                    .detail("connect() timed out: the handshake did not finish in time.")
             });
-            Err(NetError::Timeout { addr: server, ms: 0 })
+            Err(missed(deadline, server, "complete the handshake"))
         }
     }
 }
@@ -192,7 +215,7 @@ pub async fn tcp_converse(
     mut stream: TcpStream,
     sock: SocketRef,
     payload: &[u8],
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     max_reply: usize,
     rec: &mut Recorder,
 ) -> Result<Vec<u8>, NetError> {
@@ -208,9 +231,7 @@ pub async fn tcp_converse(
     match sent {
         Some(Ok(())) => {}
         Some(Err(err)) => return Err(NetError::io("send", server, err)),
-        None => {
-            return Err(NetError::Timeout { addr: server, ms: 0 });
-        }
+        None => return Err(missed(deadline, server, "take the message")),
     }
 
     let mut reply = Vec::new();
@@ -248,7 +269,7 @@ pub async fn tcp_converse(
                         .with_flag(Flag::Failed)
                         .detail("The server did not finish its reply in time.")
                 });
-                return Err(NetError::Timeout { addr: server, ms: 0 });
+                return Err(missed(deadline, server, "finish its reply"));
             }
         }
     }
@@ -268,11 +289,7 @@ pub async fn tcp_exchange(
     max_reply: usize,
     rec: &mut Recorder,
 ) -> Result<Vec<u8>, NetError> {
-    let deadline = Some(Instant::now() + timeout);
-    let stamp = |e: NetError| match e {
-        NetError::Timeout { addr, .. } => timed_out(addr, Some(timeout)),
-        other => other,
-    };
-    let stream = tcp_connect(socket, sock, server, deadline, rec).await.map_err(stamp)?;
-    tcp_converse(stream, sock, payload, deadline, max_reply, rec).await.map_err(stamp)
+    let deadline = Some(Deadline::after(timeout));
+    let stream = tcp_connect(socket, sock, server, deadline, rec).await?;
+    tcp_converse(stream, sock, payload, deadline, max_reply, rec).await
 }

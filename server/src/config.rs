@@ -24,6 +24,8 @@ use crate::tcp_server::Mode;
 pub mod range {
     use std::ops::RangeInclusive;
 
+    pub const TCP_READ_TIMEOUT_MS: RangeInclusive<u64> = 100..=600_000;
+    pub const TCP_MAX_CONNECTIONS: RangeInclusive<u64> = 1..=65_536;
     pub const STORE_EXCHANGES: RangeInclusive<u64> = 1..=1_000_000;
     pub const STORE_SECS: RangeInclusive<u64> = 1..=604_800;
     /// The largest UDP payload over IPv4.
@@ -42,6 +44,15 @@ pub mod range {
 /// A clap value parser that accepts only `r`.
 fn within<T: TryFrom<u64> + Clone + Send + Sync + 'static>(r: RangeInclusive<u64>) -> RangedU64ValueParser<T> {
     RangedU64ValueParser::<T>::new().range(r)
+}
+
+/// What `public_name` must look like: a host name with an optional port.
+const HOST_NAME_RULE: &str = "a host name with an optional port, such as lab.example.edu";
+
+/// A host name with an optional port, such as `lab.example.edu` or `[::1]:8080`.
+fn host_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    if ok { Ok(s.to_owned()) } else { Err(format!("{s:?} is not {HOST_NAME_RULE}")) }
 }
 
 /// `socketlab serve`'s settings: flags, `SOCKETLAB_*` variables and TOML keys (snake_case).
@@ -68,6 +79,16 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_mode: Option<Mode>,
+    /// How long the hosted TCP server waits for a connection's message before closing it, in
+    /// milliseconds [default: 5000] [range: 100-600000].
+    #[arg(long, env = "SOCKETLAB_TCP_READ_TIMEOUT_MS", value_parser = within::<u64>(range::TCP_READ_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_read_timeout_ms: Option<u64>,
+    /// Connections the hosted TCP server keeps open at once; at the cap it stops accepting
+    /// [default: 512] [range: 1-65536].
+    #[arg(long, env = "SOCKETLAB_TCP_MAX_CONNECTIONS", value_parser = within::<usize>(range::TCP_MAX_CONNECTIONS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_max_connections: Option<usize>,
     /// Capture packets on the servers' interface: `auto` when permitted, `on` or fail, `off`
     /// [default: auto].
     #[arg(long, env = "SOCKETLAB_CAPTURE", value_enum)]
@@ -93,6 +114,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_ALLOWED_ORIGINS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// The host name browsers use to reach the gateway when it is not the listen address or
+    /// `localhost`, e.g. behind a reverse proxy; requests naming any other host are refused.
+    #[arg(long, env = "SOCKETLAB_PUBLIC_NAME", value_parser = host_name)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_name: Option<String>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +176,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("setting {name} = {value} is outside its range {min}-{max}")]
     OutOfRange { name: &'static str, value: u64, min: u64, max: u64 },
+    #[error("setting {name} must be {rule}")]
+    Invalid { name: &'static str, rule: &'static str },
     #[error("settings cannot be merged: {0}")]
     Merge(String),
 }
@@ -162,9 +190,15 @@ pub struct Config {
     pub udp_port: u16,
     pub tcp_port: u16,
     pub tcp_mode: Mode,
+    /// How long the hosted TCP server waits for a connection's message.
+    pub tcp_read_timeout_ms: u64,
+    /// The hosted TCP server's connection cap (lowered at run time to fit the descriptors).
+    pub tcp_max_connections: usize,
     pub udp_buffer: usize,
     pub tcp_buffer: usize,
     pub allowed_origins: Vec<String>,
+    /// A host name, besides the listen address and `localhost`, that requests may name.
+    pub public_name: Option<String>,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
@@ -181,9 +215,12 @@ impl Default for Config {
             udp_port: 12000,
             tcp_port: 12000,
             tcp_mode: Mode::Concurrent,
+            tcp_read_timeout_ms: 5000,
+            tcp_max_connections: 512,
             udp_buffer: crate::udp_server::DEFAULT_BUFFER,
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
+            public_name: None,
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
@@ -236,9 +273,11 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 12] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 14] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
+            ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
+            ("tcp_max_connections", n(self.tcp_max_connections), range::TCP_MAX_CONNECTIONS),
             ("store_exchanges", n(self.store_exchanges), range::STORE_EXCHANGES),
             ("store_secs", self.store_secs, range::STORE_SECS),
             ("max_message_bytes", n(self.max_message_bytes), range::MAX_MESSAGE_BYTES),
@@ -262,6 +301,9 @@ impl Settings {
                 return Err(ConfigError::OutOfRange { name, value, min: *range.start(), max: *range.end() });
             }
         }
+        if self.public_name.as_deref().is_some_and(|n| host_name(n).is_err()) {
+            return Err(ConfigError::Invalid { name: "public_name", rule: HOST_NAME_RULE });
+        }
         Ok(())
     }
 
@@ -275,9 +317,12 @@ impl Settings {
             udp_port: self.udp_port.unwrap_or(d.udp_port),
             tcp_port: self.tcp_port.unwrap_or(d.tcp_port),
             tcp_mode: self.tcp_mode.unwrap_or(d.tcp_mode),
+            tcp_read_timeout_ms: self.tcp_read_timeout_ms.unwrap_or(d.tcp_read_timeout_ms),
+            tcp_max_connections: self.tcp_max_connections.unwrap_or(d.tcp_max_connections),
             udp_buffer: d.udp_buffer,
             tcp_buffer: d.tcp_buffer,
             allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
+            public_name: self.public_name.or(d.public_name),
             observe_all: self.observe_all.unwrap_or(d.observe_all),
             capture: self.capture.unwrap_or(d.capture),
             interface: self.interface.unwrap_or(d.interface),
@@ -310,6 +355,14 @@ impl Config {
         let merged = file.overlay(args)?;
         merged.validate()?;
         Ok(merged.apply(Self::default()))
+    }
+
+    /// The hosted TCP server's bounds, with the cap lowered to `fd_room` when that is smaller.
+    pub fn tcp_bounds(&self, fd_room: usize) -> crate::tcp_server::Bounds {
+        crate::tcp_server::Bounds {
+            read_timeout: Some(Duration::from_millis(self.tcp_read_timeout_ms)),
+            max_connections: Some(self.tcp_max_connections.min(fd_room).max(1)),
+        }
     }
 
     /// The exchange timeout as a duration.

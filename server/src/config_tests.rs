@@ -82,6 +82,13 @@ fn the_file_is_read_from_the_config_flag_and_its_errors_name_it() {
         let err = Config::resolve(&args).expect_err(text).to_string();
         assert!(err.contains(want), "{text:?}: {err}");
     }
+    let url = resolve("public_name = \"https://lab.example.edu/\"", &[]).expect_err("a URL in the file");
+    assert!(url.starts_with("setting public_name must be a host name"), "{url}");
+    let url = flags(&["--public-name", "https://lab.example.edu/"]).expect_err("a URL as a flag");
+    assert!(url.contains("is not a host name"), "{url}");
+    let named = resolve("public_name = \"lab.example.edu\"", &["--public-name", "lab.example.edu:8443"]);
+    assert_eq!(named.expect("valid").public_name.as_deref(), Some("lab.example.edu:8443"));
+
     let missing = Config::resolve(&flags(&["--config", "/nonexistent/socketlab.toml"]).expect("flags"));
     assert!(missing.expect_err("missing file").to_string().contains("/nonexistent/socketlab.toml"));
     std::fs::remove_dir_all(&dir).ok();

@@ -21,9 +21,15 @@ pub enum NetError {
     /// The host name did not resolve.
     #[error("unknown host {host:?}: {reason}")]
     UnknownHost { host: String, reason: String },
-    /// No reply came in time.
+    /// No UDP reply came in time.
     #[error("no reply from {addr} within {ms} ms: the datagram or its reply was lost, or the server is not running")]
     Timeout { addr: SocketAddr, ms: u64 },
+    /// A TCP step did not finish in time. TCP retransmits what is lost, so nothing was lost:
+    /// the server is busy (another client holds it), stalled or unreachable.
+    #[error(
+        "{addr} did not {step} within {ms} ms: TCP resends lost segments, so the server is busy serving another client, stalled, or unreachable"
+    )]
+    TcpTimeout { addr: SocketAddr, ms: u64, step: &'static str },
     /// Any other socket call failed.
     #[error("{op} failed: {source}")]
     Io { op: &'static str, source: io::Error },

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fds;
 pub mod fuzzing;
 pub mod gateway;
 pub mod log;

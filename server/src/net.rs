@@ -43,6 +43,10 @@ pub fn client_tcp_socket(server: SocketAddr) -> Result<(TcpSocket, SocketAddr), 
 }
 
 /// A UDP client socket bound to an ephemeral port, as `sendto` on a fresh socket would do.
+///
+/// It is never connected, like the lesson's client; it asks the kernel to report ICMP errors
+/// anyway (`IP_RECVERR`), so a datagram to a port nobody listens on fails the next `recvfrom`
+/// with "connection refused" instead of waiting out the timeout.
 pub async fn client_udp_socket(server: SocketAddr) -> Result<UdpSocket, NetError> {
     let local = if server.ip().is_loopback() {
         SocketAddr::new(server.ip(), 0)
@@ -51,5 +55,8 @@ pub async fn client_udp_socket(server: SocketAddr) -> Result<UdpSocket, NetError
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    UdpSocket::bind(local).await.map_err(|source| NetError::Io { op: "bind", source })
+    let socket = UdpSocket::bind(local).await.map_err(|source| NetError::Io { op: "bind", source })?;
+    crate::capture::report_icmp_errors(&socket, server.is_ipv6())
+        .map_err(|source| NetError::Io { op: "setsockopt(IP_RECVERR)", source })?;
+    Ok(socket)
 }

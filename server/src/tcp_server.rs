@@ -6,13 +6,22 @@
 //! When a client sends more than one `recv` can hold, the rest is read and discarded after the
 //! reply, so the close is a clean FIN instead of the RST an unread buffer causes, and the
 //! truncation is reported.
+//!
+//! [`Bounds`] keep a hosted server alive under abuse: a connection that sends nothing within
+//! the read timeout is closed (in either mode, so a silent client holds an iterative server
+//! only that long), and at the connection cap the welcome socket stops accepting until a
+//! connection ends, leaving later clients in the kernel's backlog instead of using up the
+//! process's descriptors. [`TcpStatus`] lets the gateway see both.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use socketlab_proto::{Event, Flag, Op, Role, Side, SocketRef, Transport, uppercase, utf8_problem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -40,12 +49,56 @@ pub enum Mode {
     Concurrent,
 }
 
+/// Limits that keep the server serving when clients misbehave. The default has none, as in
+/// the lesson.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// How long a connection may stay silent before the server closes it.
+    pub read_timeout: Option<Duration>,
+    /// The most connections open at once; at the cap the server stops accepting.
+    pub max_connections: Option<usize>,
+}
+
+/// What the server is doing, for health checks.
+#[derive(Debug, Default)]
+pub struct TcpStatus {
+    open: AtomicUsize,
+    /// When (on the tracer's clock, plus one; 0 for never) the connection being served began
+    /// waiting for its message. Only the iterative mode sets it: there, that wait holds
+    /// everyone else.
+    waiting_since: AtomicU64,
+    cap: AtomicUsize,
+}
+
+impl TcpStatus {
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The connection cap in force (`usize::MAX` when there is none).
+    pub fn cap(&self) -> usize {
+        self.cap.load(Ordering::Relaxed)
+    }
+
+    /// How long, in microseconds up to `now_us`, an iterative server has been held by a
+    /// client that has not sent its message yet.
+    pub fn held_for_us(&self, now_us: u64) -> Option<u64> {
+        match self.waiting_since.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(now_us.saturating_sub(since - 1)),
+        }
+    }
+}
+
 /// The TCP server, ready to run on an already-listening welcome socket.
 #[derive(Debug)]
 pub struct TcpServer {
     welcome: TcpListener,
     buffer: usize,
     mode: Mode,
+    bounds: Bounds,
+    status: Arc<TcpStatus>,
     tracer: Tracer,
     log: Log,
     sock: SocketRef,
@@ -55,7 +108,22 @@ impl TcpServer {
     /// Takes a listening socket; `buffer` is the `recv` size.
     pub fn new(welcome: TcpListener, buffer: usize, mode: Mode, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Welcome, Transport::Tcp);
-        Self { welcome, buffer, mode, tracer, log, sock }
+        let status = Arc::new(TcpStatus { cap: AtomicUsize::new(usize::MAX), ..TcpStatus::default() });
+        Self { welcome, buffer, mode, bounds: Bounds::default(), status, tracer, log, sock }
+    }
+
+    /// Applies `bounds`, and reports to `status` instead of the server's own.
+    #[must_use]
+    pub fn bounded(mut self, bounds: Bounds, status: Arc<TcpStatus>) -> Self {
+        status.cap.store(bounds.max_connections.unwrap_or(usize::MAX), Ordering::Relaxed);
+        self.status = status;
+        self.bounds = bounds;
+        self
+    }
+
+    /// The server's status, shared with whoever watches it.
+    pub fn status(&self) -> Arc<TcpStatus> {
+        Arc::clone(&self.status)
     }
 
     /// The welcome socket's address.
@@ -69,7 +137,16 @@ impl TcpServer {
         let (tracer, welcome) = (&self.tracer, self.sock);
         tracer.record(None, |t| Event::new(t, Side::Server, welcome, Op::Listen).addrs(Some(local), None));
         let tasks = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(self.bounds.max_connections.unwrap_or(Semaphore::MAX_PERMITS)));
         loop {
+            // At the cap, wait for a connection to end before taking the next one.
+            let slot = tokio::select! {
+                () = cancel.cancelled() => break,
+                s = Arc::clone(&slots).acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+            };
             let started = tracer.now_us();
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
@@ -90,9 +167,13 @@ impl TcpServer {
                 peer,
                 stream,
                 buffer: self.buffer,
+                read_timeout: self.bounds.read_timeout,
+                status: Arc::clone(&self.status),
+                iterative: self.mode == Mode::Iterative,
                 tracer: tracer.clone(),
                 log: self.log,
             };
+            self.status.open.fetch_add(1, Ordering::Relaxed);
             tracer.record(Some(peer), |t| {
                 let mut e = Event::new(t, Side::Server, welcome, Op::Accept)
                     .addrs(Some(conn.local), Some(peer))
@@ -105,10 +186,16 @@ impl TcpServer {
                 e
             });
             match self.mode {
-                Mode::Iterative => conn.serve(&cancel).await,
+                Mode::Iterative => {
+                    conn.serve(&cancel).await;
+                    drop(slot);
+                }
                 Mode::Concurrent => {
                     let cancel = cancel.clone();
-                    tasks.spawn(async move { conn.serve(&cancel).await });
+                    tasks.spawn(async move {
+                        conn.serve(&cancel).await;
+                        drop(slot);
+                    });
                 }
             }
         }
@@ -126,6 +213,9 @@ struct Connection {
     peer: SocketAddr,
     stream: TcpStream,
     buffer: usize,
+    read_timeout: Option<Duration>,
+    status: Arc<TcpStatus>,
+    iterative: bool,
     tracer: Tracer,
     log: Log,
 }
@@ -142,6 +232,27 @@ impl Connection {
         let peer = Some(self.peer);
         self.tracer.record(peer, |t| self.event(t, Op::Close));
         drop(self.stream);
+        if self.iterative {
+            // A wait cut short by shutdown ends here too.
+            self.status.waiting_since.store(0, Ordering::Relaxed);
+        }
+        self.status.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The first `recv`, bounded by the read timeout; `None` when the client stayed silent.
+    async fn first_read(&mut self, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+        if self.iterative {
+            self.status.waiting_since.store(self.tracer.now_us() + 1, Ordering::Relaxed);
+        }
+        let read = self.stream.read(buf);
+        let n = match self.read_timeout {
+            Some(limit) => tokio::time::timeout(limit, read).await.ok(),
+            None => Some(read.await),
+        };
+        if self.iterative {
+            self.status.waiting_since.store(0, Ordering::Relaxed);
+        }
+        n
     }
 
     async fn exchange(&mut self, cancel: &CancellationToken) -> Result<(), std::io::Error> {
@@ -149,7 +260,17 @@ impl Connection {
         let started = self.tracer.now_us();
         let n = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            n = self.stream.read(&mut buf) => n,
+            n = self.first_read(&mut buf) => n,
+        };
+        let Some(n) = n else {
+            let ms = self.read_timeout.map_or(0, |d| d.as_millis());
+            self.tracer.record(Some(self.peer), |t| {
+                self.event(t, Op::Recv).started(started).with_flag(Flag::Failed).detail(format!(
+                    "The client sent nothing for {ms} ms, so the server gives up on it and closes the connection; the lesson's server would wait forever."
+                ))
+            });
+            self.log.line(format_args!("tcp {}: sent nothing within {ms} ms; closed", self.peer));
+            return Ok(());
         };
         let n = match n {
             Ok(n) => n,

@@ -193,6 +193,9 @@ test("a TCP connection to a closed port shows SYN then RST, with the capture to 
   await reply().getByText(/Nobody listens on that port/).waitFor({ timeout: WAIT });
   assert.match(await reply().textContent(), /SYN was answered with RST/);
   assert.deepEqual(await packetLabels(), ["SYN", "RST, ACK"]);
+  const lanes = () => page.locator("svg.diagram .lane").evaluateAll((ls) => ls.map((l) => l.dataset.lane));
+  assert.deepEqual(await lanes(), ["client", "closed"], "nothing listens, so no welcome socket");
+  assert.doesNotMatch(await page.locator("#timeline").textContent(), /Welcome socket/);
   const captured = await page.locator("svg.diagram g.row[data-kind=packet].inferred").count();
   assert.equal(captured, 0, "captured packets are drawn solid, not as inferred");
   const href = await reply().getByRole("link", { name: "Download pcap" }).getAttribute("href");
@@ -209,6 +212,7 @@ test("a TCP connection to a closed port shows SYN then RST, with the capture to 
   await page.getByRole("button", { name: "UDP to a closed port" }).click();
   await reply().getByText(/ICMP port unreachable/).waitFor({ timeout: WAIT });
   assert.deepEqual(await packetLabels(), ["UDP Len=12", "ICMP port unreachable"]);
+  assert.deepEqual(await lanes(), ["client", "closed"]);
 });
 
 test("plain words for mistakes, a Chinese toggle, and keyboard use", async () => {
@@ -238,6 +242,51 @@ test("the layout holds at 1280x800 and 390x844", async () => {
       assert.ok(await page.getByRole("button", { name, exact: true }).isVisible(), `${name} visible at ${width}x${height}`);
     }
     await page.screenshot({ path: path.join(artifacts, `layout-${width}x${height}.png`), fullPage: true });
+  }
+});
+
+test("a 3,000-character message without spaces wraps or elides everywhere", async () => {
+  const long = "x".repeat(3000);
+  const compare = async (message) => {
+    await page.getByLabel("Message").fill(message);
+    await page.getByRole("button", { name: "Compare UDP and TCP" }).click();
+    await page.waitForFunction(
+      (m) => document.querySelectorAll("#reply .answer").length === 2 &&
+        document.querySelector("#reply .reply-text").textContent.startsWith(m.toUpperCase().slice(0, 10)),
+      message, { timeout: WAIT });
+    await page.locator("svg.diagram").nth(1).waitFor({ timeout: WAIT });
+  };
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await compare("short");
+    const short = await page.evaluate(() => document.documentElement.scrollHeight);
+    await compare(long);
+    const size = await page.evaluate(() => ({
+      width: document.documentElement.scrollWidth, inner: window.innerWidth,
+      height: document.documentElement.scrollHeight,
+    }));
+    await page.screenshot({ path: path.join(artifacts, `long-message-${width}x${height}.png`), fullPage: true });
+    assert.ok(size.width <= size.inner, `no horizontal scrolling at ${width}x${height}: ${size.width} > ${size.inner}`);
+    // Twice the short message's height: room for the scroll boxes, far from the 7,700 px a
+    // wrapped 3,000-character line takes in a narrow column.
+    assert.ok(size.height < 2 * short, `page height at ${width}x${height}: ${size.height} px vs ${short} px with a short message`);
+    // The diagrams themselves scroll sideways inside their own box on a narrow screen.
+    for (const sel of ["#reply", "#history", "#timeline figcaption", "#timeline .diagram-wrap", "#inspector"]) {
+      const wide = await page.locator(sel).evaluateAll((els) =>
+        els.filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1).length);
+      assert.equal(wide, 0, `${sel} stays inside the viewport at ${width}x${height}`);
+    }
+    const entry = await page.getByRole("region", { name: "History" }).locator("button").first().textContent();
+    assert.ok(entry.length < 200 && entry.includes("…"), `History elides: ${entry.length} chars`);
+    const caption = await page.locator("#timeline figcaption").first().textContent();
+    assert.ok(caption.length < 100 && caption.includes("…"), `the diagram title elides: ${caption}`);
+    // The client's sendto(): the inspector holds all 3,000 bytes in a box that scrolls rather
+    // than growing.
+    await page.locator("svg.diagram").first().locator("g.row[data-label='sendto(3000 B)']").click();
+    const payload = page.locator("#inspector pre.payload");
+    assert.equal(await payload.textContent(), long);
+    const box = await payload.evaluate((el) => ({ client: el.clientHeight, scroll: el.scrollHeight }));
+    assert.ok(box.scroll > box.client, `the payload box scrolls (${box.client} of ${box.scroll} px shown)`);
   }
 });
 

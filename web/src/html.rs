@@ -1,4 +1,4 @@
-//! Escaping for the HTML and SVG the view modules build as strings.
+//! Escaping and eliding for the HTML and SVG the view modules build as strings.
 
 /// Escapes text for an element's content or a quoted attribute.
 pub fn esc(text: &str) -> String {
@@ -16,10 +16,29 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// `text` cut to at most `max` characters, ending in "…" when cut, for one-line places (History,
+/// captions) where a long message must not grow the page.
+pub fn elide(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(super::esc(r#"<b a="x">&'"#), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn elides_by_characters() {
+        assert_eq!(super::elide("short", 5), "short");
+        assert_eq!(super::elide("longer", 5), "long…");
+        assert_eq!(super::elide("你好世界啊呀", 3), "你好…");
+        assert_eq!(super::elide(&"x".repeat(3000), 40).chars().count(), 40);
     }
 }

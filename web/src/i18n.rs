@@ -63,6 +63,7 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("lane_udp", "UDP server socket", "UDP 服务器套接字"),
     ("lane_welcome", "Welcome socket", "欢迎套接字"),
     ("lane_connection", "Connection socket", "连接套接字"),
+    ("lane_closed", "Closed port: nothing listens", "关闭的端口：无人监听"),
     ("client_program", "Client", "客户端"),
     ("server_program", "Server", "服务器"),
     ("no_code_line", "No line of code: the kernel sends this by itself.", "没有对应的代码行：这是内核自己发送的。"),

@@ -3,7 +3,8 @@
 //! A UDP exchange has two lanes (the client socket, the server's one socket). A TCP exchange
 //! has three: the client, the welcome socket that takes the handshake, and the connection
 //! socket that `accept()` hands the conversation to. Packets are arrows between lanes, socket
-//! calls are boxes on their own lane.
+//! calls are boxes on their own lane. When nothing listens (a closed port answers with RST or
+//! ICMP and no server call happens) there are two lanes, the client and the closed port.
 
 use std::net::SocketAddr;
 
@@ -16,6 +17,8 @@ pub enum LaneKind {
     UdpServer,
     Welcome,
     Connection,
+    /// A port nothing listens on: no socket, only the kernel's refusal.
+    Closed,
 }
 
 impl LaneKind {
@@ -26,6 +29,7 @@ impl LaneKind {
             Self::UdpServer => "lane_udp",
             Self::Welcome => "lane_welcome",
             Self::Connection => "lane_connection",
+            Self::Closed => "lane_closed",
         }
     }
 
@@ -36,6 +40,7 @@ impl LaneKind {
             Self::UdpServer => "udp",
             Self::Welcome => "welcome",
             Self::Connection => "connection",
+            Self::Closed => "closed",
         }
     }
 }
@@ -149,10 +154,21 @@ fn lane_of_call(e: &Event, transport: Transport) -> LaneKind {
     }
 }
 
+/// Whether nothing listened: no server-side call, and the far end refused with RST or ICMP.
+pub fn refused(events: &[Event]) -> bool {
+    let refusal = |e: &Event| {
+        e.side == Side::Server
+            && e.segment.as_ref().is_some_and(|s| s.flags.starts_with("RST") || s.flags.starts_with("ICMP"))
+    };
+    !events.iter().any(|e| e.side == Side::Server && e.op != Op::Segment) && events.iter().any(refusal)
+}
+
 /// Lays out one exchange (or one observed conversation).
 pub fn layout(events: &[Event]) -> Diagram {
     let transport = transport_of(events);
+    let closed = refused(events);
     let kinds: &[LaneKind] = match transport {
+        _ if closed => &[LaneKind::Client, LaneKind::Closed],
         Transport::Udp => &[LaneKind::Client, LaneKind::UdpServer],
         Transport::Tcp => &[LaneKind::Client, LaneKind::Welcome, LaneKind::Connection],
     };
@@ -173,15 +189,17 @@ pub fn layout(events: &[Event]) -> Diagram {
             let seg = e.segment.as_ref();
             let flags = seg.map_or("", |s| s.flags.as_str());
             // The handshake's three packets belong to the welcome socket.
-            let server_lane =
-                if transport == Transport::Tcp && handshake_left > 0 && (flags.contains("SYN") || handshake_left < 3) {
-                    handshake_left -= 1;
-                    LaneKind::Welcome
-                } else if transport == Transport::Tcp {
-                    LaneKind::Connection
-                } else {
-                    LaneKind::UdpServer
-                };
+            let server_lane = if closed {
+                LaneKind::Closed
+            } else if transport == Transport::Tcp && handshake_left > 0 && (flags.contains("SYN") || handshake_left < 3)
+            {
+                handshake_left -= 1;
+                LaneKind::Welcome
+            } else if transport == Transport::Tcp {
+                LaneKind::Connection
+            } else {
+                LaneKind::UdpServer
+            };
             let (from, to) = match e.side {
                 Side::Client => (LaneKind::Client, server_lane),
                 Side::Server => (server_lane, LaneKind::Client),
@@ -333,6 +351,28 @@ mod tests {
                 "client: recvfrom() → 2048 B",
             ]
         );
+    }
+
+    #[test]
+    fn a_closed_port_has_no_welcome_socket() {
+        let refused = call(10, Side::Client, Role::Client, Transport::Tcp, Op::Connect, None).with_flag(Flag::Failed);
+        let tcp = layout(&with_inferred(&[refused]));
+        assert_eq!(tcp.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(), ["client", "closed"]);
+        assert_eq!(sketch(&tcp), ["client>closed SYN", "closed>client RST, ACK", "client: connect() ✗"]);
+        assert_eq!(tcp.lanes[1].addr, Some(addr(12000)), "the closed lane still names its port");
+        assert!(tcp.lanes.iter().all(|l| l.kind.title_key() != "lane_welcome"));
+
+        let udp = Transport::Udp;
+        let mut icmp = Event::new(30, Side::Server, SocketRef { id: 0, role: Role::Udp, transport: udp }, Op::Segment)
+            .addrs(Some(addr(12000)), Some(addr(40000)));
+        icmp.segment = Some(Segment::inferred("ICMP port unreachable", 12));
+        let recv = call(40, Side::Client, Role::Client, udp, Op::Recvfrom, None).with_flag(Flag::Failed);
+        let d = layout(&with_inferred(&[call(10, Side::Client, Role::Client, udp, Op::Sendto, Some(5)), icmp, recv]));
+        assert_eq!(d.lanes.iter().map(|l| l.kind.name()).collect::<Vec<_>>(), ["client", "closed"]);
+        assert!(sketch(&d).contains(&"closed>client ICMP port unreachable".to_owned()), "{:?}", sketch(&d));
+
+        // A server that answers is never drawn as a closed port, even if it resets later.
+        assert_eq!(layout(&tcp_exchange()).lanes[1].kind, LaneKind::Welcome);
     }
 
     #[test]

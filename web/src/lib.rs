@@ -5,12 +5,14 @@
 //! DOM, and it only exists on `wasm32`.
 
 pub mod code;
+pub mod detail;
 pub mod explain;
 pub mod html;
 pub mod i18n;
 pub mod layout;
 pub mod model;
 pub mod svg;
+pub mod update;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]

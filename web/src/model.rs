@@ -81,6 +81,12 @@ pub struct Model {
     pub playing: bool,
     /// An i18n key or a server message about something that is not an exchange.
     pub notice: Option<String>,
+    /// Whether the user asked for the live view (kept across reconnections).
+    pub want_live: bool,
+    /// When the current socket said hello, for the reconnection backoff.
+    pub(crate) connected_at: Option<u64>,
+    /// The wait before the next reconnection attempt, in milliseconds.
+    pub(crate) retry_ms: u32,
     next_id: u64,
 }
 
@@ -98,6 +104,9 @@ impl Default for Model {
             live: false,
             playing: false,
             notice: None,
+            want_live: false,
+            connected_at: None,
+            retry_ms: crate::update::FIRST_RETRY_MS,
             next_id: 1,
         }
     }

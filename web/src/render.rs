@@ -1,23 +1,23 @@
-//! The only module that touches the DOM: wires the page's controls to the model, keeps the
-//! WebSocket (reconnecting after a gateway restart) and writes the view strings into their
-//! regions. Nothing here throws: every failure is handled or shown on the page.
+//! The only module that touches the DOM. It maps DOM and WebSocket events to `Msg`s, hands them
+//! to `Model::update`, performs the `Effect`s that come back (send a frame, start or stop the one
+//! play timer, reconnect later) and writes the view strings into their regions. It never changes
+//! the model itself. Nothing here throws: every failure is handled or shown on the page.
 
 use std::cell::RefCell;
 
-use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
+use socketlab_proto::wire::{Protocol, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{CloseEvent, Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket};
+use web_sys::{Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket};
 
 use crate::code::CodeLang;
 use crate::i18n::t;
-use crate::model::{Model, Status, View};
-use crate::view;
+use crate::model::Model;
+use crate::update::{Effect, Msg};
+use crate::{detail, view};
 
 /// Milliseconds between steps while playing.
 const PLAY_MS: i32 = 700;
-/// Longest wait between reconnection attempts.
-const MAX_RETRY_MS: i32 = 5000;
 
 struct App {
     doc: Document,
@@ -25,7 +25,9 @@ struct App {
     ws: Option<WebSocket>,
     /// The current socket's handlers, dropped with it.
     ws_handlers: Vec<Closure<dyn FnMut(Event)>>,
-    retry_ms: i32,
+    /// The play timer's one callback, made once and reused by every Play.
+    tick: Closure<dyn FnMut()>,
+    /// The running play interval, cleared before another starts.
     play_timer: Option<i32>,
 }
 
@@ -35,6 +37,53 @@ thread_local! {
 
 fn with_app<R>(f: impl FnOnce(&mut App) -> R) -> Option<R> {
     APP.with(|cell| cell.try_borrow_mut().ok().and_then(|mut slot| slot.as_mut().map(f)))
+}
+
+/// Milliseconds on the page's monotonic clock.
+fn now() -> u64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0, |p| p.now() as u64)
+}
+
+/// The one way anything changes: update the model, perform its effects, redraw.
+fn dispatch(msg: Msg) {
+    with_app(|app| {
+        for effect in app.model.update(msg, now()) {
+            perform(app, effect);
+        }
+        render(app);
+    });
+}
+
+fn perform(app: &mut App, effect: Effect) {
+    let Some(w) = web_sys::window() else { return };
+    match effect {
+        Effect::Send(frame) => {
+            if let (Some(ws), Ok(text)) = (&app.ws, serde_json::to_string(&frame)) {
+                if ws.ready_state() == WebSocket::OPEN {
+                    let _ = ws.send_with_str(&text);
+                }
+            }
+        }
+        Effect::StartTimer => {
+            if let Some(id) = app.play_timer.take() {
+                w.clear_interval_with_handle(id);
+            }
+            app.play_timer = w
+                .set_interval_with_callback_and_timeout_and_arguments_0(app.tick.as_ref().unchecked_ref(), PLAY_MS)
+                .ok();
+        }
+        Effect::StopTimer => {
+            if let Some(id) = app.play_timer.take() {
+                w.clear_interval_with_handle(id);
+            }
+        }
+        Effect::Reconnect { after_ms } => {
+            app.ws = None;
+            let again = Closure::once_into_js(connect);
+            let delay = i32::try_from(after_ms).unwrap_or(i32::MAX);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
+        }
+    }
 }
 
 /// Starts the app when the module loads.
@@ -50,7 +99,7 @@ pub fn start() {
                 model: Model::default(),
                 ws: None,
                 ws_handlers: Vec::new(),
-                retry_ms: 500,
+                tick: Closure::new(|| dispatch(Msg::Tick)),
                 play_timer: None,
             });
         }
@@ -69,6 +118,11 @@ fn listen(doc: &Document, id: &str, kind: &str, f: impl FnMut(Event) + 'static) 
     }
 }
 
+/// Sends `msg` whenever `id` fires `kind`.
+fn on(doc: &Document, id: &str, kind: &str, msg: impl Fn() -> Msg + 'static) {
+    listen(doc, id, kind, move |_| dispatch(msg()));
+}
+
 fn input_value(doc: &Document, id: &str) -> String {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
 }
@@ -84,17 +138,12 @@ fn clicked(e: &Event, attr: &str) -> Option<usize> {
     holder.get_attribute(attr)?.parse().ok()
 }
 
-/// Sends the frames `make` builds when connected; otherwise says the page is reconnecting.
-fn begin(make: impl FnOnce(&mut Model) -> Vec<ClientMsg>) {
-    with_app(|app| {
-        if app.model.status != Status::Connected {
-            app.model.notice = Some("status_reconnecting".into());
-        } else {
-            for frame in make(&mut app.model) {
-                send(app, &frame);
-            }
+/// Maps a click inside `id` on an element carrying `attr` to a message.
+fn on_item(doc: &Document, id: &str, attr: &'static str, msg: fn(usize) -> Msg) {
+    listen(doc, id, "click", move |e| {
+        if let Some(n) = clicked(&e, attr) {
+            dispatch(msg(n));
         }
-        render(app);
     });
 }
 
@@ -102,63 +151,26 @@ fn wire(doc: &Document) {
     let d = doc.clone();
     listen(doc, "controls", "submit", move |e| {
         e.prevent_default();
-        let message = input_value(&d, "message");
         let protocol = if checked(&d, "proto-tcp") { Protocol::Tcp } else { Protocol::Udp };
-        begin(|m| m.start(protocol, &message, Target::Hosted).into_iter().collect());
+        dispatch(Msg::Send { protocol, message: input_value(&d, "message") });
     });
     let d = doc.clone();
-    listen(doc, "compare", "click", move |_| {
-        let message = input_value(&d, "message");
-        begin(|m| m.compare(&message).map(Vec::from).unwrap_or_default());
-    });
+    on(doc, "compare", "click", move || Msg::Compare { message: input_value(&d, "message") });
     for (id, protocol) in [("closed-udp", Protocol::Udp), ("closed-tcp", Protocol::Tcp)] {
         let d = doc.clone();
-        listen(doc, id, "click", move |_| {
-            let typed = input_value(&d, "message");
-            let message = if typed.is_empty() { "hello".to_owned() } else { typed };
-            begin(|m| m.start(protocol, &message, Target::ClosedPort).into_iter().collect());
-        });
+        on(doc, id, "click", move || Msg::ClosedPort { protocol, message: input_value(&d, "message") });
     }
     let d = doc.clone();
-    listen(doc, "live", "change", move |_| {
-        let scope = if checked(&d, "live") { Scope::All } else { Scope::Own };
-        with_app(|app| send(app, &ClientMsg::Subscribe { scope }));
-    });
-    listen(doc, "step-back", "click", |_| step(-1));
-    listen(doc, "step-fwd", "click", |_| step(1));
-    listen(doc, "play", "click", |_| toggle_play());
-    listen(doc, "lang", "click", |_| {
-        with_app(|app| {
-            app.model.lang = app.model.lang.other();
-            render(app);
-        });
-    });
-    listen(doc, "code-python", "click", |_| set_code(CodeLang::Python));
-    listen(doc, "code-rust", "click", |_| set_code(CodeLang::Rust));
-    listen(doc, "timeline", "click", |e| {
-        if let Some(n) = clicked(&e, "data-step") {
-            with_app(|app| {
-                app.model.step = n;
-                render(app);
-            });
-        }
-    });
-    listen(doc, "history", "click", |e| {
-        if let Some(n) = clicked(&e, "data-open") {
-            with_app(|app| {
-                app.model.show(View::Exchange(n));
-                render(app);
-            });
-        }
-    });
-    listen(doc, "live-list", "click", |e| {
-        if let Some(n) = clicked(&e, "data-live") {
-            with_app(|app| {
-                app.model.show(View::Live(n));
-                render(app);
-            });
-        }
-    });
+    on(doc, "live", "change", move || Msg::Live(checked(&d, "live")));
+    on(doc, "step-back", "click", || Msg::Step(-1));
+    on(doc, "step-fwd", "click", || Msg::Step(1));
+    on(doc, "play", "click", || Msg::TogglePlay);
+    on(doc, "lang", "click", || Msg::ToggleLang);
+    on(doc, "code-python", "click", || Msg::Code(CodeLang::Python));
+    on(doc, "code-rust", "click", || Msg::Code(CodeLang::Rust));
+    on_item(doc, "timeline", "data-step", Msg::Select);
+    on_item(doc, "history", "data-open", Msg::OpenExchange);
+    on_item(doc, "live-list", "data-live", Msg::OpenLive);
     let keys = Closure::<dyn FnMut(Event)>::new(|e: Event| {
         let Some(key) = e.dyn_ref::<KeyboardEvent>() else {
             return;
@@ -167,81 +179,18 @@ fn wire(doc: &Document) {
             .target()
             .and_then(|t| t.dyn_into::<Element>().ok())
             .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
-        if typing {
-            return;
-        }
-        match key.key().as_str() {
-            "ArrowRight" => {
-                e.prevent_default();
-                step(1);
-            }
-            "ArrowLeft" => {
-                e.prevent_default();
-                step(-1);
-            }
-            _ => {}
+        let delta = match key.key().as_str() {
+            "ArrowRight" => 1,
+            "ArrowLeft" => -1,
+            _ => return,
+        };
+        if !typing {
+            e.prevent_default();
+            dispatch(Msg::Step(delta));
         }
     });
     let _ = doc.add_event_listener_with_callback("keydown", keys.as_ref().unchecked_ref());
     keys.forget();
-}
-
-fn set_code(lang: CodeLang) {
-    with_app(|app| {
-        app.model.code_lang = lang;
-        render(app);
-    });
-}
-
-fn step(delta: i64) {
-    with_app(|app| {
-        app.model.playing = false;
-        stop_timer(app);
-        app.model.step_by(delta);
-        render(app);
-    });
-}
-
-fn stop_timer(app: &mut App) {
-    if let (Some(id), Some(w)) = (app.play_timer.take(), web_sys::window()) {
-        w.clear_interval_with_handle(id);
-    }
-}
-
-fn toggle_play() {
-    with_app(|app| {
-        stop_timer(app);
-        app.model.playing = !app.model.playing;
-        if app.model.playing {
-            if app.model.step + 1 >= app.model.steps() {
-                app.model.step = 0;
-            }
-            let tick = Closure::<dyn FnMut()>::new(|| {
-                with_app(|app| {
-                    app.model.tick();
-                    if !app.model.playing {
-                        stop_timer(app);
-                    }
-                    render(app);
-                });
-            });
-            if let Some(w) = web_sys::window() {
-                app.play_timer = w
-                    .set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), PLAY_MS)
-                    .ok();
-            }
-            tick.forget();
-        }
-        render(app);
-    });
-}
-
-fn send(app: &App, frame: &ClientMsg) {
-    if let (Some(ws), Ok(text)) = (&app.ws, serde_json::to_string(frame)) {
-        if ws.ready_state() == WebSocket::OPEN {
-            let _ = ws.send_with_str(&text);
-        }
-    }
 }
 
 fn ws_url() -> Option<String> {
@@ -251,39 +200,17 @@ fn ws_url() -> Option<String> {
 }
 
 fn connect() {
-    let Some(url) = ws_url() else { return };
-    let Ok(ws) = WebSocket::new(&url) else {
-        schedule_reconnect();
+    let Some(ws) = ws_url().and_then(|url| WebSocket::new(&url).ok()) else {
+        dispatch(Msg::Closed);
         return;
     };
     let on_message = Closure::<dyn FnMut(Event)>::new(|e: Event| {
-        let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) else {
-            return;
-        };
-        if let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) {
-            with_app(|app| {
-                let hello = matches!(msg, ServerMsg::Hello(_));
-                app.model.receive(msg);
-                if hello {
-                    app.retry_ms = 500;
-                    // A reconnected socket starts unsubscribed; restore the live view.
-                    if checked(&app.doc, "live") {
-                        send(app, &ClientMsg::Subscribe { scope: Scope::All });
-                    }
-                }
-                render(app);
-            });
+        let text = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string());
+        if let Some(frame) = text.and_then(|t| serde_json::from_str::<ServerMsg>(&t).ok()) {
+            dispatch(Msg::Frame(Box::new(frame)));
         }
     });
-    let on_close = Closure::<dyn FnMut(Event)>::new(|e: Event| {
-        let _ = e.dyn_ref::<CloseEvent>();
-        with_app(|app| {
-            app.ws = None;
-            app.model.disconnected();
-            render(app);
-        });
-        schedule_reconnect();
-    });
+    let on_close = Closure::<dyn FnMut(Event)>::new(|_e: Event| dispatch(Msg::Closed));
     // Errors are followed by `close`, which does the work; nothing to log.
     let on_error = Closure::<dyn FnMut(Event)>::new(|_e: Event| {});
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -293,19 +220,6 @@ fn connect() {
         app.ws = Some(ws);
         app.ws_handlers = vec![on_message, on_close, on_error];
     });
-}
-
-fn schedule_reconnect() {
-    let delay = with_app(|app| {
-        let d = app.retry_ms;
-        app.retry_ms = (app.retry_ms * 2).min(MAX_RETRY_MS);
-        d
-    })
-    .unwrap_or(1000);
-    let again = Closure::once_into_js(connect);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
-    }
 }
 
 fn set_html(doc: &Document, id: &str, html: &str) {
@@ -349,9 +263,7 @@ fn render(app: &mut App) {
         }
     }
     if let Some(el) = doc.get_element_by_id("live").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
-        if m.status == Status::Connected {
-            el.set_checked(m.live || el.checked());
-        }
+        el.set_checked(m.want_live);
     }
     if let Some(el) = doc.get_element_by_id("capture") {
         el.set_text_content(Some(&view::capture(m)));
@@ -359,9 +271,9 @@ fn render(app: &mut App) {
     set_html(doc, "reply", &view::reply(m));
     set_html(doc, "timeline", &view::timeline(m));
     set_html(doc, "step-label", &crate::html::esc(&view::step_label(m)));
-    set_html(doc, "inspector", &view::inspector(m));
-    set_html(doc, "code", &view::code(m));
-    set_html(doc, "states", &view::states(m));
+    set_html(doc, "inspector", &detail::inspector(m));
+    set_html(doc, "code", &detail::code(m));
+    set_html(doc, "states", &detail::states(m));
     set_html(doc, "history", &view::history(m));
     set_html(doc, "live-list", &view::live(m));
 }

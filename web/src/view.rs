@@ -1,19 +1,19 @@
-//! The page's dynamic parts as HTML and SVG strings, built from the model. Pure: the render
-//! module only puts these strings into their regions, so everything a student reads is tested
-//! natively.
+//! The page's dynamic parts as HTML strings, built from the model: the status line, the Reply,
+//! the timeline (its SVG is `svg`'s), History and Live traffic; the right column is `detail`'s.
+//! Pure: the render module only puts these strings into their regions, so everything a student
+//! reads is tested natively.
 
 use std::fmt::Write;
 
-use socketlab_proto::tcp_state::tcp_states;
-use socketlab_proto::wire::{ErrorCode, Protocol, Target};
-use socketlab_proto::{Event, Op, Side, Transport};
+use socketlab_proto::wire::{ErrorCode, Target};
 
-use crate::code::{line_for, programs};
-use crate::explain::explain;
-use crate::html::esc;
+use crate::html::{elide, esc};
 use crate::i18n::{Lang, fill, t};
-use crate::layout::{layout, transport_of};
+use crate::layout::layout;
 use crate::model::{Exchange, Model, Outcome, Status, View};
+
+/// Characters of a message shown in one-line places: History entries and diagram captions.
+pub const SHORT: usize = 32;
 
 /// The status badge's text and CSS class.
 pub fn status(m: &Model) -> (&str, &'static str) {
@@ -115,7 +115,7 @@ pub fn timeline(m: &Model) -> String {
                 } else {
                     String::new()
                 };
-                format!("{}{to} · \"{}\"", x.protocol.as_str().to_uppercase(), x.message)
+                format!("{}{to} · \"{}\"", x.protocol.as_str().to_uppercase(), elide(&x.message, SHORT))
             })
             .collect(),
     };
@@ -138,165 +138,6 @@ pub fn step_label(m: &Model) -> String {
     fill(t(m.lang, "step_of"), &[("n", &(m.step + 1).to_string()), ("total", &total.to_string())])
 }
 
-fn primary(m: &Model) -> Option<(Vec<Event>, usize)> {
-    let events = m.timelines().into_iter().next()?;
-    let step = m.step.min(events.len().checked_sub(1)?);
-    Some((events, step))
-}
-
-/// The Inspector region.
-pub fn inspector(m: &Model) -> String {
-    let Some((events, step)) = primary(m) else {
-        return format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "no_selection")));
-    };
-    let e = &events[step];
-    let lang = m.lang;
-    let t0 = events.first().map_or(0, |f| f.t_us);
-    let mut rows: Vec<(&str, String)> = Vec::new();
-    let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "—".to_owned(), |a| a.to_string());
-    rows.push(("field_time", format!("+{:.3} ms", e.t_us.saturating_sub(t0) as f64 / 1000.0)));
-    rows.push(("field_socket", format!("#{} {:?} ({:?})", e.socket.id, e.socket.role, e.side).to_lowercase()));
-    rows.push((
-        "field_from",
-        addr(if e.op == Op::Segment || e.side == Side::Client || matches!(e.op, Op::Send | Op::Sendto) {
-            e.local
-        } else {
-            e.peer
-        }),
-    ));
-    rows.push((
-        "field_to",
-        addr(if e.op == Op::Segment || e.side == Side::Client || matches!(e.op, Op::Send | Op::Sendto) {
-            e.peer
-        } else {
-            e.local
-        }),
-    ));
-    let bytes = e.segment.as_ref().map(|s| s.len).or(e.bytes);
-    if let Some(b) = bytes {
-        let mut text = b.to_string();
-        if let Some(w) = e.wire_bytes {
-            let _ = write!(text, " (of {w})");
-        }
-        rows.push(("field_bytes", text));
-    }
-    if let Some(p) = &e.preview {
-        rows.push(("field_text", p.clone()));
-    }
-    if let Some(h) = &e.preview_hex {
-        rows.push(("field_hex", h.clone()));
-    }
-    let mut flags: Vec<String> = e.flags.iter().map(|f| format!("{f:?}")).map(|f| snake(&f)).collect();
-    if let Some(seg) = &e.segment {
-        if !seg.flags.is_empty() {
-            flags.insert(0, seg.flags.clone());
-        }
-    }
-    if !flags.is_empty() {
-        rows.push(("field_flags", flags.join(" ")));
-    }
-    if let Some(seg) = &e.segment {
-        let both = |rel: Option<u32>, abs: Option<u32>| {
-            abs.map(|a| {
-                fill(t(lang, "relative_absolute"), &[("rel", &rel.unwrap_or(a).to_string()), ("abs", &a.to_string())])
-            })
-        };
-        if let Some(v) = both(seg.rel_seq, seg.seq) {
-            rows.push(("field_seq", v));
-        }
-        if let Some(v) = both(seg.rel_ack, seg.ack) {
-            rows.push(("field_ack", v));
-        }
-        if let Some(w) = seg.window {
-            rows.push(("field_window", w.to_string()));
-        }
-        if !seg.options.is_empty() {
-            rows.push(("field_options", seg.options.join(", ")));
-        }
-    }
-    let mut out = format!("<p class=\"explain\">{}</p><dl>", esc(&explain(lang, e)));
-    for (key, value) in rows {
-        let mono = if key == "field_hex" || key == "field_text" { " class=\"mono\"" } else { "" };
-        let _ = write!(out, "<dt>{}</dt><dd{mono}>{}</dd>", esc(t(lang, key)), esc(&value));
-    }
-    out.push_str("</dl>");
-    out
-}
-
-fn snake(camel: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-/// The Code region: client and server programs, the line behind the current step highlighted.
-pub fn code(m: &Model) -> String {
-    let (transport, hl) = match primary(m) {
-        Some((events, step)) => (transport_of(&events), line_for(m.code_lang, &events, step)),
-        None => (
-            m.shown()
-                .first()
-                .map_or(Transport::Udp, |x| if x.protocol == Protocol::Tcp { Transport::Tcp } else { Transport::Udp }),
-            None,
-        ),
-    };
-    let mut out = String::from("<div class=\"programs\">");
-    for (which, p) in programs(m.code_lang, transport).iter().enumerate() {
-        let title = t(m.lang, if which == 0 { "client_program" } else { "server_program" });
-        let _ = write!(
-            out,
-            "<section class=\"program\"><h4>{} <code>{}</code></h4><ol class=\"code\">",
-            esc(title),
-            esc(p.name)
-        );
-        for (line, (text, _)) in p.lines.iter().enumerate() {
-            let current = hl == Some((which, line));
-            let _ = write!(
-                out,
-                "<li{}><code>{}</code></li>",
-                if current { " class=\"hl\" aria-current=\"true\"" } else { "" },
-                esc(text)
-            );
-        }
-        out.push_str("</ol></section>");
-    }
-    out.push_str("</div>");
-    if primary(m).is_some() && hl.is_none() {
-        let _ = write!(out, "<p class=\"hint\">{}</p>", esc(t(m.lang, "no_code_line")));
-    }
-    out
-}
-
-/// The TCP states region.
-pub fn states(m: &Model) -> String {
-    let Some((events, step)) = primary(m) else {
-        return String::new();
-    };
-    if transport_of(&events) == Transport::Udp {
-        return format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "udp_no_state")));
-    }
-    let d = layout(&events);
-    let (Some(client), Some(server)) = (d.lanes[0].addr, d.lanes.get(1).and_then(|l| l.addr)) else {
-        return String::new();
-    };
-    let listening = events.iter().any(|e| e.op == Op::Accept)
-        || !events.iter().any(|e| e.segment.as_ref().is_some_and(|s| s.flags.starts_with("RST")));
-    let all = tcp_states(&events, client, server, listening);
-    let [c, s] = all[step];
-    format!(
-        "<dl class=\"states\"><dt>{}</dt><dd class=\"state\" data-side=\"client\">{}</dd><dt>{}</dt><dd class=\"state\" data-side=\"server\">{}</dd></dl>",
-        esc(t(m.lang, "client_state")),
-        c.name(),
-        esc(t(m.lang, "server_state")),
-        s.name()
-    )
-}
-
 /// The History region.
 pub fn history(m: &Model) -> String {
     if m.exchanges.is_empty() {
@@ -306,7 +147,7 @@ pub fn history(m: &Model) -> String {
     for (i, x) in m.exchanges.iter().enumerate().rev() {
         let state = match &x.outcome {
             Outcome::Pending => "…".to_owned(),
-            Outcome::Reply { text, .. } => format!("→ {text}"),
+            Outcome::Reply { text, .. } => format!("→ {}", elide(text, SHORT)),
             Outcome::Failed { code, .. } => format!("✗ {}", code.as_str()),
             Outcome::Lost => "✗".to_owned(),
         };
@@ -316,7 +157,7 @@ pub fn history(m: &Model) -> String {
             "<li><button type=\"button\" data-open=\"{i}\"{}>{} “{}” {}</button></li>",
             if current { " aria-current=\"true\"" } else { "" },
             x.protocol.as_str().to_uppercase(),
-            esc(&x.message),
+            esc(&elide(&x.message, SHORT)),
             esc(&state)
         );
     }
@@ -345,13 +186,15 @@ pub fn live(m: &Model) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use socketlab_proto::infer::with_inferred;
+    use socketlab_proto::wire::Protocol;
     use socketlab_proto::wire::{Reply, ServerMsg};
-    use socketlab_proto::{Role, SocketRef};
+    use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
 
-    fn tcp_model() -> Model {
+    /// A TCP exchange of "hi <b>", handshake and reply included.
+    pub(crate) fn tcp_model() -> Model {
         let mut m = Model::default();
         let _ = m.start(Protocol::Tcp, "hi <b>", Target::Hosted);
         let c: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
@@ -421,24 +264,24 @@ mod tests {
     }
 
     #[test]
-    fn inspector_code_and_states_follow_the_step() {
-        let mut m = tcp_model();
-        m.step = 1;
-        assert!(inspector(&m).contains("SYN-ACK: the server"));
-        let code_html = code(&m);
-        assert!(
-            code_html.contains(
-                "<li class=\"hl\" aria-current=\"true\"><code>    connection, address = welcome.accept()</code>"
-            ),
-            "{code_html}"
-        );
-        assert!(states(&m).contains(">ESTABLISHED<") && states(&m).contains(">SYN_RECEIVED<"), "{}", states(&m));
-        m.step = 0;
-        assert!(states(&m).contains(">SYN_SENT<"), "{}", states(&m));
-        m.step = 5;
-        let inspect = inspector(&m);
-        assert!(inspect.contains("68 69 20 3c 62 3e") && inspect.contains("hi &lt;b&gt;"), "{inspect}");
-        assert!(states(&m).contains("ESTABLISHED"));
-        assert!(history(&m).contains("TCP “hi &lt;b&gt;” → HI &lt;B&gt;"));
+    fn a_long_message_is_elided_in_one_line_places_and_whole_in_the_reply() {
+        let long = "y".repeat(3000);
+        let mut m = Model::default();
+        let _ = m.start(Protocol::Udp, &long, Target::Hosted);
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
+        m.receive(ServerMsg::Event { id: "e1".into(), event: Event::new(1, Side::Client, sock, Op::Sendto) });
+        m.receive(ServerMsg::Reply(Reply {
+            id: "e1".into(),
+            reply: long.to_uppercase(),
+            reply_base64: None,
+            elapsed_us: 1,
+            exchange: None,
+        }));
+        assert!(reply(&m).contains(&long.to_uppercase()), "the reply region keeps it all (it scrolls)");
+        let entry = history(&m);
+        assert!(entry.len() < 400 && entry.contains('…'), "{entry}");
+        let diagram = timeline(&m);
+        assert!(!diagram.contains(&long[..SHORT]), "caption and label are elided");
+        assert!(diagram.contains(&format!("{}…", &long[..SHORT - 1])));
     }
 }

@@ -109,7 +109,7 @@ fn browser_tests(env: &setup::Env) -> Result<()> {
     let dir = root().join("tests/browser");
     let bin = target_dir().join("debug").join("socketlab");
     run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(["--test", "--test-reporter=spec"])
         .arg(dir.join("playground.test.mjs"))
         .env("SOCKETLAB_BIN", &bin)
         .env("PATH", env.path())

@@ -1,7 +1,7 @@
 //! Installs what the test suite needs, so that `cargo xtask test` is the only step on a fresh
 //! Debian machine that has just the Rust toolchain.
 //!
-//! - Debian packages (Chromium, `nc`, tshark, fonts, Python's venv, Node.js) with `apt-get`
+//! - Debian packages (Chromium, `nc`, tshark, fonts, Python's venv, Node.js, g++) with `apt-get`
 //!   when run as root; otherwise it stops with one line naming the exact command to run.
 //! - Python packages into a virtual environment under `target/venv`, never the system.
 //! - npm packages from the lockfile with `npm ci`.
@@ -82,6 +82,10 @@ fn missing_packages() -> Vec<&'static str> {
         .collect();
     if !python_can_make_venvs() {
         missing.extend(["python3", "python3-venv"]);
+    }
+    // libFuzzer, which the fuzz targets link, is C++.
+    if !on_path("c++") {
+        missing.push("g++");
     }
     if !on_path("npm") {
         missing.extend(["nodejs", "npm"]);

@@ -6,6 +6,9 @@
 //! again. Kept packets become `segment` events stamped with the kernel's receive time
 //! on the tracer's clock and are routed, with their raw frames, to the exchange of the client
 //! they belong to.
+//!
+//! The capture can die (the packet socket fails or is closed). [`Liveness`] makes that visible:
+//! the gateway reports it, and exchanges stop waiting for packets that will never come.
 
 mod bpf;
 pub(crate) mod parse;
@@ -14,7 +17,8 @@ mod sys;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use socketlab_proto::wire::CaptureStatus;
 use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
@@ -57,9 +61,67 @@ pub struct Captured {
     pub frame: Frame,
 }
 
+/// Whether the capture task runs, and why it stopped; also how to stop it.
+#[derive(Debug)]
+pub struct Liveness {
+    /// Stops the task on shutdown, which is not a death.
+    stop: CancellationToken,
+    running: AtomicBool,
+    reason: Mutex<Option<String>>,
+    /// Fires when the task dies (not when it is stopped on shutdown).
+    died: CancellationToken,
+    /// Asks the task to close its packet socket as if it had failed.
+    close: CancellationToken,
+}
+
+impl Liveness {
+    /// A capture not started yet, stopped by `stop`.
+    pub fn new(stop: CancellationToken) -> Self {
+        Self {
+            stop,
+            running: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            died: CancellationToken::new(),
+            close: CancellationToken::new(),
+        }
+    }
+
+    /// Whether packets are being captured now.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Why the capture stopped, once it has.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Resolves when the capture dies.
+    pub async fn died(&self) {
+        self.died.cancelled().await;
+    }
+
+    /// Closes the packet socket, as a failure would: for drills and tests.
+    pub fn close_socket(&self) {
+        self.close.cancel();
+    }
+
+    fn die(&self, reason: String) {
+        tracing::error!(%reason, "packet capture stopped; timelines fall back to inferred packets");
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        self.running.store(false, Ordering::Relaxed);
+        self.died.cancel();
+    }
+}
+
 /// Where captured packets go.
 pub trait PacketSink: Send + Sync + 'static {
     fn packet(&self, captured: Captured);
+}
+
+/// Lets an unconnected UDP client socket hear ICMP errors (see `sys::report_icmp_errors`).
+pub fn report_icmp_errors(socket: &impl std::os::fd::AsFd, v6: bool) -> io::Result<()> {
+    sys::report_icmp_errors(socket.as_fd(), v6)
 }
 
 fn explain(e: &io::Error) -> String {
@@ -80,7 +142,7 @@ pub fn start(
     watched: Watched,
     tracer: Tracer,
     sink: Arc<dyn PacketSink>,
-    cancel: CancellationToken,
+    live: Arc<Liveness>,
     tracker: &TaskTracker,
 ) -> Result<CaptureStatus, CaptureError> {
     let off = |reason: String| CaptureStatus { enabled: false, interface: interface.to_owned(), reason: Some(reason) };
@@ -98,7 +160,12 @@ pub fn start(
         }
         Err(e) => return Err(CaptureError { interface: interface.to_owned(), reason: explain(&e) }),
     };
-    tracker.spawn(run(fd, Parser::new(watched), tracer, sink, cancel));
+    live.running.store(true, Ordering::Relaxed);
+    tracker.spawn(async move {
+        if let Err(reason) = run(fd, Parser::new(watched), tracer, sink, &live).await {
+            live.die(reason);
+        }
+    });
     Ok(CaptureStatus { enabled: true, interface: interface.to_owned(), reason: None })
 }
 
@@ -107,15 +174,19 @@ async fn run(
     mut parser: Parser,
     tracer: Tracer,
     sink: Arc<dyn PacketSink>,
-    cancel: CancellationToken,
-) {
+    live: &Liveness,
+) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536 + 256];
     loop {
         let mut guard = tokio::select! {
-            () = cancel.cancelled() => return,
+            () = live.stop.cancelled() => return Ok(()),
+            () = live.close.cancelled() => {
+                drop(fd);
+                return Err("the packet socket was closed".to_owned());
+            }
             g = fd.readable() => match g {
                 Ok(g) => g,
-                Err(_) => return,
+                Err(e) => return Err(format!("waiting on the packet socket failed: {e}")),
             },
         };
         // Drain everything queued before waiting again.
@@ -137,7 +208,7 @@ async fn run(
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
+                Err(e) => return Err(format!("reading the packet socket failed: {e}")),
             }
         }
     }

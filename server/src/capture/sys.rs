@@ -2,13 +2,14 @@
 //!
 //! Safe wrappers exist for ordinary sockets, but not for binding a packet socket to an
 //! interface, reading the packet type the kernel reports (to drop loopback's outgoing copy of
-//! every frame, as libpcap does), or the kernel's receive timestamp. Each call is small and
-//! its safety argument sits beside it.
+//! every frame, as libpcap does), or the kernel's receive timestamp. Nor for `IP_RECVERR`,
+//! which lets an unconnected UDP client hear an ICMP port unreachable without the `connect()`
+//! the lesson's client never makes. Each call is small and its safety argument sits beside it.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// `SIOCGSTAMPNS` from `<linux/sockios.h>`: the last packet's receive time as a timespec.
 const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
@@ -16,6 +17,18 @@ const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 /// `htons(ETH_P_ALL)`: every protocol.
 fn eth_p_all() -> u16 {
     (libc::ETH_P_ALL as u16).to_be()
+}
+
+/// Sets `IP_RECVERR` (or `IPV6_RECVERR`) on a UDP socket, so that an ICMP error about a
+/// datagram it sent fails its next `recvfrom` even though the socket is not connected.
+pub fn report_icmp_errors(fd: BorrowedFd<'_>, v6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, name) =
+        if v6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) } else { (libc::IPPROTO_IP, libc::IP_RECVERR) };
+    let len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; `on` is a c_int and `len` its size.
+    let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&raw const on).cast(), len) };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// Opens a non-blocking packet socket bound to interface `name`.

@@ -3,7 +3,7 @@
 //! The server's last call (its `sendto` or `close`) can land a moment after the client already
 //! has the reply, and captured packets trail the calls that sent them (the final ACK of a
 //! teardown comes after both closes). An exchange waits, briefly and boundedly, until what it
-//! expects has arrived.
+//! expects has arrived, and stops waiting for packets the moment the capture dies.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use socketlab_proto::{Event, Flag, Op, Role};
 use tokio::time::Instant;
 
 use super::hub::Route;
+use crate::capture::Liveness;
 use crate::capture::pcapng::Frame;
 
 /// The longest an exchange waits for the rest of its timeline.
@@ -54,7 +55,12 @@ pub fn complete(events: &[Event], expect: Expect) -> bool {
 }
 
 /// Collects the route's events and frames until `expect` is met or the grace time passes.
-pub async fn collect(mut route: Route, mut events: Vec<Event>, expect: Expect) -> (Vec<Event>, Vec<Frame>) {
+pub async fn collect(
+    mut route: Route,
+    mut events: Vec<Event>,
+    mut expect: Expect,
+    capture: &Liveness,
+) -> (Vec<Event>, Vec<Frame>) {
     let mut frames = Vec::new();
     let mut take = |r: super::hub::Routed, events: &mut Vec<Event>| {
         if let Some(f) = r.frame {
@@ -67,7 +73,14 @@ pub async fn collect(mut route: Route, mut events: Vec<Event>, expect: Expect) -
     }
     let deadline = Instant::now() + GRACE;
     while !complete(&events, expect) {
-        match route.next_until(deadline).await {
+        let next = tokio::select! {
+            r = route.next_until(deadline) => r,
+            () = capture.died(), if expect.captured.is_some() => {
+                expect.captured = None;
+                continue;
+            }
+        };
+        match next {
             Some(r) => take(r, &mut events),
             None => break,
         }

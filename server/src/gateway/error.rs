@@ -40,6 +40,9 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ErrorCode::ObserveDisabled | ErrorCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ErrorCode::ForbiddenHost => StatusCode::MISDIRECTED_REQUEST,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::ConnectionRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::CaptureUnavailable => StatusCode::CONFLICT,
@@ -61,7 +64,7 @@ impl From<NetError> for ApiError {
     fn from(e: NetError) -> Self {
         let code = match &e {
             NetError::Refused { .. } => ErrorCode::ServerDown,
-            NetError::Timeout { .. } => ErrorCode::Timeout,
+            NetError::Timeout { .. } | NetError::TcpTimeout { .. } => ErrorCode::Timeout,
             _ => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())

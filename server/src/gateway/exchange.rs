@@ -16,7 +16,6 @@ use super::AppState;
 use super::collect::{Expect, collect};
 use super::error::ApiError;
 use crate::client::{self, Recorder};
-use crate::error::NetError;
 use crate::net;
 
 /// The most reply bytes a TCP exchange keeps.
@@ -105,60 +104,30 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let timeout = state.config.exchange_timeout();
     let (result, route, last_op) = match p.protocol {
         Protocol::Udp if !p.trace && !closed => {
-            // The lean path: a kept socket, already connected, and no timeline.
+            // The lean path: a kept socket and no timeline. Like the traced path and the
+            // lesson's client it is never connected: sendto, then recvfrom.
             let socket = match state.udp_pool.take() {
                 Some(s) => s,
-                None => {
-                    let s = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
-                    s.connect(addr).await.map_err(|e| fail(NetError::io("connect", addr, e).into()))?;
-                    s
-                }
+                None => net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?,
             };
             let sock = rec.socket(Transport::Udp);
-            let result = client::udp_exchange(
-                &socket,
-                sock,
-                addr,
-                &p.payload,
-                Some(timeout),
-                reply_room(server.buffer),
-                &mut rec,
-            )
-            .await;
+            let room = reply_room(server.buffer);
+            let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), room, &mut rec).await;
             if result.is_ok() {
                 state.udp_pool.give(socket);
             }
             (result, None, Op::Sendto)
         }
         Protocol::Udp => {
+            // The calls of the code panel's client, line for line: socket, sendto, recvfrom,
+            // close. No connect(): the socket hears an ICMP port unreachable through IP_RECVERR.
             let socket = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
             let local = socket.local_addr().map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
             let route = p.trace.then(|| state.hub.route(local));
             let sock = rec.socket(Transport::Udp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
-            // connect() on a UDP socket sends nothing; it lets the kernel report an ICMP
-            // port-unreachable as "connection refused" instead of a silent timeout.
-            let connected = socket.connect(addr).await;
-            rec.push(|t| {
-                Event::new(t, Side::Client, sock, Op::Connect).addrs(Some(local), Some(addr)).detail(
-                    "UDP connect() sends no packet: it only fixes the peer, so an ICMP port-unreachable can be reported.",
-                )
-            });
-            let result = match connected {
-                Ok(()) => {
-                    client::udp_exchange(
-                        &socket,
-                        sock,
-                        addr,
-                        &p.payload,
-                        Some(timeout),
-                        reply_room(server.buffer),
-                        &mut rec,
-                    )
-                    .await
-                }
-                Err(e) => Err(NetError::io("connect", addr, e)),
-            };
+            let room = reply_room(server.buffer);
+            let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), room, &mut rec).await;
             drop(socket);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Close).addrs(Some(local), Some(addr)));
             (result, route, Op::Sendto)
@@ -178,9 +147,9 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     if let Some(route) = route {
         let expect = Expect {
             server_last: (result.is_ok() && !closed).then_some(last_op),
-            captured: state.capture.enabled.then_some(p.protocol),
+            captured: state.capture_live.running().then_some(p.protocol),
         };
-        (events, frames) = collect(route, events, expect).await;
+        (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
     let events = if p.trace { with_inferred(&events) } else { events };
     let exchange = if frames.is_empty() {

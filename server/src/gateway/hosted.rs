@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus};
 use tokio::net::TcpSocket;
@@ -17,11 +18,46 @@ pub struct Hosted {
     pub buffer: usize,
     pub(super) up: AtomicBool,
     pub(super) stop: CancellationToken,
+    /// Why the server stopped, when it failed.
+    failure: Mutex<Option<String>>,
 }
 
 impl Hosted {
     pub(super) fn new(protocol: Protocol, addr: SocketAddr, buffer: usize) -> Self {
-        Self { protocol, addr, buffer, up: AtomicBool::new(true), stop: CancellationToken::new() }
+        Self {
+            protocol,
+            addr,
+            buffer,
+            up: AtomicBool::new(true),
+            stop: CancellationToken::new(),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Records how the server's `run` ended: it no longer serves, and a failure is logged and
+    /// kept for `/healthz`.
+    pub(super) fn ended(&self, result: Result<(), NetError>) {
+        self.up.store(false, Ordering::Relaxed);
+        let name = self.protocol.as_str().to_uppercase();
+        match result {
+            Ok(()) => tracing::info!(server = %name, addr = %self.addr, "hosted server stopped"),
+            Err(e) => {
+                tracing::error!(server = %name, addr = %self.addr, error = %e, "hosted server failed");
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Why the server is not serving, if it is not.
+    pub(super) fn problem(&self) -> Option<String> {
+        if self.is_up() {
+            return None;
+        }
+        let name = self.protocol.as_str().to_uppercase();
+        Some(match &*self.failure.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(e) => format!("the hosted {name} server on {} failed: {e}", self.addr),
+            None => format!("the hosted {name} server on {} is not running", self.addr),
+        })
     }
 
     /// Whether the server is still serving.
@@ -58,34 +94,65 @@ impl HostedServers {
     pub(super) fn describe(&self) -> Vec<HostedInfo> {
         vec![self.udp.describe(), self.tcp.describe()]
     }
-
-    pub(super) fn all_up(&self) -> bool {
-        self.udp.is_up() && self.tcp.is_up()
-    }
 }
 
-/// A port nobody listens on, kept that way by the gateway: a TCP socket bound to it but never
-/// listening answers every SYN with RST, and no UDP socket is bound to it, so the kernel answers
-/// datagrams with ICMP port unreachable.
+/// A port nobody listens on, kept that way by the gateway so no other program can take it.
+///
+/// A TCP socket bound to it but never listening makes the kernel answer every SYN with RST. A
+/// UDP socket bound to it and connected to its own address holds the UDP port too, yet matches
+/// no datagram from anyone else (a connected UDP socket only takes datagrams from its peer), so
+/// the kernel still answers each one with ICMP port unreachable.
 #[derive(Debug)]
 pub struct ClosedPort {
     pub addr: SocketAddr,
-    _reserved: TcpSocket,
+    _tcp: TcpSocket,
+    _udp: std::net::UdpSocket,
 }
 
 impl ClosedPort {
-    /// Reserves a port on `ip` whose UDP twin is free too.
+    /// Reserves a port on `ip` for both TCP and UDP.
     pub fn reserve(ip: IpAddr) -> Result<Self, NetError> {
         let io = |source| NetError::Io { op: "bind", source };
         for _ in 0..20 {
-            let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
-            socket.bind(SocketAddr::new(ip, 0)).map_err(io)?;
-            let addr = socket.local_addr().map_err(io)?;
-            // Nobody may hold the UDP port either; try another if someone does.
-            if std::net::UdpSocket::bind(addr).is_ok() {
-                return Ok(Self { addr, _reserved: socket });
-            }
+            let tcp = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
+            tcp.bind(SocketAddr::new(ip, 0)).map_err(io)?;
+            let addr = tcp.local_addr().map_err(io)?;
+            // Someone may hold the UDP twin already; try another port then.
+            let Ok(udp) = std::net::UdpSocket::bind(addr) else { continue };
+            udp.connect(addr).map_err(|source| NetError::Io { op: "connect", source })?;
+            return Ok(Self { addr, _tcp: tcp, _udp: udp });
         }
         Err(io(std::io::Error::other("no port with a free UDP twin was found")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_server_is_down_with_its_reason() {
+        let h = Hosted::new(Protocol::Tcp, SocketAddr::from(([127, 0, 0, 1], 12000)), 1024);
+        assert_eq!(h.problem(), None);
+        h.ended(Err(NetError::Io { op: "accept", source: std::io::Error::other("boom") }));
+        assert!(!h.is_up());
+        assert_eq!(
+            h.problem().as_deref(),
+            Some("the hosted TCP server on 127.0.0.1:12000 failed: accept failed: boom")
+        );
+        assert_eq!(h.describe().status, ServerStatus::Down);
+    }
+
+    #[test]
+    fn the_closed_port_refuses_udp_from_anyone() {
+        let closed = ClosedPort::reserve(IpAddr::from([127, 0, 0, 1])).expect("reserve");
+        assert!(std::net::UdpSocket::bind(closed.addr).is_err(), "held");
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+        client.connect(closed.addr).expect("connect");
+        client.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+        client.send(b"knock").expect("send");
+        let mut buf = [0u8; 16];
+        let err = client.recv(&mut buf).expect_err("no socket takes the datagram");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "ICMP port unreachable");
     }
 }

@@ -1,27 +1,42 @@
-//! The HTTP listener with a handshake timeout: a connection that has not delivered a complete
-//! request (a WebSocket upgrade or a REST call) within the limit is dropped.
+//! The HTTP listener with a deadline on every request head: a connection that has not
+//! delivered a complete request head within the limit, counted from when it was accepted or
+//! from when its previous response was written, is answered 408 (when part of a head came) and
+//! closed.
 //!
 //! axum's server has no header-read timeout, so a client could hold a connection open by
-//! sending its request head byte by byte. Each accepted stream is wrapped in [`HandshakeIo`],
-//! which fails reads once the deadline passes; a middleware marks the connection as arrived as
-//! soon as a request reaches the router, which switches the deadline off for good.
+//! sending its request head byte by byte, or by sending one prompt request and then the next
+//! one slowly. Each accepted stream is wrapped in [`DeadlineIo`], whose reads fail once the
+//! deadline passes while the connection waits for a head. A middleware ([`track`]) tells it
+//! when a request's head has arrived (no deadline while it is served: `edge.rs` bounds the
+//! body) and, through the response body's drop, when the response is written and the wait
+//! for the next head begins. A connection upgraded to a WebSocket has no deadline here; the
+//! session keeps its own.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
+use http_body::{Frame, SizeHint};
+use socketlab_proto::wire::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+use super::error::ApiError;
+
+/// The turn of a connection whose requests are over: it became a WebSocket.
+const UPGRADED: u64 = u64::MAX;
 
 /// The gateway's listener.
 #[derive(Debug)]
@@ -36,28 +51,32 @@ impl GuardedListener {
     }
 }
 
-/// Who is connected, and whether their first request has arrived.
+/// Who is connected, and where their connection is: the turn counts requests and responses,
+/// even while waiting for a head, odd while a request is served.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
-    arrived: Arc<AtomicBool>,
+    turn: Arc<AtomicU64>,
 }
 
 impl Listener for GuardedListener {
-    type Io = HandshakeIo;
+    type Io = DeadlineIo;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
-                    let arrived = Arc::new(AtomicBool::new(false));
-                    let io = HandshakeIo {
+                    let turn = Arc::new(AtomicU64::new(0));
+                    let io = DeadlineIo {
                         inner: stream,
+                        timeout: self.timeout,
                         deadline: Box::pin(tokio::time::sleep(self.timeout)),
-                        arrived: Arc::clone(&arrived),
+                        seen: 0,
+                        partial: false,
+                        turn: Arc::clone(&turn),
                     };
-                    return (io, Peer { addr, arrived });
+                    return (io, Peer { addr, turn });
                 }
                 // Out of descriptors or a connection reset before accept: wait a moment and
                 // go on, as axum's own listener does.
@@ -67,7 +86,7 @@ impl Listener for GuardedListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(Peer { addr: self.inner.local_addr()?, arrived: Arc::new(AtomicBool::new(true)) })
+        Ok(Peer { addr: self.inner.local_addr()?, turn: Arc::new(AtomicU64::new(UPGRADED)) })
     }
 }
 
@@ -77,33 +96,105 @@ impl Connected<IncomingStream<'_, GuardedListener>> for Peer {
     }
 }
 
-/// Marks the connection's first request as arrived.
-pub async fn mark_arrived(ConnectInfo(peer): ConnectInfo<Peer>, request: Request, next: Next) -> Response {
-    peer.arrived.store(true, Ordering::Relaxed);
-    next.run(request).await
+/// Marks a request's head as arrived, and its response's end as the start of the next wait.
+pub async fn track(ConnectInfo(peer): ConnectInfo<Peer>, request: Request, next: Next) -> Response {
+    let turn = peer.turn;
+    // Even to odd: a request is served. HTTP/1 serves one request of a connection at a time.
+    let _ = turn.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t % 2 == 0 && t != UPGRADED).then_some(t + 1));
+    let response = next.run(request).await;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        turn.store(UPGRADED, Ordering::Release);
+        return response;
+    }
+    response.map(|body| Body::new(Written { inner: body, turn }))
 }
 
-/// A TCP stream whose reads fail once the handshake deadline passes without a request.
+/// A response body that ends its request's turn when it is dropped, that is once it has been
+/// written or the connection is gone.
 #[derive(Debug)]
-pub struct HandshakeIo {
-    inner: TcpStream,
-    deadline: Pin<Box<Sleep>>,
-    arrived: Arc<AtomicBool>,
+struct Written {
+    inner: Body,
+    turn: Arc<AtomicU64>,
 }
 
-impl AsyncRead for HandshakeIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.arrived.load(Ordering::Relaxed) && self.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no complete request within the handshake timeout",
-            )));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+impl Drop for Written {
+    fn drop(&mut self) {
+        let _ = self.turn.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t % 2 == 1).then_some(t + 1));
     }
 }
 
-impl AsyncWrite for HandshakeIo {
+impl HttpBody for Written {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A TCP stream whose reads fail once a request head is overdue.
+#[derive(Debug)]
+pub struct DeadlineIo {
+    inner: TcpStream,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+    /// The turn the deadline was set for.
+    seen: u64,
+    /// Whether part of the awaited head has come.
+    partial: bool,
+    turn: Arc<AtomicU64>,
+}
+
+impl DeadlineIo {
+    /// Answers 408 on a connection whose head is overdue. Nothing else is being written then,
+    /// and a few hundred bytes fit the socket's buffer; if they do not, the close says enough.
+    fn answer_timeout(&self) {
+        let e = ApiError::new(ErrorCode::RequestTimeout, "the request head did not arrive in time");
+        let body = serde_json::to_string(&e.body()).unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = self.inner.try_write(format!("{head}{body}").as_bytes());
+    }
+}
+
+impl AsyncRead for DeadlineIo {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let turn = self.turn.load(Ordering::Acquire);
+        let waiting = turn % 2 == 0 && turn != UPGRADED;
+        if waiting {
+            if turn != self.seen {
+                self.seen = turn;
+                self.partial = false;
+                let at = Instant::now() + self.timeout;
+                self.deadline.as_mut().reset(at);
+            }
+            if self.deadline.as_mut().poll(cx).is_ready() {
+                if self.partial {
+                    self.answer_timeout();
+                }
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no complete request head in time")));
+            }
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if waiting && buf.filled().len() > before {
+            self.partial = true;
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for DeadlineIo {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }

@@ -21,6 +21,8 @@ pub struct Metrics {
     latency: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    capture_up: AtomicI64,
+    capture_stops: AtomicU64,
 }
 
 fn slot(p: Protocol) -> usize {
@@ -64,6 +66,14 @@ impl Metrics {
         self.sessions_open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The capture started (`true`) or died (`false`).
+    pub fn capture_running(&self, running: bool) {
+        self.capture_up.store(i64::from(running), Ordering::Relaxed);
+        if !running {
+            self.capture_stops.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -94,6 +104,12 @@ impl Metrics {
             "# HELP socketlab_ws_sessions_total WebSockets opened.\n# TYPE socketlab_ws_sessions_total counter\n",
         );
         let _ = writeln!(out, "socketlab_ws_sessions_total {}", get(&self.sessions_total));
+        out.push_str("# HELP socketlab_capture_up Whether packets are being captured (1) or not (0).\n");
+        out.push_str("# TYPE socketlab_capture_up gauge\n");
+        let _ = writeln!(out, "socketlab_capture_up {}", self.capture_up.load(Ordering::Relaxed));
+        out.push_str("# HELP socketlab_capture_stops_total Times the packet capture died.\n");
+        out.push_str("# TYPE socketlab_capture_stops_total counter\n");
+        let _ = writeln!(out, "socketlab_capture_stops_total {}", get(&self.capture_stops));
         out.push_str("# HELP socketlab_exchange_seconds Time from the first client call to the reply.\n");
         out.push_str("# TYPE socketlab_exchange_seconds histogram\n");
         let mut cumulative = 0;
@@ -121,7 +137,11 @@ mod tests {
         m.exchange_failed(Protocol::Tcp);
         m.error(ErrorCode::Timeout);
         m.session_opened();
+        m.capture_running(true);
+        m.capture_running(false);
         let text = m.render();
+        assert!(text.contains("socketlab_capture_up 0\n"), "{text}");
+        assert!(text.contains("socketlab_capture_stops_total 1\n"), "{text}");
         assert!(text.contains("socketlab_exchanges_total{protocol=\"udp\",outcome=\"ok\"} 2\n"), "{text}");
         assert!(text.contains("socketlab_exchanges_total{protocol=\"tcp\",outcome=\"error\"} 1\n"));
         assert!(text.contains("socketlab_errors_total{code=\"timeout\"} 1\n"));

@@ -8,8 +8,10 @@
 
 mod assets;
 mod collect;
+mod edge;
 pub mod error;
 mod exchange;
+mod health;
 mod hosted;
 mod hub;
 mod limits;
@@ -23,12 +25,11 @@ pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, header};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
@@ -46,7 +47,7 @@ use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
 use crate::log::Log;
 use crate::net;
-use crate::tcp_server::TcpServer;
+use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
 
@@ -71,8 +72,12 @@ pub enum ServeError {
 pub struct AppState {
     pub config: Config,
     pub servers: HostedServers,
+    hosts: edge::Hosts,
     closed: ClosedPort,
+    /// The capture as it started; `capture_live` says whether it still runs.
     capture: CaptureStatus,
+    capture_live: Arc<capture::Liveness>,
+    tcp_status: Arc<TcpStatus>,
     store: Store,
     udp_pool: pool::UdpPool,
     hub: Arc<Hub>,
@@ -92,7 +97,7 @@ impl AppState {
             servers: self.servers.describe(),
             limits: self.config.limits.clone(),
             observe_all: self.config.observe_all,
-            capture: self.capture.clone(),
+            capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
         }
     }
@@ -108,23 +113,6 @@ impl AppState {
             e
         })
     }
-}
-
-/// Whether a WebSocket request's `Origin` may connect: none at all (scripts), the gateway's
-/// own origin (same `Host`), or one the operator allowed.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim_end_matches('/');
-    let same = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| origin == format!("http://{host}") || origin == format!("https://{host}"));
-    same || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
 }
 
 /// The gateway's sockets, bound before anything runs.
@@ -175,6 +163,11 @@ impl Handle {
     pub fn server_up(&self, protocol: Protocol) -> bool {
         self.state.servers.get(protocol).is_up()
     }
+
+    /// Closes the capture's packet socket, as a failure would.
+    pub fn close_capture(&self) {
+        self.state.capture_live.close_socket();
+    }
 }
 
 impl Gateway {
@@ -185,6 +178,7 @@ impl Gateway {
             udp: Hosted::new(Protocol::Udp, addr(bound.udp.local_addr())?, config.udp_buffer),
             tcp: Hosted::new(Protocol::Tcp, addr(bound.tcp.local_addr())?, config.tcp_buffer),
         };
+        let hosts = edge::Hosts::new(addr(bound.http.local_addr())?, config.public_name.as_deref());
         let hub = Arc::new(Hub::default());
         let tracer = Tracer::new(hub.clone());
         let watched = Watched {
@@ -193,18 +187,21 @@ impl Gateway {
         };
         let tasks = TaskTracker::new();
         let capture_stop = CancellationToken::new();
+        let capture_live = Arc::new(capture::Liveness::new(capture_stop.clone()));
         let capture = capture::start(
             config.capture,
             &config.interface,
             watched,
             tracer.clone(),
             hub.clone(),
-            capture_stop.clone(),
+            Arc::clone(&capture_live),
             &tasks,
         )?;
         let state = Arc::new(AppState {
             closed: bound.closed,
             capture,
+            capture_live,
+            tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
             udp_pool: pool::UdpPool::default(),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
@@ -213,6 +210,7 @@ impl Gateway {
             hub,
             metrics: Metrics::default(),
             servers,
+            hosts,
             config,
             cancel,
             tracker: TaskTracker::new(),
@@ -233,18 +231,24 @@ impl Gateway {
     pub async fn run(self) -> Result<(), ServeError> {
         let Self { state, http, udp, tcp, servers, capture_stop } = self;
         let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
-        let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet);
+        let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
+        let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet)
+            .bounded(bounds, Arc::clone(&state.tcp_status));
         let watch = |hosted: &Hosted| (Arc::clone(&state), hosted.protocol, hosted.stop.clone());
         let (s, p, stop) = watch(&state.servers.udp);
-        servers.spawn(async move {
-            let _ = udp.run(stop).await;
-            s.servers.get(p).up.store(false, Ordering::Relaxed);
-        });
+        servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
-        servers.spawn(async move {
-            let _ = tcp.run(stop).await;
-            s.servers.get(p).up.store(false, Ordering::Relaxed);
-        });
+        servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        if state.capture.enabled {
+            state.metrics.capture_running(true);
+            let (s, stop) = (Arc::clone(&state), capture_stop.clone());
+            servers.spawn(async move {
+                tokio::select! {
+                    () = s.capture_live.died() => s.metrics.capture_running(false),
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -269,14 +273,18 @@ fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.limits.max_frame_bytes;
     Router::new()
         .route("/api/v1/ws", get(ws::upgrade))
-        .route("/api/v1/exchanges", post(rest::create_exchange))
+        .route(
+            "/api/v1/exchanges",
+            post(rest::create_exchange).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
+        )
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(rest::openapi))
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
         .fallback(assets::serve)
-        .layer(axum::middleware::from_fn(listener::mark_arrived))
+        .layer(from_fn_with_state(Arc::clone(&state), edge::guard))
+        .layer(axum::middleware::from_fn(listener::track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -284,6 +292,8 @@ fn router(state: Arc<AppState>) -> Router {
 /// `socketlab serve`: resolve settings, bind, print the ready line, run.
 pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
+    // A failure leaves the limit as it was; the connection cap still fits under it.
+    let _ = crate::fds::raise_limit();
     let bound = Bound::bind(&config).await?;
     let gateway = Gateway::new(config, bound, cancel)?;
     let http = gateway.http_addr()?;
@@ -298,31 +308,4 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),
     }
     gateway.run().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("origin"));
-        }
-        h
-    }
-
-    #[test]
-    fn origins_same_site_allowed_or_absent_pass() {
-        let allowed = vec!["https://course.example.edu".to_owned()];
-        let host = "127.0.0.1:8080";
-        assert!(origin_allowed(&headers(None, host), &allowed), "scripts send no Origin");
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), host), &allowed));
-        assert!(origin_allowed(&headers(Some("https://course.example.edu"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), host), &allowed));
-        assert!(!origin_allowed(&headers(Some("null"), host), &allowed));
-    }
 }

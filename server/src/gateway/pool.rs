@@ -2,8 +2,8 @@
 //!
 //! A traced exchange shows a fresh socket's whole life (`socket`, `sendto`, `recvfrom`, `close`)
 //! and so opens one each time. The lean path (`"trace": false`) shows nothing, so it reuses
-//! sockets already connected to the hosted server and saves four system calls and a reactor
-//! registration per exchange. A socket whose exchange failed is never reused, so a late reply
+//! sockets (unconnected, like the lesson's client: `sendto` and `recvfrom` only) and saves the
+//! socket's creation, binding and reactor registration per exchange. A socket whose exchange failed is never reused, so a late reply
 //! cannot reach the next exchange.
 
 use std::sync::{Mutex, PoisonError};
@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 /// Sockets kept at most.
 const MAX_POOLED: usize = 256;
 
-/// Connected client sockets waiting for reuse.
+/// Client sockets waiting for reuse.
 #[derive(Debug, Default)]
 pub struct UdpPool {
     idle: Mutex<Vec<UdpSocket>>,

@@ -87,17 +87,22 @@ pub async fn create_exchange(
 /// The servers this gateway hosts.
 #[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
 pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
-    Json(Servers { servers: state.servers.describe() })
+    Json(Servers { servers: state.servers.describe(), capture: state.capture_now() })
 }
 
 /// `GET /healthz`'s body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` when both hosted servers run, `degraded` otherwise.
+    /// `ok` when exchanges can be served, `degraded` otherwise.
     pub status: &'static str,
+    /// What is wrong, one sentence each: a hosted server that stopped or failed, an iterative
+    /// TCP server held by a silent client, a TCP server at its connection cap, a capture that
+    /// died. Empty when `ok`.
+    pub detail: Vec<String>,
 }
 
-/// Liveness and readiness: 200 while both hosted servers run, 503 otherwise.
+/// Readiness: 200 while both hosted servers run and can take an exchange, 503 otherwise, with
+/// the reasons in `detail`.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -105,10 +110,11 @@ pub struct Health {
     tag = "operations"
 )]
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    if state.servers.all_up() {
-        (StatusCode::OK, Json(Health { status: "ok" })).into_response()
+    let detail = state.problems();
+    if detail.is_empty() {
+        (StatusCode::OK, Json(Health { status: "ok", detail })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "degraded" })).into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "degraded", detail })).into_response()
     }
 }
 

@@ -18,8 +18,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use socketlab_proto::wire::ErrorCode;
 
+use super::AppState;
 use super::error::ApiError;
-use super::{AppState, origin_allowed};
 
 /// `GET /api/v1/ws`: checks the handshake, origin and limits, then upgrades.
 pub async fn upgrade(
@@ -36,7 +36,7 @@ pub async fn upgrade(
         state.metrics.error(e.code);
         e.into_response()
     };
-    if !origin_allowed(headers, &state.config.allowed_origins) {
+    if !state.hosts.origin_allowed(headers, &state.config.allowed_origins) {
         return refuse(ApiError::new(
             ErrorCode::ForbiddenOrigin,
             "this page's origin may not open WebSockets here; ask the operator to add it to allowed_origins",
