@@ -156,7 +156,7 @@ impl TcpServer {
                 Ok(a) => a,
                 Err(e) => {
                     // Per-connection failures (ECONNABORTED, EMFILE) must not end the server.
-                    self.log.line(format_args!("tcp: accept failed: {e}; still serving"));
+                    tracing::warn!(error = %e, "tcp: accept failed; still serving");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -227,7 +227,7 @@ impl Connection {
 
     async fn serve(mut self, cancel: &CancellationToken) {
         if let Err(e) = self.exchange(cancel).await {
-            self.log.line(format_args!("tcp {}: {e}", self.peer));
+            tracing::warn!(peer = %self.peer, error = %e, "tcp connection failed");
         }
         let peer = Some(self.peer);
         self.tracer.record(peer, |t| self.event(t, Op::Close));
