@@ -203,14 +203,15 @@ impl Report {
     }
 }
 
-/// One line per event, timed from the first: `+1.250 ms  sendto  127.0.0.1:5000  11 bytes "hello"`.
+/// One line per event, timed from the first:
+/// `+1.250 ms  socket 3  sendto  peer 127.0.0.1:5000  11 bytes  "hello"`.
 pub fn timeline(events: &[Event]) -> Vec<String> {
     let t0 = events.iter().map(|e| e.started_us.unwrap_or(e.t_us)).min().unwrap_or(0);
     events
         .iter()
         .map(|e| {
             let at = e.t_us.saturating_sub(t0);
-            let mut line = format!("+{}.{:03} ms  {}", at / 1000, at % 1000, e.op.name());
+            let mut line = format!("+{}.{:03} ms  socket {}  {}", at / 1000, at % 1000, e.socket.id, e.op.name());
             if let Some(seg) = &e.segment {
                 line.push_str(&format!(" [{}]", seg.flags));
             }

@@ -81,8 +81,8 @@ fn gradescope_shape_and_output() {
     assert_eq!(g.tests[0].name, "tcp-client: it connects");
     assert_eq!((g.tests[0].score, g.tests[0].max_score), (2, 2));
     assert_eq!(g.tests[0].output, "pass: accepted");
-    assert!(g.tests[1].output.starts_with("FAIL: nothing arrived\n\nWhat happened:\n+0.000 ms  sendto"));
-    assert!(g.tests[1].output.contains("+2.500 ms  recvfrom  (no reply)"), "{}", g.tests[1].output);
+    assert!(g.tests[1].output.starts_with("FAIL: nothing arrived\n\nWhat happened:\n+0.000 ms  socket 1  sendto"));
+    assert!(g.tests[1].output.contains("+2.500 ms  socket 1  recvfrom  (no reply)"), "{}", g.tests[1].output);
     let json = serde_json::to_value(&g).expect("serializes");
     let keys: Vec<_> = json["tests"][0].as_object().expect("object").keys().cloned().collect();
     assert_eq!(keys, ["max_score", "name", "output", "score"]);
@@ -94,8 +94,8 @@ fn gradescope_shape_and_output() {
 fn timeline_is_relative_and_bounded() {
     let long = vec![b'a'; 90];
     let lines = timeline(&[ev(10, Op::Send).payload(&long), ev(2_010, Op::Close)]);
-    assert_eq!(lines[1], "+2.000 ms  close");
-    assert!(lines[0].starts_with("+0.000 ms  send  90 bytes  \"aaaa"), "{}", lines[0]);
+    assert_eq!(lines[1], "+2.000 ms  socket 1  close");
+    assert!(lines[0].starts_with("+0.000 ms  socket 1  send  90 bytes  \"aaaa"), "{}", lines[0]);
     assert!(lines[0].ends_with("\"..."), "{}", lines[0]);
     assert!(timeline(&[]).is_empty());
 }
