@@ -94,7 +94,7 @@ impl UdpServer {
                 Ok(d) => d,
                 Err(e) => {
                     // Linux reports an earlier ICMP error on the next call; it is not fatal.
-                    self.log.line(format_args!("udp: recvfrom failed: {e}; still serving"));
+                    tracing::warn!(error = %e, "udp: recvfrom failed; still serving");
                     continue;
                 }
             };
@@ -135,7 +135,7 @@ impl UdpServer {
                 }
             });
             if let Err(e) = sent {
-                self.log.queue(&mut pending, format_args!("udp: sendto {from} failed: {e}; still serving"));
+                tracing::warn!(peer = %from, error = %e, "udp: sendto failed; still serving");
             }
             started = tracer.now_us();
         }

@@ -169,6 +169,36 @@ test("play walks to the end and compare draws UDP and TCP side by side", async (
   assert.equal(await page.locator("svg.diagram").count(), 1);
 });
 
+test("Play keeps one timer however often it is pressed, and clears it at the end", async () => {
+  // Count the page's live intervals and the distinct callbacks it hands to setInterval (a new
+  // callback per press is a leaked closure) by wrapping setInterval and clearInterval, then
+  // reload so the app starts under the wrappers.
+  await page.addInitScript(() => {
+    const live = new Set();
+    const callbacks = new Set();
+    const set = window.setInterval.bind(window);
+    const clear = window.clearInterval.bind(window);
+    window.setInterval = (fn, ...rest) => { callbacks.add(fn); const id = set(fn, ...rest); live.add(id); return id; };
+    window.clearInterval = (id) => { live.delete(id); clear(id); };
+    window.liveIntervals = () => live.size;
+    window.timerCallbacks = () => callbacks.size;
+  });
+  await page.reload();
+  await page.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  await send("timer", "TCP");
+  await reply().getByText("TIMER", { exact: true }).waitFor({ timeout: WAIT });
+  const play = page.locator("#play");
+  for (let i = 0; i < 9; i++) await play.click();
+  assert.equal(await play.textContent(), "Pause", "an odd number of presses leaves it playing");
+  assert.equal(await page.evaluate(() => window.liveIntervals()), 1, "one timer while playing");
+  assert.equal(await page.evaluate(() => window.timerCallbacks()), 1, "every Play reuses one callback");
+  await page.getByRole("button", { name: "Play" }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.liveIntervals()), 0, "no timer after the end");
+  await play.click();
+  await page.getByRole("button", { name: "Step", exact: true }).click();
+  assert.equal(await page.evaluate(() => window.liveIntervals()), 0, "stepping stops the timer");
+});
+
 test("live view draws an exchange made by a separate Python client", async () => {
   await page.getByLabel("Live view").check();
   // Give the subscription a moment to reach the gateway before the client sends.

@@ -157,7 +157,8 @@ pub async fn pcapng(State(state): State<Arc<AppState>>, Path(exchange): Path<Str
     let file = state
         .store
         .pcapng(&exchange, &state.capture.interface, std::time::Instant::now())
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no capture is kept for exchange {exchange:?}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no capture is kept for exchange {exchange:?}")))?
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot write the pcapng file: {e}")))?;
     let disposition = format!("attachment; filename=\"socketlab-{exchange}.pcapng\"");
     Ok(([(header::CONTENT_TYPE, "application/x-pcapng".to_owned()), (header::CONTENT_DISPOSITION, disposition)], file)
         .into_response())
