@@ -187,6 +187,7 @@ fn too_large(limit: usize) -> ApiError {
 /// Answers a refusal; one that leaves a body unread also closes the connection, since what
 /// follows on it would be the rest of that body.
 fn refuse(state: &AppState, e: ApiError) -> Response {
+    tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused at the edge");
     state.metrics.error(e.code);
     let close = matches!(e.code, ErrorCode::TooLarge | ErrorCode::RequestTimeout | ErrorCode::UnsupportedMediaType);
     let mut response = e.into_response();
