@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::Value;
+use support::gateway;
 use support::*;
 
 /// Runs `socketlab check ARGS` to the end: (exit code, stdout, stderr).
@@ -215,4 +216,50 @@ fn usage_errors_and_unreachable_targets_exit_2_with_one_line() {
     }
     let status = Command::new(env!("CARGO_BIN_EXE_socketlab")).args(["check", "--help"]).output().unwrap();
     assert!(status.status.success());
+}
+
+#[tokio::test]
+async fn the_gateway_checks_listed_targets_only() {
+    let (_server, port) = python_server("udp_server.py");
+    // Listeners on other ports watch that nothing is sent to an unlisted target.
+    let watch_udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let watch_tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    watch_udp.set_nonblocking(true).unwrap();
+    watch_tcp.set_nonblocking(true).unwrap();
+    let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.targets.insert("my-server".to_owned(), listed);
+        c.limits.exchange_timeout_ms = 300;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        http.post(r.url("/api/v1/checks")).header("content-type", "application/json").body(body.to_string()).send()
+    };
+
+    let refused = [
+        serde_json::json!({"program": "udp-server", "target": watch_udp.local_addr().unwrap().to_string()}),
+        serde_json::json!({"program": "tcp-server", "target": watch_tcp.local_addr().unwrap().to_string()}),
+        serde_json::json!({"program": "udp-server", "target": "your-server"}),
+        serde_json::json!({"program": "udp-client", "target": "my-server"}),
+        serde_json::json!({"program": "udp-server"}),
+    ];
+    for body in refused {
+        let resp = post(body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 422, "{body}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "invalid_field", "{body}");
+    }
+    let mut buf = [0u8; 64];
+    let udp = watch_udp.recv_from(&mut buf);
+    assert_eq!(udp.unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram reached an unlisted port");
+    assert_eq!(watch_tcp.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
+
+    let resp = post(serde_json::json!({"program": "udp-server", "target": "my-server"})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["target"], listed.to_string());
+    assert_eq!(report["items"].as_array().unwrap().len(), 7);
+    assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
+    r.stop().await;
 }

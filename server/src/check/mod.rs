@@ -137,12 +137,7 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
             return Err(CheckError::Usage(format!("{} needs --target HOST:PORT", a.program.name())));
         };
         let addr = resolve(target).await?;
-        let mut p = probe::Probe::new(rec, addr, timeout);
-        let outcomes = match a.program {
-            Program::UdpServer => server_udp::run(&mut p).await,
-            _ => server_tcp::run(&mut p).await,
-        };
-        (addr.to_string(), outcomes.map_err(CheckError::Unreachable)?)
+        (addr.to_string(), server_outcomes(a.program, addr, timeout, rec).await.map_err(CheckError::Unreachable)?)
     } else {
         if a.target.is_some() {
             return Err(CheckError::Usage(format!("{} takes --listen, not --target", a.program.name())));
@@ -158,6 +153,27 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
     output::print(&report, a.format);
     let failed = report.items.iter().filter(|i| i.required && i.verdict == check::Verdict::Fail).count();
     if failed > 0 { Err(CheckError::Failed { failed }) } else { Ok(()) }
+}
+
+/// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`.
+/// An error says the server cannot be reached at all.
+pub async fn grade_server(program: Program, addr: SocketAddr, timeout: Duration) -> Result<check::Report, String> {
+    let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true)).await?;
+    Ok(check::grade(program, &addr.to_string(), outcomes))
+}
+
+async fn server_outcomes(
+    program: Program,
+    addr: SocketAddr,
+    timeout: Duration,
+    rec: Recorder,
+) -> Result<Vec<check::ItemOutcome>, String> {
+    let mut p = probe::Probe::new(rec, addr, timeout);
+    match program {
+        Program::UdpServer => server_udp::run(&mut p).await,
+        Program::TcpServer => server_tcp::run(&mut p).await,
+        other => Err(format!("{} is not a server", other.name())),
+    }
 }
 
 async fn resolve(target: &str) -> Result<SocketAddr, CheckError> {
