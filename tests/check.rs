@@ -23,7 +23,7 @@ fn check(args: &[&str]) -> (i32, String, String) {
 fn grade_server(program: &str, script: &str) -> (i32, Value) {
     let (_server, port) = python_server(script);
     let target = format!("127.0.0.1:{port}");
-    let (code, out, err) = check(&[program, "--target", &target, "--timeout-ms", "500", "--format", "json"]);
+    let (code, out, err) = check(&[program, "--target", &target, "--timeout-ms", "1000", "--format", "json"]);
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
     (code, report)
 }
@@ -65,7 +65,7 @@ fn lesson_like_servers_score_full_marks_and_die_on_invalid_utf8() {
 fn text_output_shows_the_failing_items_timeline() {
     let (_server, port) = python_server("tcp_server.py");
     let target = format!("127.0.0.1:{port}");
-    let (code, out, _) = check(&["tcp-server", "--target", &target, "--timeout-ms", "300"]);
+    let (code, out, _) = check(&["tcp-server", "--target", &target, "--timeout-ms", "1000"]);
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], format!("socketlab check tcp-server {target}"));
@@ -158,7 +158,7 @@ fn clients_the_check_runs_are_typed_to_and_read() {
 #[test]
 fn a_client_that_never_closes_fails_only_closes() {
     let never = peer("tcp_client_never_closes.py");
-    let args = ["tcp-client", "--listen", "127.0.0.1:0", "--timeout-ms", "500", "--format", "json", "--"];
+    let args = ["tcp-client", "--listen", "127.0.0.1:0", "--timeout-ms", "1000", "--format", "json", "--"];
     let (code, out, _) = check(&[&args[..], &["python3", "-u", &never, "{port}"]].concat());
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(ids(&report, "fail"), set(&["closes"]), "{report:#}");
@@ -170,7 +170,7 @@ fn a_client_that_never_closes_fails_only_closes() {
 fn gradescope_output_has_the_documented_shape() {
     let (_server, port) = python_server("udp_lower_server.py");
     let target = format!("127.0.0.1:{port}");
-    let (code, out, _) = check(&["udp-server", "--target", &target, "--timeout-ms", "300", "--format", "gradescope"]);
+    let (code, out, _) = check(&["udp-server", "--target", &target, "--timeout-ms", "1000", "--format", "gradescope"]);
     assert_eq!(code, 1);
     let results: Value = serde_json::from_str(&out).unwrap();
     let top: BTreeSet<_> = results.as_object().unwrap().keys().cloned().collect();
@@ -229,7 +229,7 @@ async fn the_gateway_checks_listed_targets_only() {
     let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let r = gateway::start(|c| {
         c.targets.insert("my-server".to_owned(), listed);
-        c.limits.exchange_timeout_ms = 300;
+        c.limits.exchange_timeout_ms = 1000;
     })
     .await;
     let http = reqwest::Client::new();
