@@ -254,6 +254,14 @@ async fn the_gateway_checks_listed_targets_only() {
     assert_eq!(udp.unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram reached an unlisted port");
     assert_eq!(watch_tcp.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
 
+    // The listed names, with the address the student's server must use, in both listings.
+    let listed_json = serde_json::json!([{"name": "my-server", "addr": listed.to_string(), "programs": ["udp-server", "tcp-server"]}]);
+    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(servers["targets"], listed_json);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
+    let hello = gateway::recv(&mut ws).await;
+    assert_eq!(hello["targets"], listed_json, "{hello}");
+
     let resp = post(serde_json::json!({"program": "udp-server", "target": "my-server"})).await.unwrap();
     assert_eq!(resp.status(), 200);
     let report: Value = resp.json().await.unwrap();

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::ListedTarget;
 use crate::event::Event;
 
 /// The API version announced in `hello` and carried in every path (`/api/v1/...`).
@@ -143,6 +144,9 @@ pub struct Hello {
     pub capture: CaptureStatus,
     /// The port the gateway keeps closed for the `closed_port` target.
     pub closed_port: u16,
+    /// The servers the operator listed for checks (empty when none).
+    #[serde(default)]
+    pub targets: Vec<ListedTarget>,
 }
 
 /// The end of a successful exchange.
@@ -199,6 +203,9 @@ pub struct Servers {
     /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
     /// the capture stops.
     pub capture: CaptureStatus,
+    /// The servers the operator listed for checks (empty when none).
+    #[serde(default)]
+    pub targets: Vec<ListedTarget>,
 }
 
 /// Whether a hosted server is serving.
@@ -334,64 +341,5 @@ pub struct ErrorDetail {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exchange_frame_parses_as_documented() {
-        let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
-        let msg: ClientMsg = serde_json::from_str(text).expect("parses");
-        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
-        assert_eq!(req.id.as_deref(), Some("a1"));
-        assert_eq!(req.protocol, Protocol::Udp);
-        assert_eq!(req.message.as_deref(), Some("hello"));
-        assert_eq!(req.trace, None);
-    }
-
-    #[test]
-    fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error {
-            id: None,
-            code: ErrorCode::MalformedJson,
-            message: "x".into(),
-            exchange: None,
-            refused_id: None,
-        };
-        let json = serde_json::to_value(&err).expect("serializes");
-        assert_eq!(json["type"], "error");
-        assert_eq!(json["code"], "malformed_json");
-        assert!(json["id"].is_null());
-
-        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
-        assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
-    }
-
-    #[test]
-    fn error_codes_match_their_wire_names() {
-        for code in [
-            ErrorCode::MalformedJson,
-            ErrorCode::InvalidField,
-            ErrorCode::TooLarge,
-            ErrorCode::Timeout,
-            ErrorCode::ServerDown,
-            ErrorCode::RateLimited,
-            ErrorCode::TooManyInFlight,
-            ErrorCode::DuplicateId,
-            ErrorCode::ObserveDisabled,
-            ErrorCode::ForbiddenOrigin,
-            ErrorCode::ForbiddenHost,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::RequestTimeout,
-            ErrorCode::TooManyConnections,
-            ErrorCode::NotFound,
-            ErrorCode::ConnectionRefused,
-            ErrorCode::CaptureUnavailable,
-            ErrorCode::ShuttingDown,
-            ErrorCode::SessionClosed,
-            ErrorCode::Internal,
-        ] {
-            let json = serde_json::to_string(&code).expect("serializes");
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
-        }
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;

@@ -88,6 +88,8 @@ pub struct AppState {
     conns: Arc<ConnectionLimiter>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// The OpenAPI document, made on first request: it names this gateway's targets.
+    openapi: std::sync::OnceLock<serde_json::Value>,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             observe_all: self.config.observe_all,
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
+            targets: checks::listed(self),
         }
     }
 
@@ -215,6 +218,7 @@ impl Gateway {
             config,
             cancel,
             tracker: TaskTracker::new(),
+            openapi: std::sync::OnceLock::new(),
         });
         Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
     }
