@@ -178,3 +178,53 @@ fn operator_logs_follow_rust_log_and_log_format() {
     let quiet = p.rest_of_stderr();
     assert!(quiet.iter().all(|l| !l.contains("INFO")), "{quiet:?}");
 }
+
+#[test]
+fn flags_beat_the_environment_and_every_layer_is_range_checked() {
+    let dir = std::env::temp_dir().join(format!("socketlab-layers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("socketlab.toml");
+    std::fs::write(&file, "burst = 7\nrate_per_sec = 3\n").unwrap();
+    let file = file.to_str().unwrap();
+    // (environment, flags, the burst and rate that hello announces)
+    let rows: [(&[(&str, &str)], &[&str], u64, u64); 3] = [
+        (&[("SOCKETLAB_CONFIG", file)], &[], 7, 3),
+        (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &[], 9, 3),
+        (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &["--burst", "11"], 11, 3),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (env, flags, burst, rate) in rows {
+        let mut cmd = socketlab();
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--capture", "off"]);
+        cmd.args(flags).envs(env.iter().copied());
+        let p = Proc::start(cmd);
+        let ready = p.line();
+        let http = ready.split("http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+        rt.block_on(async {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+            let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no hello") };
+            let hello: Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(
+                (hello["limits"]["burst"].as_u64(), hello["limits"]["rate_per_sec"].as_u64()),
+                (Some(burst), Some(rate)),
+                "{env:?} {flags:?}"
+            );
+        });
+    }
+    // Out of range: the same range refuses a flag, a variable and a file key, before anything binds.
+    std::fs::write(dir.join("zero.toml"), "burst = 0\n").unwrap();
+    let zero = dir.join("zero.toml");
+    let refusals: [(&[(&str, &str)], &[&str], &str); 3] = [
+        (&[], &["--burst", "0"], "0 is not in 1..=1000000"),
+        (&[("SOCKETLAB_BURST", "0")], &[], "0 is not in 1..=1000000"),
+        (&[("SOCKETLAB_CONFIG", zero.to_str().unwrap())], &[], "setting burst = 0 is outside its range 1-1000000"),
+    ];
+    for (env, flags, want) in refusals {
+        let mut cmd = socketlab();
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--capture", "off"]).args(flags).envs(env.iter().copied());
+        let (status, out, err) = run_with_input(cmd, b"");
+        assert!(!status.success() && out.is_empty(), "{env:?} {flags:?}: {out}");
+        assert!(err.starts_with("socketlab: ") && err.contains(want), "{env:?} {flags:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
