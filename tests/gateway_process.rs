@@ -187,7 +187,8 @@ fn flags_beat_the_environment_and_every_layer_is_range_checked() {
     std::fs::write(&file, "burst = 7\nrate_per_sec = 3\n").unwrap();
     let file = file.to_str().unwrap();
     // (environment, flags, the burst and rate that hello announces)
-    let rows: [(&[(&str, &str)], &[&str], u64, u64); 3] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let rows: [(Env, &[&str], u64, u64); 3] = [
         (&[("SOCKETLAB_CONFIG", file)], &[], 7, 3),
         (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &[], 9, 3),
         (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &["--burst", "11"], 11, 3),
@@ -214,7 +215,7 @@ fn flags_beat_the_environment_and_every_layer_is_range_checked() {
     // Out of range: the same range refuses a flag, a variable and a file key, before anything binds.
     std::fs::write(dir.join("zero.toml"), "burst = 0\n").unwrap();
     let zero = dir.join("zero.toml");
-    let refusals: [(&[(&str, &str)], &[&str], &str); 3] = [
+    let refusals: [(Env, &[&str], &str); 3] = [
         (&[], &["--burst", "0"], "0 is not in 1..=1000000"),
         (&[("SOCKETLAB_BURST", "0")], &[], "0 is not in 1..=1000000"),
         (&[("SOCKETLAB_CONFIG", zero.to_str().unwrap())], &[], "setting burst = 0 is outside its range 1-1000000"),
