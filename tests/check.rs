@@ -271,3 +271,58 @@ async fn the_gateway_checks_listed_targets_only() {
     assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
     r.stop().await;
 }
+
+#[tokio::test]
+async fn the_websocket_streams_each_item_then_one_report() {
+    let (_server, port) = python_server("tcp_server.py");
+    let watch = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    watch.set_nonblocking(true).unwrap();
+    let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.targets.insert("my-server".to_owned(), listed);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let mut ws = gateway::connect(&r).await;
+
+    // An address or an unlisted name: refused under its id, and nothing reaches the watcher.
+    for target in [watch.local_addr().unwrap().to_string(), "your-server".to_owned()] {
+        let frame = serde_json::json!({"type": "check", "id": "k0", "program": "tcp-server", "target": target});
+        gateway::send(&mut ws, frame).await;
+        let refused = gateway::recv(&mut ws).await;
+        assert_eq!(
+            (&refused["type"], &refused["id"], &refused["code"]),
+            (&"error".into(), &"k0".into(), &"invalid_field".into())
+        );
+    }
+    assert_eq!(watch.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
+
+    gateway::send(
+        &mut ws,
+        serde_json::json!({"type": "check", "id": "k1", "program": "tcp-server", "target": "my-server"}),
+    )
+    .await;
+    let rubric = ["accepts", "upper", "one-after-another", "fin-close", "silent-client", "two-at-once", "invalid-utf8"];
+    let mut streamed = Vec::new();
+    let report = loop {
+        let frame = gateway::recv(&mut ws).await;
+        assert_eq!(frame["id"], "k1", "{frame}");
+        match frame["type"].as_str().unwrap() {
+            "check_item" => streamed.push(frame["item"].clone()),
+            "check_report" => break frame["report"].clone(),
+            other => panic!("unexpected frame {other}: {frame}"),
+        }
+        assert!(streamed.len() <= rubric.len(), "more items than the rubric has");
+    };
+    let ids: Vec<&str> = streamed.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, rubric, "every item, in the rubric's order, before the report");
+    assert!(streamed.iter().all(|i| !i["events"].as_array().unwrap().is_empty()), "each item carries its timeline");
+    assert_eq!(report["items"].as_array().unwrap(), &streamed, "the report repeats the streamed items");
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
+    // The socket goes on: one end for k1, nothing more about it.
+    gateway::send(&mut ws, serde_json::json!({"type": "exchange", "id": "e", "protocol": "udp", "message": "x"})).await;
+    let (_, end) = gateway::collect(&mut ws, "e").await;
+    assert_eq!(end["type"], "reply");
+    r.stop().await;
+}

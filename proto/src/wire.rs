@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::ListedTarget;
+use crate::check::{CheckRequest, ItemResult, ListedTarget, Report};
 use crate::event::Event;
 
 /// The API version announced in `hello` and carried in every path (`/api/v1/...`).
@@ -49,6 +49,9 @@ pub enum ClientMsg {
     Exchange(ExchangeRequest),
     /// Choose which traffic this socket sees.
     Subscribe { scope: Scope },
+    /// Grade a student's program against a listed target; streams `check_item` frames, then
+    /// one `check_report` or `error`.
+    Check(CheckRequest),
 }
 
 /// One exchange to run, over WebSocket (with `id`) or REST (without).
@@ -127,6 +130,10 @@ pub enum ServerMsg {
     },
     /// The subscription now in force.
     Subscribed { scope: Scope },
+    /// One item of a check this socket asked for, as soon as it is graded, with its timeline.
+    CheckItem { id: String, item: ItemResult },
+    /// The end of a check that ran: the whole report, as `POST /api/v1/checks` returns it.
+    CheckReport { id: String, report: Report },
 }
 
 /// The first frame on every WebSocket.

@@ -217,6 +217,7 @@ impl Model {
                 }
             }
             ServerMsg::Subscribed { scope } => self.live = scope == Scope::All,
+            ServerMsg::CheckItem { .. } | ServerMsg::CheckReport { .. } => {}
         }
     }
 

@@ -137,7 +137,10 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
             return Err(CheckError::Usage(format!("{} needs --target HOST:PORT", a.program.name())));
         };
         let addr = resolve(target).await?;
-        (addr.to_string(), server_outcomes(a.program, addr, timeout, rec).await.map_err(CheckError::Unreachable)?)
+        (
+            addr.to_string(),
+            server_outcomes(a.program, addr, timeout, rec, &mut |_| {}).await.map_err(CheckError::Unreachable)?,
+        )
     } else {
         if a.target.is_some() {
             return Err(CheckError::Usage(format!("{} takes --listen, not --target", a.program.name())));
@@ -155,10 +158,19 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
     if failed > 0 { Err(CheckError::Failed { failed }) } else { Ok(()) }
 }
 
-/// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`.
-/// An error says the server cannot be reached at all.
-pub async fn grade_server(program: Program, addr: SocketAddr, timeout: Duration) -> Result<check::Report, String> {
-    let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true)).await?;
+/// Called with each item's outcome as soon as it is known, in the rubric's order.
+pub type OnItem<'a> = dyn FnMut(&check::ItemOutcome) + Send + 'a;
+
+/// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`,
+/// handing each item to `on_item` as it finishes. An error says the server cannot be reached
+/// at all; no item has been handed over then.
+pub async fn grade_server(
+    program: Program,
+    addr: SocketAddr,
+    timeout: Duration,
+    on_item: &mut OnItem<'_>,
+) -> Result<check::Report, String> {
+    let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true), on_item).await?;
     Ok(check::grade(program, &addr.to_string(), outcomes))
 }
 
@@ -167,11 +179,12 @@ async fn server_outcomes(
     addr: SocketAddr,
     timeout: Duration,
     rec: Recorder,
+    on_item: &mut OnItem<'_>,
 ) -> Result<Vec<check::ItemOutcome>, String> {
     let mut p = probe::Probe::new(rec, addr, timeout);
     match program {
-        Program::UdpServer => server_udp::run(&mut p).await,
-        Program::TcpServer => server_tcp::run(&mut p).await,
+        Program::UdpServer => server_udp::run(&mut p, on_item).await,
+        Program::TcpServer => server_tcp::run(&mut p, on_item).await,
         other => Err(format!("{} is not a server", other.name())),
     }
 }

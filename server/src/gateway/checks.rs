@@ -88,7 +88,7 @@ pub async fn create_check(
     })?;
     let check = admit(&state, &req)?;
     state.rate_limit(peer.addr.ip())?;
-    let report = crate::check::grade_server(check.program, check.addr, state.config.exchange_timeout())
+    let report = crate::check::grade_server(check.program, check.addr, state.config.exchange_timeout(), &mut |_| {})
         .await
         .map_err(|e| ApiError::new(ErrorCode::ConnectionRefused, e))?;
     Ok(Json(report))
