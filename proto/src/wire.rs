@@ -154,6 +154,10 @@ pub struct Hello {
     /// The servers the operator listed for checks (empty when none).
     #[serde(default)]
     pub targets: Vec<ListedTarget>,
+    /// Where client checks listen for a student's client, UDP or TCP; absent when the
+    /// gateway takes no client checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<String>,
 }
 
 /// The end of a successful exchange.
@@ -213,6 +217,10 @@ pub struct Servers {
     /// The servers the operator listed for checks (empty when none).
     #[serde(default)]
     pub targets: Vec<ListedTarget>,
+    /// Where client checks listen for a student's client, UDP or TCP; absent when the
+    /// gateway takes no client checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<String>,
 }
 
 /// Whether a hosted server is serving.

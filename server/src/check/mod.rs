@@ -82,6 +82,9 @@ pub struct ClientOpts {
     pub timeout: Duration,
     pub sentences: Vec<String>,
     pub command: Vec<String>,
+    /// Whether to tell the person at the terminal where to point the client (not through the
+    /// gateway, whose page and API say it instead).
+    pub announce: bool,
 }
 
 impl ClientOpts {
@@ -97,6 +100,10 @@ impl ClientOpts {
 
 /// Tells the person (or the script) running the check where to point the client.
 fn announce(proto: &str, addr: SocketAddr, opts: &ClientOpts) {
+    if !opts.announce {
+        tracing::debug!(%addr, proto, "a client check is listening");
+        return;
+    }
     let who = if opts.command.is_empty() { "your client" } else { "the client it runs" };
     eprintln!("socketlab check listening on {proto} {addr}; waiting up to {} s for {who}", opts.wait.as_secs_f64());
 }
@@ -145,7 +152,14 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
         if a.target.is_some() {
             return Err(CheckError::Usage(format!("{} takes --listen, not --target", a.program.name())));
         }
-        let opts = ClientOpts { listen: a.listen, wait: a.wait, timeout, sentences: a.sentences, command: a.command };
+        let opts = ClientOpts {
+            listen: a.listen,
+            wait: a.wait,
+            timeout,
+            sentences: a.sentences,
+            command: a.command,
+            announce: true,
+        };
         let ran = match a.program {
             Program::UdpClient => client_udp::run(&opts, &mut rec).await,
             _ => client_tcp::run(&opts, &mut rec).await,
@@ -172,6 +186,27 @@ pub async fn grade_server(
 ) -> Result<check::Report, String> {
     let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true), on_item).await?;
     Ok(check::grade(program, &addr.to_string(), outcomes))
+}
+
+/// Listens on `listen` for a student's client, at most `wait` for its first message, and
+/// grades it as `program` (a client program); the items are handed to `on_item` once the
+/// client is done. An error says the check could not listen.
+pub async fn grade_client(
+    program: Program,
+    listen: SocketAddr,
+    wait: Duration,
+    timeout: Duration,
+    on_item: &mut OnItem<'_>,
+) -> Result<check::Report, String> {
+    let opts = ClientOpts { listen, wait, timeout, sentences: Vec::new(), command: Vec::new(), announce: false };
+    let mut rec = Recorder::new(Tracer::silent(), true);
+    let (target, outcomes) = match program {
+        Program::UdpClient => client_udp::run(&opts, &mut rec).await?,
+        Program::TcpClient => client_tcp::run(&opts, &mut rec).await?,
+        other => return Err(format!("{} is not a client", other.name())),
+    };
+    outcomes.iter().for_each(&mut *on_item);
+    Ok(check::grade(program, &target, outcomes))
 }
 
 async fn server_outcomes(

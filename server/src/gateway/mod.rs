@@ -90,6 +90,8 @@ pub struct AppState {
     tracker: TaskTracker,
     /// The OpenAPI document, made on first request: it names this gateway's targets.
     openapi: std::sync::OnceLock<serde_json::Value>,
+    /// Held while a client check listens on `check_listen`.
+    client_check: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -103,6 +105,7 @@ impl AppState {
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
             targets: checks::listed(self),
+            check_listen: self.config.check_listen.map(|a| a.to_string()),
         }
     }
 
@@ -219,6 +222,7 @@ impl Gateway {
             cancel,
             tracker: TaskTracker::new(),
             openapi: std::sync::OnceLock::new(),
+            client_check: tokio::sync::Mutex::new(()),
         });
         Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
     }

@@ -73,7 +73,8 @@ struct ApiDoc;
 )]
 pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
     let names: Vec<&str> = state.config.targets.keys().map(String::as_str).collect();
-    Json(state.openapi.get_or_init(|| document(&names))).into_response()
+    let clients = state.config.check_listen.is_some();
+    Json(state.openapi.get_or_init(|| document(&names, clients))).into_response()
 }
 
 /// The WebSocket API; see the README for its frames. The handshake needs `Connection:
@@ -94,9 +95,9 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
 #[allow(dead_code)]
 fn ws() {}
 
-/// The document for a gateway that lists `targets`, with the crate's version and the
-/// additions the module doc names.
-pub fn document(targets: &[&str]) -> Value {
+/// The document for a gateway that lists `targets` and takes client checks or not, with the
+/// crate's version and the additions the module doc names.
+pub fn document(targets: &[&str], clients: bool) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
@@ -132,22 +133,32 @@ pub fn document(targets: &[&str]) -> Value {
         request.insert("oneOf".into(), one_message());
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/CheckRequest").and_then(Value::as_object_mut) {
-        request.insert("oneOf".into(), one_check(targets));
+        request.insert("oneOf".into(), one_check(targets, clients));
     }
     doc
 }
 
-/// A server program with one of the listed target names. With no target listed, nothing is
-/// checkable, and the rule says so.
-fn one_check(targets: &[&str]) -> Value {
-    let servers: Vec<&str> = Program::ALL.into_iter().filter(|p| p.is_server()).map(Program::name).collect();
-    json!([{
+/// A server program with one of the listed target names, or, when the gateway takes client
+/// checks, a client program without a target. With no target listed, no server is checkable,
+/// and the rule says so.
+fn one_check(targets: &[&str], clients: bool) -> Value {
+    let programs = |server: bool| -> Vec<&str> {
+        Program::ALL.into_iter().filter(|p| p.is_server() == server).map(Program::name).collect()
+    };
+    let mut rule = vec![json!({
         "required": ["program", "target"],
         "properties": {
-            "program": {"type": "string", "enum": servers},
+            "program": {"type": "string", "enum": programs(true)},
             "target": {"type": "string", "enum": targets}
         }
-    }])
+    })];
+    if clients {
+        rule.push(json!({
+            "required": ["program"],
+            "properties": {"program": {"type": "string", "enum": programs(false)}, "target": {"type": "null"}}
+        }));
+    }
+    Value::Array(rule)
 }
 
 /// Exactly one of `message` and `message_base64`, not empty; the other absent or null.
@@ -180,7 +191,7 @@ mod tests {
 
     #[test]
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
-        let doc = document(&["my-server"]);
+        let doc = document(&["my-server"], false);
         let paths = doc["paths"].as_object().expect("paths");
         assert_eq!(paths.len(), 8, "{:?}", paths.keys());
         for (path, item) in paths {
@@ -195,12 +206,16 @@ mod tests {
             assert!(post[status].is_object(), "POST /api/v1/exchanges lacks {status}");
         }
         let check = &doc["paths"]["/api/v1/checks"]["post"]["responses"];
-        for status in ["200", "400", "403", "413", "415", "422", "429", "502"] {
+        for status in ["200", "400", "403", "413", "415", "422", "429", "500", "502", "503"] {
             assert!(check[status].is_object(), "POST /api/v1/checks lacks {status}");
         }
         let rule = &doc["components"]["schemas"]["CheckRequest"]["oneOf"][0]["properties"];
         assert_eq!(rule["target"]["enum"], json!(["my-server"]));
         assert_eq!(rule["program"]["enum"], json!(["udp-server", "tcp-server"]));
+        assert_eq!(doc["components"]["schemas"]["CheckRequest"]["oneOf"].as_array().map(Vec::len), Some(1));
+        let clients = document(&[], true);
+        let rule = &clients["components"]["schemas"]["CheckRequest"]["oneOf"][1]["properties"];
+        assert_eq!(rule["program"]["enum"], json!(["udp-client", "tcp-client"]));
         assert!(doc["components"]["schemas"]["Report"]["properties"]["items"].is_object());
         assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["400"].is_object());
         assert_eq!(post["200"]["links"]["capture"]["operationId"], "pcapng");

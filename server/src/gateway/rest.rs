@@ -96,6 +96,7 @@ pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
         servers: state.servers.describe(),
         capture: state.capture_now(),
         targets: super::checks::listed(&state),
+        check_listen: state.config.check_listen.map(|a| a.to_string()),
     })
 }
 

@@ -220,7 +220,7 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
 }
 
 /// Runs one check, sending each item on `progress` as it is graded, and returns its end: the
-/// report, or the error saying the target cannot be reached.
+/// report, or the error saying why there is none.
 async fn run_check(state: Arc<AppState>, c: Admitted, id: String, progress: Progress) -> (String, Vec<ServerMsg>) {
     let mut on_item = |outcome: &check::ItemOutcome| {
         if let Some(item) = check::grade_item(c.program, outcome.clone()) {
@@ -228,9 +228,9 @@ async fn run_check(state: Arc<AppState>, c: Admitted, id: String, progress: Prog
             let _ = progress.send((id.clone(), vec![ServerMsg::CheckItem { id: id.clone(), item }]));
         }
     };
-    let end = match crate::check::grade_server(c.program, c.addr, state.config.exchange_timeout(), &mut on_item).await {
+    let end = match gateway_checks::run(&state, c, &mut on_item).await {
         Ok(report) => ServerMsg::CheckReport { id: id.clone(), report },
-        Err(e) => super::core::error(Some(id.clone()), socketlab_proto::wire::ErrorCode::ConnectionRefused, e),
+        Err(e) => super::core::error(Some(id.clone()), e.code, e.message),
     };
     (id, vec![end])
 }
