@@ -5,16 +5,17 @@
 
 use std::cell::RefCell;
 
+use socketlab_proto::check::Program;
 use socketlab_proto::wire::{Protocol, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket};
+use web_sys::{Document, Element, Event, HtmlInputElement, HtmlSelectElement, KeyboardEvent, MessageEvent, WebSocket};
 
 use crate::code::CodeLang;
 use crate::i18n::t;
 use crate::model::Model;
 use crate::update::{Effect, Msg};
-use crate::{detail, view};
+use crate::{checks, detail, view};
 
 /// Milliseconds between steps while playing.
 const PLAY_MS: i32 = 700;
@@ -127,6 +128,13 @@ fn input_value(doc: &Document, id: &str) -> String {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
 }
 
+fn selected(doc: &Document, id: &str) -> String {
+    doc.get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<HtmlSelectElement>().ok())
+        .map(|s| s.value())
+        .unwrap_or_default()
+}
+
 fn checked(doc: &Document, id: &str) -> bool {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).is_some_and(|i| i.checked())
 }
@@ -160,6 +168,13 @@ fn wire(doc: &Document) {
         let d = doc.clone();
         on(doc, id, "click", move || Msg::ClosedPort { protocol, message: input_value(&d, "message") });
     }
+    let d = doc.clone();
+    listen(doc, "check-form", "submit", move |e| {
+        e.prevent_default();
+        let program = Program::parse(&selected(&d, "check-program")).unwrap_or(Program::UdpServer);
+        dispatch(Msg::RunCheck { program, target: selected(&d, "check-target") });
+    });
+    on_item(doc, "check-items", "data-check-item", Msg::OpenCheckItem);
     let d = doc.clone();
     on(doc, "live", "change", move || Msg::Live(checked(&d, "live")));
     on(doc, "step-back", "click", || Msg::Step(-1));
@@ -276,4 +291,6 @@ fn render(app: &mut App) {
     set_html(doc, "states", &detail::states(m));
     set_html(doc, "history", &view::history(m));
     set_html(doc, "live-list", &view::live(m));
+    set_html(doc, "check-target", &checks::targets(m));
+    set_html(doc, "check-items", &checks::panel(m));
 }
