@@ -118,6 +118,8 @@ pub enum Flag {
     Inferred,
     /// The call failed; `detail` says why.
     Failed,
+    /// The packet was lost on purpose (the exchange's `impair`): sent, never delivered.
+    Lost,
 }
 
 /// One packet, as drawn on the diagram.

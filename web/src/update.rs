@@ -197,6 +197,7 @@ mod tests {
             observe_all: true,
             capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
             closed_port: 9,
+            impairments: Default::default(),
         })))
     }
 

@@ -31,6 +31,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use socketlab_proto::impair::Impairments;
 use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +46,7 @@ use self::store::Store;
 use crate::capture::{self, CaptureError, Watched};
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::error::NetError;
+use crate::impair::UdpTable;
 use crate::log::Log;
 use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
@@ -80,6 +82,10 @@ pub struct AppState {
     tcp_status: Arc<TcpStatus>,
     store: Store,
     udp_pool: pool::UdpPool,
+    /// What the hosted UDP server does to chosen clients' next datagram.
+    udp_impair: Arc<UdpTable>,
+    /// Which impairments work here.
+    impairments: Impairments,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -99,6 +105,7 @@ impl AppState {
             observe_all: self.config.observe_all,
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
+            impairments: self.impairments.clone(),
         }
     }
 
@@ -204,6 +211,12 @@ impl Gateway {
             tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
             udp_pool: pool::UdpPool::default(),
+            udp_impair: Arc::new(UdpTable::default()),
+            impairments: Impairments {
+                udp: true,
+                tcp: false,
+                tcp_reason: Some("TCP drops are not built into this gateway yet".to_owned()),
+            },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
@@ -230,7 +243,8 @@ impl Gateway {
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
         let Self { state, http, udp, tcp, servers, capture_stop } = self;
-        let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
+        let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet)
+            .impaired(Arc::clone(&state.udp_impair));
         let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
         let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet)
             .bounded(bounds, Arc::clone(&state.tcp_status));

@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
+use socketlab_proto::impair::{Impair, Impairments, Lose};
 use socketlab_proto::wire::{
     CaptureStatus, ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits, Protocol,
     ServerStatus, Servers, Target,
@@ -26,6 +27,9 @@ use super::rest;
     components(schemas(
         CaptureStatus,
         Target,
+        Impair,
+        Impairments,
+        Lose,
         ExchangeRequest,
         ExchangeResult,
         ErrorBody,

@@ -87,7 +87,11 @@ pub async fn create_exchange(
 /// The servers this gateway hosts.
 #[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
 pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
-    Json(Servers { servers: state.servers.describe(), capture: state.capture_now() })
+    Json(Servers {
+        servers: state.servers.describe(),
+        capture: state.capture_now(),
+        impairments: state.impairments.clone(),
+    })
 }
 
 /// `GET /healthz`'s body.

@@ -1,0 +1,243 @@
+//! Loss on demand: the `impair` field of an exchange request, its rules, and how a lost packet
+//! is shown on the timeline.
+//!
+//! On loopback nothing is ever lost, so the lesson's contrast (UDP may lose a datagram, TCP
+//! retransmits) is invisible. An exchange may ask for one impairment: a UDP datagram lost, its
+//! reply delayed or duplicated (the hosted server does this itself), or one TCP segment of the
+//! connection dropped once (the kernel then retransmits it). This module only describes and
+//! checks the request and marks lost packets on a timeline; the I/O lives in the server.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Flag, Op, Segment, Side};
+use crate::wire::Protocol;
+
+/// The longest `delay_ms` an exchange may ask for.
+pub const MAX_DELAY_MS: u64 = 5000;
+
+/// Which one packet to lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Lose {
+    /// UDP: the client's datagram.
+    Request,
+    /// UDP: the server's answer. TCP: the server's first data segment.
+    Reply,
+    /// TCP: the client's SYN.
+    Syn,
+    /// TCP: the server's SYN-ACK.
+    SynAck,
+    /// TCP: the client's first data segment.
+    Data,
+    /// TCP: the first FIN.
+    Fin,
+}
+
+impl Lose {
+    /// The value as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Reply => "reply",
+            Self::Syn => "syn",
+            Self::SynAck => "syn_ack",
+            Self::Data => "data",
+            Self::Fin => "fin",
+        }
+    }
+}
+
+/// `"impair"`: what to do to one exchange's packets. At most one kind per exchange.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Impair {
+    /// Lose one packet. UDP: `request` or `reply`. TCP: `syn`, `syn_ack`, `data`, `reply`
+    /// or `fin`, dropped once so that the kernel retransmits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Lose>,
+    /// UDP only: the server waits this long before it answers (at most 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// UDP only: the server sends its answer twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+}
+
+/// Which impairments this gateway can apply, and why not, as `hello` and `/api/v1/servers`
+/// announce them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Impairments {
+    /// UDP drops, delays and duplicates: the hosted server does them, so they always work.
+    pub udp: bool,
+    /// TCP drops, which need nftables and the CAP_NET_ADMIN capability.
+    pub tcp: bool,
+    /// Why TCP drops are unavailable, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_reason: Option<String>,
+}
+
+/// A checked impairment for a UDP exchange, done by the hosted server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpImpair {
+    pub drop_request: bool,
+    pub drop_reply: bool,
+    pub delay_ms: u64,
+    pub duplicate: bool,
+}
+
+/// A checked impairment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing to do.
+    None,
+    Udp(UdpImpair),
+    /// Drop this one TCP segment once.
+    Tcp(Lose),
+}
+
+impl Impair {
+    /// Checks the combination against the protocol; the error is one sentence naming the field.
+    pub fn plan(&self, protocol: Protocol) -> Result<Plan, String> {
+        let kinds = usize::from(self.drop.is_some())
+            + usize::from(self.delay_ms.is_some())
+            + usize::from(self.duplicate == Some(true));
+        if kinds > 1 {
+            return Err("impair takes one of drop, delay_ms or duplicate, not several".to_owned());
+        }
+        match protocol {
+            Protocol::Udp => {
+                let mut u = UdpImpair::default();
+                match self.drop {
+                    None => {}
+                    Some(Lose::Request) => u.drop_request = true,
+                    Some(Lose::Reply) => u.drop_reply = true,
+                    Some(other) => {
+                        return Err(format!(
+                            "impair.drop {:?} is for TCP; UDP can drop \"request\" or \"reply\"",
+                            other.as_str()
+                        ));
+                    }
+                }
+                if let Some(ms) = self.delay_ms {
+                    if ms == 0 || ms > MAX_DELAY_MS {
+                        return Err(format!("impair.delay_ms must be between 1 and {MAX_DELAY_MS}"));
+                    }
+                    u.delay_ms = ms;
+                }
+                u.duplicate = self.duplicate == Some(true);
+                Ok(if u == UdpImpair::default() { Plan::None } else { Plan::Udp(u) })
+            }
+            Protocol::Tcp => {
+                if self.delay_ms.is_some() || self.duplicate.is_some() {
+                    return Err("impair.delay_ms and impair.duplicate are for UDP; TCP can only drop".to_owned());
+                }
+                match self.drop {
+                    None => Ok(Plan::None),
+                    Some(Lose::Request) => Err(
+                        "impair.drop \"request\" is for UDP; TCP can drop \"syn\", \"syn_ack\", \"data\", \"reply\" or \"fin\""
+                            .to_owned(),
+                    ),
+                    Some(l) => Ok(Plan::Tcp(l)),
+                }
+            }
+        }
+    }
+}
+
+/// Why a lost datagram never arrived, for the inspector.
+fn lost_note(from: Side) -> &'static str {
+    match from {
+        Side::Client => {
+            "Lost: the hosted server discarded this datagram on purpose (impair drop: request), as the textbook's pinger server does. UDP does not notice or resend it; the client waits until its timeout."
+        }
+        Side::Server => {
+            "Lost: the hosted server did not let this reply reach the client (impair drop: reply). UDP does not notice or resend it; the client waits until its timeout."
+        }
+    }
+}
+
+/// Marks the first UDP datagram sent by `from` as lost. When no packet stands for it (the
+/// capture saw nothing because it never went on the wire), one is added at the `sendto` that
+/// sent it, flagged `inferred` and `lost`.
+pub fn mark_lost_datagram(events: &mut Vec<Event>, from: Side) {
+    let is_datagram = |e: &Event| {
+        e.op == Op::Segment
+            && e.side == from
+            && e.segment.as_ref().is_some_and(|s| s.flags.is_empty())
+            && e.socket.transport == crate::event::Transport::Udp
+    };
+    if let Some(e) = events.iter_mut().find(|e| is_datagram(e)) {
+        e.flag(Flag::Lost);
+        e.detail = Some(lost_note(from).to_owned());
+        return;
+    }
+    let Some(send) = events.iter().find(|e| e.op == Op::Sendto && e.side == from && !e.has(Flag::Failed)) else {
+        return;
+    };
+    let mut lost = Event::new(send.t_us, from, send.socket, Op::Segment)
+        .addrs(send.local, send.peer)
+        .with_flag(Flag::Inferred)
+        .with_flag(Flag::Lost)
+        .detail(lost_note(from));
+    lost.segment = Some(Segment::inferred("", send.bytes.unwrap_or(0)));
+    let at = events.iter().position(|e| e.t_us > send.t_us).unwrap_or(events.len());
+    events.insert(at, lost);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Role, SocketRef, Transport};
+
+    fn plan(json: &str, p: Protocol) -> Result<Plan, String> {
+        serde_json::from_str::<Impair>(json).expect("parses").plan(p)
+    }
+
+    #[test]
+    fn udp_and_tcp_take_their_own_kinds() {
+        let udp = |j| plan(j, Protocol::Udp);
+        let tcp = |j| plan(j, Protocol::Tcp);
+        assert_eq!(
+            udp(r#"{"drop":"request"}"#),
+            Ok(Plan::Udp(UdpImpair { drop_request: true, ..UdpImpair::default() }))
+        );
+        assert_eq!(udp(r#"{"delay_ms":300}"#), Ok(Plan::Udp(UdpImpair { delay_ms: 300, ..UdpImpair::default() })));
+        assert_eq!(udp(r#"{"duplicate":true}"#), Ok(Plan::Udp(UdpImpair { duplicate: true, ..UdpImpair::default() })));
+        assert_eq!(udp("{}"), Ok(Plan::None));
+        assert_eq!(tcp(r#"{"drop":"syn_ack"}"#), Ok(Plan::Tcp(Lose::SynAck)));
+        assert_eq!(tcp(r#"{"drop":"reply"}"#), Ok(Plan::Tcp(Lose::Reply)));
+        for bad in
+            [r#"{"drop":"syn"}"#, r#"{"delay_ms":0}"#, r#"{"delay_ms":5001}"#, r#"{"drop":"reply","duplicate":true}"#]
+        {
+            assert!(udp(bad).is_err(), "{bad}");
+        }
+        for bad in [r#"{"drop":"request"}"#, r#"{"delay_ms":10}"#, r#"{"duplicate":true}"#] {
+            assert!(tcp(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Impair>(r#"{"loss":1}"#).is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn a_lost_datagram_is_marked_or_added() {
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
+        let a = Some(([127, 0, 0, 1], 5000).into());
+        let b = Some(([127, 0, 0, 1], 12000).into());
+        let send = Event::new(10, Side::Client, sock, Op::Sendto).addrs(a, b).payload(b"hi");
+        let close = Event::new(20, Side::Client, sock, Op::Close).addrs(a, b);
+        let mut events = vec![send.clone(), close.clone()];
+        mark_lost_datagram(&mut events, Side::Client);
+        assert_eq!(events.len(), 3);
+        assert!(events[1].has(Flag::Lost) && events[1].has(Flag::Inferred));
+        assert_eq!(events[1].segment.as_ref().map(|s| s.len), Some(2));
+
+        let mut captured = Event::new(11, Side::Client, sock, Op::Segment).addrs(a, b);
+        captured.segment = Some(Segment::inferred("", 2));
+        let mut events = vec![send, captured, close];
+        mark_lost_datagram(&mut events, Side::Client);
+        assert_eq!(events.len(), 3);
+        assert!(events[1].has(Flag::Lost) && !events[1].has(Flag::Inferred));
+    }
+}
