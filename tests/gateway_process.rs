@@ -152,3 +152,29 @@ fn without_permission_capture_auto_falls_back_and_capture_on_refuses() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("packet capture on lo is not possible") && err.contains("CAP_NET_RAW"), "{err}");
 }
+
+#[test]
+fn operator_logs_follow_rust_log_and_log_format() {
+    // JSON: every stderr line is one object; the gateway says when it is ready and stopped.
+    let (mut p, _, _) = serve(&[("SOCKETLAB_LOG_FORMAT", "json"), ("RUST_LOG", "socketlab=info")]);
+    let first: Value = serde_json::from_str(&p.err_line()).expect("a JSON log line");
+    assert_eq!(first["level"], "INFO", "{first}");
+    assert_eq!(first["fields"]["message"], "gateway ready", "{first}");
+    assert!(first["target"].as_str().unwrap().starts_with("socketlab"), "{first}");
+    p.terminate();
+    assert!(p.wait().success());
+    let rest: Vec<Value> = p.rest_of_stderr().iter().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert!(rest.iter().any(|v| v["fields"]["message"] == "gateway stopped"), "{rest:?}");
+
+    // Text, the default format; RUST_LOG=warn hides the info events.
+    let (mut p, _, _) = serve(&[("RUST_LOG", "info")]);
+    let ready = p.err_line();
+    assert!(ready.contains("INFO") && ready.contains("gateway ready"), "{ready}");
+    p.terminate();
+    assert!(p.wait().success());
+    let (mut p, _, _) = serve(&[("RUST_LOG", "warn")]);
+    p.terminate();
+    assert!(p.wait().success());
+    let quiet = p.rest_of_stderr();
+    assert!(quiet.iter().all(|l| !l.contains("INFO")), "{quiet:?}");
+}

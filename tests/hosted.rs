@@ -107,6 +107,18 @@ async fn health(r: &Running) -> (u16, Value) {
 }
 
 /// Reads until the server closes the connection; true when it did within [`WAIT`].
+/// Polls `/healthz` (bounded: 100 tries, 20 ms apart) until it answers `status`; its body then.
+async fn health_becomes(r: &Running, status: u16) -> Option<Value> {
+    for _ in 0..100 {
+        let (now, body) = health(r).await;
+        if now == status {
+            return Some(body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 async fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut buf = [0u8; 16];
     matches!(tokio::time::timeout(WAIT, s.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
@@ -143,16 +155,7 @@ async fn the_connection_cap_stops_accepting_and_healthz_says_so() {
     for _ in 0..3 {
         held.push(TcpStream::connect(r.tcp).await.unwrap());
     }
-    let mut degraded = None;
-    for _ in 0..100 {
-        let (status, body) = health(&r).await;
-        if status == 503 {
-            degraded = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let body = degraded.expect("healthz turns 503 at the cap");
+    let body = health_becomes(&r, 503).await.expect("healthz turns 503 at the cap");
     assert!(body["detail"][0].as_str().unwrap().contains("cap of 3 connections"), "{body}");
     let (status, body) = rest(&r, json!({"protocol":"tcp","message":"queued"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (504, Some("timeout")), "{body}");
@@ -179,28 +182,11 @@ async fn healthz_is_503_while_a_silent_client_holds_the_iterative_server() {
     .await;
     assert_eq!(health(&r).await.0, 200);
     let mut hold = TcpStream::connect(r.tcp).await.unwrap();
-    let mut degraded = None;
-    for _ in 0..100 {
-        let (status, body) = health(&r).await;
-        if status == 503 {
-            degraded = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let body = degraded.expect("healthz turns 503 while the server is held");
+    let body = health_becomes(&r, 503).await.expect("healthz turns 503 while the server is held");
     assert!(body["detail"][0].as_str().unwrap().contains("iterative TCP server has been held"), "{body}");
     // The read timeout bounds the hold: the silent client is closed and health comes back.
     assert!(closed_by_server(&mut hold).await);
-    let mut back = false;
-    for _ in 0..100 {
-        if health(&r).await.0 == 200 {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(back, "healthy again once the silent client is gone");
+    assert!(health_becomes(&r, 200).await.is_some(), "healthy again once the silent client is gone");
     let (status, body) = rest(&r, json!({"protocol":"tcp","message":"next"})).await;
     assert_eq!((status, body["reply"].as_str()), (200, Some("NEXT")), "{body}");
     r.stop().await;
@@ -210,15 +196,7 @@ async fn healthz_is_503_while_a_silent_client_holds_the_iterative_server() {
 async fn a_stopped_server_turns_healthz_to_503_with_the_reason() {
     let r = start(|_| {}).await;
     r.handle.stop_server(Protocol::Udp);
-    let mut body = Value::Null;
-    for _ in 0..100 {
-        let (status, b) = health(&r).await;
-        if status == 503 {
-            body = b;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let body = health_becomes(&r, 503).await.unwrap_or_default();
     assert_eq!(body["status"], "degraded", "{body}");
     assert!(body["detail"][0].as_str().unwrap().contains("hosted UDP server"), "{body}");
     r.stop().await;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Recorder};
 use crate::error::NetError;
-use crate::log::Log;
+use crate::log::{Log, LogFormat};
 use crate::tcp_server::{self, Mode, TcpServer};
 use crate::trace::Tracer;
 use crate::udp_server::{self, UdpServer};
@@ -26,6 +26,9 @@ use crate::{net, shutdown};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How operator logs on stderr are written (`RUST_LOG` chooses which, default `info`).
+    #[arg(long, global = true, env = "SOCKETLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.
@@ -40,7 +43,7 @@ pub enum Command {
     /// Send one sentence to a TCP server and print the reply (the lesson's TCPClient).
     TcpClient(TcpClientArgs),
     /// Run the playground: both servers plus the HTTP and WebSocket gateway.
-    Serve(Box<crate::config::ServeArgs>),
+    Serve(Box<crate::config::Settings>),
 }
 
 /// Flags every server shares.

@@ -1,129 +1,170 @@
-//! The gateway's settings: flags override `SOCKETLAB_*` environment variables, which override
-//! an optional TOML file, which overrides the defaults below.
+//! The gateway's settings, declared once: [`Settings`] is both the `socketlab serve` flags
+//! (clap, each also read from `SOCKETLAB_<NAME>`) and the TOML file's keys (serde, unknown keys
+//! refused). Flags beat the environment (clap), which beats the file, which beats the defaults
+//! in [`Config::default`].
+//!
+//! To add a setting: one field on [`Settings`], one line in [`Settings::apply`], and, for a
+//! number, its range in [`range`] and a row in [`Settings::bounded`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use clap::builder::RangedU64ValueParser;
+use serde::{Deserialize, Serialize};
 use socketlab_proto::wire::Limits;
 
 use crate::capture::CaptureMode;
 use crate::tcp_server::Mode;
 
-/// `socketlab serve` flags; each also reads `SOCKETLAB_<NAME>` from the environment.
-#[derive(Debug, Default, Args)]
-pub struct ServeArgs {
+/// The allowed values of every bounded setting. The flags' value parsers, their `--help` text
+/// and the check of the merged settings all read these.
+pub mod range {
+    use std::ops::RangeInclusive;
+
+    pub const TCP_READ_TIMEOUT_MS: RangeInclusive<u64> = 100..=600_000;
+    pub const TCP_MAX_CONNECTIONS: RangeInclusive<u64> = 1..=65_536;
+    pub const STORE_EXCHANGES: RangeInclusive<u64> = 1..=1_000_000;
+    pub const STORE_SECS: RangeInclusive<u64> = 1..=604_800;
+    /// The largest UDP payload over IPv4.
+    pub const MAX_MESSAGE_BYTES: RangeInclusive<u64> = 1..=65_507;
+    pub const MAX_FRAME_BYTES: RangeInclusive<u64> = 1024..=16_777_216;
+    pub const MAX_IN_FLIGHT: RangeInclusive<u64> = 1..=1024;
+    pub const MAX_CONNECTIONS_PER_IP: RangeInclusive<u64> = 1..=100_000;
+    pub const RATE_PER_SEC: RangeInclusive<u64> = 1..=1_000_000;
+    pub const BURST: RangeInclusive<u64> = 1..=1_000_000;
+    pub const EXCHANGE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
+    pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
+    pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
+    pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 1..=604_800_000;
+}
+
+/// A clap value parser that accepts only `r`.
+fn within<T: TryFrom<u64> + Clone + Send + Sync + 'static>(r: RangeInclusive<u64>) -> RangedU64ValueParser<T> {
+    RangedU64ValueParser::<T>::new().range(r)
+}
+
+/// What `public_name` must look like: a host name with an optional port.
+const HOST_NAME_RULE: &str = "a host name with an optional port, such as lab.example.edu";
+
+/// A host name with an optional port, such as `lab.example.edu` or `[::1]:8080`.
+fn host_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    if ok { Ok(s.to_owned()) } else { Err(format!("{s:?} is not {HOST_NAME_RULE}")) }
+}
+
+/// `socketlab serve`'s settings: flags, `SOCKETLAB_*` variables and TOML keys (snake_case).
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// HTTP address of the gateway [default: 127.0.0.1:8080].
     #[arg(long, env = "SOCKETLAB_HTTP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<SocketAddr>,
     /// Address the hosted UDP and TCP servers bind [default: 127.0.0.1].
     #[arg(long, env = "SOCKETLAB_BIND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<IpAddr>,
     /// Port of the hosted UDP server [default: 12000].
     #[arg(long, env = "SOCKETLAB_UDP_PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp_port: Option<u16>,
     /// Port of the hosted TCP server [default: 12000].
     #[arg(long, env = "SOCKETLAB_TCP_PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_port: Option<u16>,
     /// How the hosted TCP server takes turns [default: concurrent].
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_mode: Option<Mode>,
     /// How long the hosted TCP server waits for a connection's message before closing it, in
-    /// milliseconds, 100 to 600000 [default: 5000].
-    #[arg(long, env = "SOCKETLAB_TCP_READ_TIMEOUT_MS")]
+    /// milliseconds [default: 5000] [range: 100-600000].
+    #[arg(long, env = "SOCKETLAB_TCP_READ_TIMEOUT_MS", value_parser = within::<u64>(range::TCP_READ_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_read_timeout_ms: Option<u64>,
-    /// Connections the hosted TCP server keeps open at once, 1 to 65536; at the cap it stops
-    /// accepting [default: 512].
-    #[arg(long, env = "SOCKETLAB_TCP_MAX_CONNECTIONS")]
+    /// Connections the hosted TCP server keeps open at once; at the cap it stops accepting
+    /// [default: 512] [range: 1-65536].
+    #[arg(long, env = "SOCKETLAB_TCP_MAX_CONNECTIONS", value_parser = within::<usize>(range::TCP_MAX_CONNECTIONS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_max_connections: Option<usize>,
     /// Capture packets on the servers' interface: `auto` when permitted, `on` or fail, `off`
     /// [default: auto].
     #[arg(long, env = "SOCKETLAB_CAPTURE", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureMode>,
     /// The interface to capture on [default: lo].
     #[arg(long, env = "SOCKETLAB_INTERFACE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
-    /// Exchanges whose captures are kept for export [default: 1000].
-    #[arg(long, env = "SOCKETLAB_STORE_EXCHANGES")]
+    /// Exchanges whose captures are kept for export [default: 1000] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_STORE_EXCHANGES", value_parser = within::<usize>(range::STORE_EXCHANGES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub store_exchanges: Option<usize>,
-    /// How long a capture is kept, in seconds [default: 3600].
-    #[arg(long, env = "SOCKETLAB_STORE_SECS")]
+    /// How long a capture is kept, in seconds [default: 3600] [range: 1-604800].
+    #[arg(long, env = "SOCKETLAB_STORE_SECS", value_parser = within::<u64>(range::STORE_SECS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub store_secs: Option<u64>,
-    /// A TOML file with any of these settings (names in snake_case).
+    /// A TOML file with any of these settings (names in snake_case; unknown names are an error).
     #[arg(long, env = "SOCKETLAB_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Extra origins allowed to open WebSockets, comma-separated (same origin always is).
     #[arg(long, env = "SOCKETLAB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
     /// The host name browsers use to reach the gateway when it is not the listen address or
     /// `localhost`, e.g. behind a reverse proxy; requests naming any other host are refused.
-    #[arg(long, env = "SOCKETLAB_PUBLIC_NAME")]
+    #[arg(long, env = "SOCKETLAB_PUBLIC_NAME", value_parser = host_name)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_name: Option<String>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub observe_all: Option<bool>,
-    /// Largest message one exchange may send, in bytes [default: 8192].
-    #[arg(long, env = "SOCKETLAB_MAX_MESSAGE_BYTES")]
+    /// Largest message one exchange may send, in bytes [default: 8192] [range: 1-65507].
+    #[arg(long, env = "SOCKETLAB_MAX_MESSAGE_BYTES", value_parser = within::<usize>(range::MAX_MESSAGE_BYTES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<usize>,
-    /// Largest WebSocket message or REST body, in bytes [default: 65536].
-    #[arg(long, env = "SOCKETLAB_MAX_FRAME_BYTES")]
+    /// Largest WebSocket message or REST body, in bytes [default: 65536] [range: 1024-16777216].
+    #[arg(long, env = "SOCKETLAB_MAX_FRAME_BYTES", value_parser = within::<usize>(range::MAX_FRAME_BYTES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_frame_bytes: Option<usize>,
-    /// Exchanges one WebSocket may have in flight [default: 16].
-    #[arg(long, env = "SOCKETLAB_MAX_IN_FLIGHT")]
+    /// Exchanges one WebSocket may have in flight [default: 16] [range: 1-1024].
+    #[arg(long, env = "SOCKETLAB_MAX_IN_FLIGHT", value_parser = within::<usize>(range::MAX_IN_FLIGHT))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<usize>,
-    /// WebSockets one IP address may hold open [default: 32].
-    #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS_PER_IP")]
+    /// WebSockets one IP address may hold open [default: 32] [range: 1-100000].
+    #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS_PER_IP", value_parser = within::<usize>(range::MAX_CONNECTIONS_PER_IP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections_per_ip: Option<usize>,
-    /// Exchanges per second one IP address may start, on average [default: 20].
-    #[arg(long, env = "SOCKETLAB_RATE_PER_SEC")]
+    /// Exchanges per second one IP address may start, on average [default: 20] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_RATE_PER_SEC", value_parser = within::<u32>(range::RATE_PER_SEC))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_sec: Option<u32>,
-    /// Exchanges one IP address may start in a burst [default: 60].
-    #[arg(long, env = "SOCKETLAB_BURST")]
+    /// Exchanges one IP address may start in a burst [default: 60] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_BURST", value_parser = within::<u32>(range::BURST))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
-    /// How long to wait for a hosted server's reply, in milliseconds [default: 2000].
-    #[arg(long, env = "SOCKETLAB_EXCHANGE_TIMEOUT_MS")]
+    /// How long to wait for a hosted server's reply, in milliseconds [default: 2000]
+    /// [range: 1-600000].
+    #[arg(long, env = "SOCKETLAB_EXCHANGE_TIMEOUT_MS", value_parser = within::<u64>(range::EXCHANGE_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange_timeout_ms: Option<u64>,
-    /// How long a WebSocket upgrade may take, in milliseconds [default: 5000].
-    #[arg(long, env = "SOCKETLAB_HANDSHAKE_TIMEOUT_MS")]
+    /// How long a WebSocket upgrade may take, in milliseconds [default: 5000] [range: 1-600000].
+    #[arg(long, env = "SOCKETLAB_HANDSHAKE_TIMEOUT_MS", value_parser = within::<u64>(range::HANDSHAKE_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_timeout_ms: Option<u64>,
-    /// How long a WebSocket may stay silent, in milliseconds [default: 300000].
-    #[arg(long, env = "SOCKETLAB_IDLE_TIMEOUT_MS")]
+    /// How long a WebSocket may stay silent, in milliseconds [default: 300000]
+    /// [range: 1-86400000].
+    #[arg(long, env = "SOCKETLAB_IDLE_TIMEOUT_MS", value_parser = within::<u64>(range::IDLE_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_timeout_ms: Option<u64>,
-    /// How long one WebSocket may live, in milliseconds [default: 3600000].
-    #[arg(long, env = "SOCKETLAB_SESSION_TIMEOUT_MS")]
+    /// How long one WebSocket may live, in milliseconds [default: 3600000] [range: 1-604800000].
+    #[arg(long, env = "SOCKETLAB_SESSION_TIMEOUT_MS", value_parser = within::<u64>(range::SESSION_TIMEOUT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_timeout_ms: Option<u64>,
-}
-
-/// The same settings as read from a TOML file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    capture: Option<CaptureMode>,
-    interface: Option<String>,
-    store_exchanges: Option<usize>,
-    store_secs: Option<u64>,
-    http: Option<SocketAddr>,
-    bind: Option<IpAddr>,
-    udp_port: Option<u16>,
-    tcp_port: Option<u16>,
-    tcp_mode: Option<Mode>,
-    tcp_read_timeout_ms: Option<u64>,
-    tcp_max_connections: Option<usize>,
-    allowed_origins: Option<Vec<String>>,
-    public_name: Option<String>,
-    observe_all: Option<bool>,
-    max_message_bytes: Option<usize>,
-    max_frame_bytes: Option<usize>,
-    max_in_flight: Option<usize>,
-    max_connections_per_ip: Option<usize>,
-    rate_per_sec: Option<u32>,
-    burst: Option<u32>,
-    exchange_timeout_ms: Option<u64>,
-    handshake_timeout_ms: Option<u64>,
-    idle_timeout_ms: Option<u64>,
-    session_timeout_ms: Option<u64>,
 }
 
 /// A setting that cannot be used.
@@ -133,8 +174,12 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("setting {name} = {value} is outside its range {min}-{max}")]
+    OutOfRange { name: &'static str, value: u64, min: u64, max: u64 },
     #[error("setting {name} must be {rule}")]
     Invalid { name: &'static str, rule: &'static str },
+    #[error("settings cannot be merged: {0}")]
+    Merge(String),
 }
 
 /// The gateway's settings, resolved.
@@ -197,80 +242,119 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    /// Layers flags and environment (already merged by clap) over the file over defaults.
-    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
-        let d = Self::default();
-        let l = d.limits;
-        let config = Self {
-            http: args.http.or(file.http).unwrap_or(d.http),
-            bind: args.bind.or(file.bind).unwrap_or(d.bind),
-            udp_port: args.udp_port.or(file.udp_port).unwrap_or(d.udp_port),
-            tcp_port: args.tcp_port.or(file.tcp_port).unwrap_or(d.tcp_port),
-            tcp_mode: args.tcp_mode.or(file.tcp_mode).unwrap_or(d.tcp_mode),
-            tcp_read_timeout_ms: args.tcp_read_timeout_ms.or(file.tcp_read_timeout_ms).unwrap_or(d.tcp_read_timeout_ms),
-            tcp_max_connections: args.tcp_max_connections.or(file.tcp_max_connections).unwrap_or(d.tcp_max_connections),
-            udp_buffer: d.udp_buffer,
-            tcp_buffer: d.tcp_buffer,
-            allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
-            public_name: args.public_name.clone().or(file.public_name),
-            observe_all: args.observe_all.or(file.observe_all).unwrap_or(d.observe_all),
-            capture: args.capture.or(file.capture).unwrap_or(d.capture),
-            interface: args.interface.clone().or(file.interface).unwrap_or(d.interface),
-            store_exchanges: args.store_exchanges.or(file.store_exchanges).unwrap_or(d.store_exchanges),
-            store_age: args.store_secs.or(file.store_secs).map_or(d.store_age, Duration::from_secs),
-            limits: Limits {
-                max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(l.max_message_bytes),
-                max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(l.max_frame_bytes),
-                max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(l.max_in_flight),
-                max_connections_per_ip: args
-                    .max_connections_per_ip
-                    .or(file.max_connections_per_ip)
-                    .unwrap_or(l.max_connections_per_ip),
-                rate_per_sec: args.rate_per_sec.or(file.rate_per_sec).unwrap_or(l.rate_per_sec),
-                burst: args.burst.or(file.burst).unwrap_or(l.burst),
-                exchange_timeout_ms: args
-                    .exchange_timeout_ms
-                    .or(file.exchange_timeout_ms)
-                    .unwrap_or(l.exchange_timeout_ms),
-                handshake_timeout_ms: args
-                    .handshake_timeout_ms
-                    .or(file.handshake_timeout_ms)
-                    .unwrap_or(l.handshake_timeout_ms),
-                idle_timeout_ms: args.idle_timeout_ms.or(file.idle_timeout_ms).unwrap_or(l.idle_timeout_ms),
-                session_timeout_ms: args.session_timeout_ms.or(file.session_timeout_ms).unwrap_or(l.session_timeout_ms),
-            },
-        };
-        config.validate()?;
-        Ok(config)
+impl Settings {
+    /// Reads a TOML file of settings; unknown keys and wrong types are errors naming the file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let l = &self.limits;
-        let public = self
-            .public_name
-            .as_deref()
-            .is_none_or(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b)));
-        let checks: [(bool, &'static str, &'static str); 10] = [
-            ((100..=600_000).contains(&self.tcp_read_timeout_ms), "tcp_read_timeout_ms", "from 100 to 600000"),
-            ((1..=65_536).contains(&self.tcp_max_connections), "tcp_max_connections", "from 1 to 65536"),
-            (l.max_message_bytes >= 1, "max_message_bytes", "at least 1"),
-            (l.max_frame_bytes >= 1024, "max_frame_bytes", "at least 1024"),
-            (l.max_in_flight >= 1, "max_in_flight", "at least 1"),
-            (l.max_connections_per_ip >= 1, "max_connections_per_ip", "at least 1"),
-            (l.rate_per_sec >= 1, "rate_per_sec", "at least 1"),
-            (l.burst >= 1, "burst", "at least 1"),
-            (l.exchange_timeout_ms >= 1, "exchange_timeout_ms", "at least 1"),
-            (public, "public_name", "a host name with an optional port, such as lab.example.edu"),
-        ];
-        match checks.into_iter().find(|(ok, _, _)| !ok) {
-            Some((_, name, rule)) => Err(ConfigError::Invalid { name, rule }),
-            None => Ok(()),
+    /// Parses settings; an error names the line it is about, as `line 2 (`burst = "x"`): ...`.
+    fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count();
+                let source = text.lines().nth(line).unwrap_or_default().trim();
+                format!("line {} (`{source}`): {}", line + 1, e.message())
+            }
+            None => e.message().to_owned(),
+        })
+    }
+
+    /// `self` with every setting `over` has replacing this one's.
+    pub fn overlay(self, over: &Self) -> Result<Self, ConfigError> {
+        let merge = |e: toml::ser::Error| ConfigError::Merge(e.to_string());
+        let mut table = toml::Table::try_from(&self).map_err(merge)?;
+        table.extend(toml::Table::try_from(over).map_err(merge)?);
+        let mut merged: Self = table.try_into().map_err(|e: toml::de::Error| ConfigError::Merge(e.to_string()))?;
+        merged.config = over.config.clone().or(self.config);
+        Ok(merged)
+    }
+
+    /// Every bounded setting: its name, its value if set, and its range.
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 14] {
+        let n = |v: Option<usize>| v.map(|v| v as u64);
+        [
+            ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
+            ("tcp_max_connections", n(self.tcp_max_connections), range::TCP_MAX_CONNECTIONS),
+            ("store_exchanges", n(self.store_exchanges), range::STORE_EXCHANGES),
+            ("store_secs", self.store_secs, range::STORE_SECS),
+            ("max_message_bytes", n(self.max_message_bytes), range::MAX_MESSAGE_BYTES),
+            ("max_frame_bytes", n(self.max_frame_bytes), range::MAX_FRAME_BYTES),
+            ("max_in_flight", n(self.max_in_flight), range::MAX_IN_FLIGHT),
+            ("max_connections_per_ip", n(self.max_connections_per_ip), range::MAX_CONNECTIONS_PER_IP),
+            ("rate_per_sec", self.rate_per_sec.map(u64::from), range::RATE_PER_SEC),
+            ("burst", self.burst.map(u64::from), range::BURST),
+            ("exchange_timeout_ms", self.exchange_timeout_ms, range::EXCHANGE_TIMEOUT_MS),
+            ("handshake_timeout_ms", self.handshake_timeout_ms, range::HANDSHAKE_TIMEOUT_MS),
+            ("idle_timeout_ms", self.idle_timeout_ms, range::IDLE_TIMEOUT_MS),
+            ("session_timeout_ms", self.session_timeout_ms, range::SESSION_TIMEOUT_MS),
+        ]
+    }
+
+    /// Refuses any setting outside its range (flags and environment were already checked by
+    /// clap with the same ranges; this catches the file).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value, range) in self.bounded() {
+            if let Some(value) = value.filter(|v| !range.contains(v)) {
+                return Err(ConfigError::OutOfRange { name, value, min: *range.start(), max: *range.end() });
+            }
         }
+        if self.public_name.as_deref().is_some_and(|n| host_name(n).is_err()) {
+            return Err(ConfigError::Invalid { name: "public_name", rule: HOST_NAME_RULE });
+        }
+        Ok(())
+    }
+
+    /// The settings given, over `base`.
+    fn apply(self, base: Config) -> Config {
+        let l = base.limits.clone();
+        let d = base;
+        Config {
+            http: self.http.unwrap_or(d.http),
+            bind: self.bind.unwrap_or(d.bind),
+            udp_port: self.udp_port.unwrap_or(d.udp_port),
+            tcp_port: self.tcp_port.unwrap_or(d.tcp_port),
+            tcp_mode: self.tcp_mode.unwrap_or(d.tcp_mode),
+            tcp_read_timeout_ms: self.tcp_read_timeout_ms.unwrap_or(d.tcp_read_timeout_ms),
+            tcp_max_connections: self.tcp_max_connections.unwrap_or(d.tcp_max_connections),
+            udp_buffer: d.udp_buffer,
+            tcp_buffer: d.tcp_buffer,
+            allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
+            public_name: self.public_name.or(d.public_name),
+            observe_all: self.observe_all.unwrap_or(d.observe_all),
+            capture: self.capture.unwrap_or(d.capture),
+            interface: self.interface.unwrap_or(d.interface),
+            store_exchanges: self.store_exchanges.unwrap_or(d.store_exchanges),
+            store_age: self.store_secs.map_or(d.store_age, Duration::from_secs),
+            limits: Limits {
+                max_message_bytes: self.max_message_bytes.unwrap_or(l.max_message_bytes),
+                max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
+                max_in_flight: self.max_in_flight.unwrap_or(l.max_in_flight),
+                max_connections_per_ip: self.max_connections_per_ip.unwrap_or(l.max_connections_per_ip),
+                rate_per_sec: self.rate_per_sec.unwrap_or(l.rate_per_sec),
+                burst: self.burst.unwrap_or(l.burst),
+                exchange_timeout_ms: self.exchange_timeout_ms.unwrap_or(l.exchange_timeout_ms),
+                handshake_timeout_ms: self.handshake_timeout_ms.unwrap_or(l.handshake_timeout_ms),
+                idle_timeout_ms: self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms),
+                session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Layers flags and environment (`args`, already merged by clap) over the file they name
+    /// over the defaults, and checks every range.
+    pub fn resolve(args: &Settings) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        let merged = file.overlay(args)?;
+        merged.validate()?;
+        Ok(merged.apply(Self::default()))
     }
 
     /// The hosted TCP server's bounds, with the cap lowered to `fd_room` when that is smaller.
@@ -287,59 +371,6 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.message().to_owned() })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_override_file_which_overrides_defaults() {
-        let dir = std::env::temp_dir().join(format!("socketlab-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("socketlab.toml");
-        std::fs::write(
-            &path,
-            "udp_port = 13000\ntcp_port = 13001\nburst = 5\nobserve_all = false\npublic_name = \"lab.example.edu\"\n",
-        )
-        .expect("write config");
-        let args = ServeArgs { config: Some(path), tcp_port: Some(14000), ..ServeArgs::default() };
-        let c = Config::resolve(&args).expect("valid");
-        assert_eq!(c.udp_port, 13000, "from the file");
-        assert_eq!(c.tcp_port, 14000, "the flag wins");
-        assert_eq!(c.limits.burst, 5);
-        assert!(!c.observe_all);
-        assert_eq!(c.public_name.as_deref(), Some("lab.example.edu"));
-        assert_eq!(c.limits.rate_per_sec, 20, "the default stays");
-        std::fs::remove_dir_all(&dir).ok();
-    }
-
-    #[test]
-    fn bad_files_and_values_are_named() {
-        let dir = std::env::temp_dir().join(format!("socketlab-config-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("bad.toml");
-        std::fs::write(&path, "udp_prot = 1\n").expect("write config");
-        let err = Config::resolve(&ServeArgs { config: Some(path), ..ServeArgs::default() }).expect_err("unknown key");
-        assert!(err.to_string().contains("udp_prot"), "{err}");
-
-        let err = Config::resolve(&ServeArgs { burst: Some(0), ..ServeArgs::default() }).expect_err("zero burst");
-        assert_eq!(err.to_string(), "setting burst must be at least 1");
-        for (timeout, ok) in [(99, false), (100, true), (600_000, true), (600_001, false)] {
-            let args = ServeArgs { tcp_read_timeout_ms: Some(timeout), ..ServeArgs::default() };
-            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_read_timeout_ms {timeout}");
-        }
-        for (cap, ok) in [(0, false), (1, true), (65_536, true), (65_537, false)] {
-            let args = ServeArgs { tcp_max_connections: Some(cap), ..ServeArgs::default() };
-            assert_eq!(Config::resolve(&args).is_ok(), ok, "tcp_max_connections {cap}");
-        }
-
-        let url = Some("https://lab.example.edu/".to_owned());
-        let err = Config::resolve(&ServeArgs { public_name: url, ..ServeArgs::default() }).expect_err("a URL");
-        assert!(err.to_string().starts_with("setting public_name must be a host name"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,7 +1,37 @@
-//! The servers' human log: one line per message on stdout, or nothing inside the gateway.
+//! Two kinds of output, kept apart. [`Log`] is the lesson's own output: the servers' one line
+//! per message on stdout, like the Python programs' `print`, which the tests compare with
+//! Python. Everything an operator reads (failures that do not stop a server, the gateway's
+//! life) goes through `tracing`, set up by [`init`] on stderr: filtered by `RUST_LOG`, as text
+//! or, with `--log-format json`, one JSON object per line.
 
 use std::fmt::Arguments;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+
+use tracing_subscriber::EnvFilter;
+
+/// How operator logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
+/// What is logged when `RUST_LOG` is unset or cannot be parsed.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Installs the `tracing` subscriber: stderr, `RUST_LOG` (default [`DEFAULT_FILTER`]), `format`.
+/// Does nothing if one is already installed (tests, embedders).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
+}
 
 /// Where a server writes its one-line-per-message log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,7 +40,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const DRAIN_LIMIT: usize = 1 << 20;
 
 /// How the server takes turns between clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// One client at a time, as in the lesson.
@@ -156,7 +156,7 @@ impl TcpServer {
                 Ok(a) => a,
                 Err(e) => {
                     // Per-connection failures (ECONNABORTED, EMFILE) must not end the server.
-                    self.log.line(format_args!("tcp: accept failed: {e}; still serving"));
+                    tracing::warn!(error = %e, "tcp: accept failed; still serving");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -227,7 +227,7 @@ impl Connection {
 
     async fn serve(mut self, cancel: &CancellationToken) {
         if let Err(e) = self.exchange(cancel).await {
-            self.log.line(format_args!("tcp {}: {e}", self.peer));
+            tracing::warn!(peer = %self.peer, error = %e, "tcp connection failed");
         }
         let peer = Some(self.peer);
         self.tracer.record(peer, |t| self.event(t, Op::Close));

@@ -105,7 +105,7 @@ impl UdpServer {
                 Ok(d) => d,
                 Err(e) => {
                     // Linux reports an earlier ICMP error on the next call; it is not fatal.
-                    self.log.line(format_args!("udp: recvfrom failed: {e}; still serving"));
+                    tracing::warn!(error = %e, "udp: recvfrom failed; still serving");
                     continue;
                 }
             };
@@ -164,7 +164,7 @@ impl UdpServer {
                 let copies = if impair.duplicate { 2 } else { 1 };
                 for _ in 0..copies {
                     if let Err(e) = reply.send(&upper.bytes).await {
-                        self.log.queue(&mut pending, format_args!("udp: sendto {from} failed: {e}; still serving"));
+                        tracing::warn!(peer = %from, error = %e, "udp: sendto failed; still serving");
                     }
                 }
             }

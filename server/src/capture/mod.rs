@@ -31,7 +31,7 @@ use self::pcapng::Frame;
 use crate::trace::Tracer;
 
 /// Whether to capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureMode {
     /// Capture when the process may open a raw socket (root or CAP_NET_RAW), and say why not

@@ -213,6 +213,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
                     }
                 };
             }
+            tracing::debug!(protocol = p.protocol.as_str(), code = error.code.as_str(), message = %error.message, "exchange failed");
             Err(Failed { error, events, exchange })
         }
     }

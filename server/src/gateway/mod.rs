@@ -44,7 +44,7 @@ use self::limits::{ConnectionLimiter, RateLimiter};
 use self::metrics::Metrics;
 use self::store::Store;
 use crate::capture::{self, CaptureError, Watched};
-use crate::config::{Config, ConfigError, ServeArgs};
+use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
 use crate::impair::UdpTable;
 use crate::log::Log;
@@ -273,12 +273,16 @@ impl Gateway {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
 
+        tracing::info!("HTTP stopped accepting; finishing WebSockets and exchanges");
         state.tracker.close();
-        let _ = tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait()).await;
+        if tokio::time::timeout(SHUTDOWN_WAIT, state.tracker.wait()).await.is_err() {
+            tracing::warn!(wait = ?SHUTDOWN_WAIT, "WebSockets still open after the shutdown wait; stopping anyway");
+        }
         state.servers.udp.stop.cancel();
         state.servers.tcp.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
+        tracing::info!("gateway stopped");
         served.map_err(ServeError::Http)
     }
 }
@@ -293,7 +297,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
-        .route("/api/v1/openapi.json", get(rest::openapi))
+        .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
         .fallback(assets::serve)
@@ -304,10 +308,12 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `socketlab serve`: resolve settings, bind, print the ready line, run.
-pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), ServeError> {
+pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
     // A failure leaves the limit as it was; the connection cap still fits under it.
-    let _ = crate::fds::raise_limit();
+    if let Err(e) = crate::fds::raise_limit() {
+        tracing::debug!(error = %e, "the descriptor limit stays as it was");
+    }
     let bound = Bound::bind(&config).await?;
     let gateway = Gateway::new(config, bound, cancel)?;
     let http = gateway.http_addr()?;
@@ -317,6 +323,7 @@ pub async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<(), Ser
         s.udp.addr, s.tcp.addr
     ));
     let capture = &gateway.state.capture;
+    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, "gateway ready");
     match &capture.reason {
         None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),

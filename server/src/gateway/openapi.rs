@@ -1,5 +1,17 @@
-//! The OpenAPI document, generated from the handlers' annotations and the proto types.
+//! The OpenAPI document, served at `/api/v1/openapi.json`: generated from the handlers'
+//! annotations and the proto types, then completed with what annotations cannot say.
+//!
+//! Two things are added to the generated document. Every operation gets the answers the
+//! HTTP edge gives before any route runs (408, 413, 421; see `edge.rs` and `listener.rs`).
+//! And `ExchangeRequest` gets the rule that exactly one of `message` and `message_base64` is
+//! given, and not empty, as a `oneOf`. This module depends on `rest.rs` for the annotations;
+//! nothing depends on it but the router.
 
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 use socketlab_proto::impair::{Impair, Impairments, Lose};
 use socketlab_proto::wire::{
     CaptureStatus, ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits, Protocol,
@@ -15,15 +27,7 @@ use super::rest;
         title = "socketlab gateway",
         description = "Runs exchanges with the hosted UDP and TCP upper-case servers and returns their timelines."
     ),
-    paths(
-        rest::create_exchange,
-        rest::pcapng,
-        rest::servers,
-        rest::healthz,
-        rest::metrics,
-        rest::openapi,
-        rest::ws_doc
-    ),
+    paths(rest::create_exchange, rest::pcapng, rest::servers, rest::healthz, rest::metrics, openapi, ws),
     components(schemas(
         CaptureStatus,
         Target,
@@ -45,9 +49,129 @@ use super::rest;
 )]
 struct ApiDoc;
 
-/// The document, with the crate's version.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")),
+    tag = "operations"
+)]
+pub async fn openapi() -> Response {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(document)).into_response()
+}
+
+/// The WebSocket API; see the README for its frames. The handshake needs `Connection:
+/// Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and a `Sec-WebSocket-Key`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; frames are JSON objects tagged by `type`"),
+        (status = 400, description = "Not a WebSocket handshake (a plain GET, or a handshake header missing)", content_type = "text/plain", body = String),
+        (status = 403, description = "The Origin is not allowed (`forbidden_origin`)", body = ErrorBody),
+        (status = 426, description = "This connection cannot be upgraded (HTTP/2)", content_type = "text/plain", body = String),
+        (status = 429, description = "Too many WebSockets from this address (`too_many_connections`)", body = ErrorBody),
+        (status = 503, description = "The gateway is shutting down (`shutting_down`)", body = ErrorBody),
+    ),
+    tag = "websocket"
+)]
+#[allow(dead_code)]
+fn ws() {}
+
+/// The document, with the crate's version and the additions the module doc names.
+pub fn document() -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        })
+    };
+    let edge = [
+        ("408", error("The request's head or body came too slowly (`request_timeout`); the connection closes")),
+        ("413", error("The declared body is larger than `max_frame_bytes` (`too_large`)")),
+        ("421", error("The `Host` is not a name this gateway answers to (`forbidden_host`)")),
+    ];
+    if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|p| p.values_mut()) {
+            if let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) {
+                for (status, response) in &edge {
+                    responses.entry(*status).or_insert_with(|| response.clone());
+                }
+            }
+        }
+    }
+    // The name in a REST reply is the name of its capture.
+    let link = json!({"capture": {"operationId": "pcapng", "parameters": {"exchange": "$response.body#/id"}}});
+    if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1exchanges/post/responses/200").and_then(Value::as_object_mut) {
+        ok.insert("links".into(), link);
+    }
+    if let Some(name) = doc.pointer_mut("/paths/~1api~1v1~1exchanges~1{exchange}~1pcapng/get/parameters/0/schema") {
+        name["minLength"] = json!(1);
+    }
+    if let Some(request) = doc.pointer_mut("/components/schemas/ExchangeRequest").and_then(Value::as_object_mut) {
+        request.insert("oneOf".into(), one_message());
+    }
     doc
+}
+
+/// Exactly one of `message` and `message_base64`, not empty; the other absent or null.
+fn one_message() -> Value {
+    // Canonical, padded standard base64 of at least one byte, as the gateway decodes it (after
+    // trimming white space): the bits after the last byte must be zero.
+    let base64 = concat!(
+        r"^\s*(?:[A-Za-z0-9+/]{4})*",
+        r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)\s*$"
+    );
+    let absent = json!({"type": "null"});
+    json!([
+        {
+            "required": ["message"],
+            "properties": {"message": {"type": "string", "minLength": 1}, "message_base64": absent}
+        },
+        {
+            "required": ["message_base64"],
+            "properties": {
+                "message_base64": {"type": "string", "minLength": 4, "pattern": base64},
+                "message": absent
+            }
+        }
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
+        let doc = document();
+        let paths = doc["paths"].as_object().expect("paths");
+        assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                for status in ["408", "413", "421"] {
+                    assert!(op["responses"][status].is_object(), "{method} {path} lacks {status}");
+                }
+            }
+        }
+        let post = &doc["paths"]["/api/v1/exchanges"]["post"]["responses"];
+        for status in ["200", "400", "403", "415", "422", "429", "502", "503", "504"] {
+            assert!(post[status].is_object(), "POST /api/v1/exchanges lacks {status}");
+        }
+        assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["400"].is_object());
+        assert_eq!(post["200"]["links"]["capture"]["operationId"], "pcapng");
+        let pcapng = &doc["paths"]["/api/v1/exchanges/{exchange}/pcapng"]["get"];
+        assert_eq!(pcapng["parameters"][0]["schema"]["minLength"], 1);
+        let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];
+        assert_eq!(rule[0]["properties"]["message"]["minLength"], 1);
+        assert_eq!(rule[1]["required"][0], "message_base64");
+        let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
+        for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
+            assert!(codes.contains(code), "{code} missing from {codes}");
+        }
+    }
 }

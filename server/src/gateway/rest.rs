@@ -23,11 +23,16 @@ use super::exchange::{self, reply_text};
     responses(
         (status = 200, description = "The exchange finished", body = ExchangeResult),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = ErrorBody),
         (status = 413, description = "The body or message is too large (`too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid (`invalid_field`)", body = ErrorBody),
-        (status = 429, description = "Rate-limited (`rate_limited`); see Retry-After", body = ErrorBody),
-        (status = 503, description = "The hosted server is down (`server_down`) or the gateway is stopping", body = ErrorBody),
-        (status = 504, description = "The hosted server did not answer in time (`timeout`)", body = ErrorBody),
+        (status = 429, description = "Rate-limited (`rate_limited`); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
+        (status = 500, description = "Something failed inside the gateway (`internal`)", body = ErrorBody),
+        (status = 502, description = "Nobody listens at the target: the `closed_port` target, by design (`connection_refused`); carries the timeline", body = ErrorBody),
+        (status = 503, description = "The hosted server is down (`server_down`) or the gateway is stopping (`shutting_down`)", body = ErrorBody),
+        (status = 504, description = "The hosted server did not answer in time (`timeout`); carries the timeline", body = ErrorBody),
     ),
     tag = "exchanges"
 )]
@@ -133,26 +138,6 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
-/// The WebSocket API; see the README for its frames.
-#[utoipa::path(
-    get,
-    path = "/api/v1/ws",
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol; frames are JSON objects tagged by `type`"),
-        (status = 403, description = "The Origin is not allowed (`forbidden_origin`)", body = ErrorBody),
-        (status = 429, description = "Too many WebSockets from this address (`too_many_connections`)", body = ErrorBody),
-    ),
-    tag = "websocket"
-)]
-#[allow(dead_code)]
-fn ws_doc() {}
-
-/// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")), tag = "operations")]
-pub async fn openapi() -> Response {
-    Json(super::openapi::document()).into_response()
-}
-
 /// An exchange's captured frames as a pcapng file for Wireshark.
 #[utoipa::path(
     get,
@@ -176,7 +161,8 @@ pub async fn pcapng(State(state): State<Arc<AppState>>, Path(exchange): Path<Str
     let file = state
         .store
         .pcapng(&exchange, &state.capture.interface, std::time::Instant::now())
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no capture is kept for exchange {exchange:?}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no capture is kept for exchange {exchange:?}")))?
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot write the pcapng file: {e}")))?;
     let disposition = format!("attachment; filename=\"socketlab-{exchange}.pcapng\"");
     Ok(([(header::CONTENT_TYPE, "application/x-pcapng".to_owned()), (header::CONTENT_DISPOSITION, disposition)], file)
         .into_response())

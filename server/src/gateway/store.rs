@@ -56,7 +56,7 @@ impl Store {
     }
 
     /// The exchange's capture as a pcapng file, if it is still kept.
-    pub fn pcapng(&self, id: &str, interface: &str, now: Instant) -> Option<Vec<u8>> {
+    pub fn pcapng(&self, id: &str, interface: &str, now: Instant) -> Option<Result<Vec<u8>, pcapng::PcapError>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let e = entries.iter().find(|e| e.id == id && now.saturating_duration_since(e.at) <= self.max_age)?;
         Some(pcapng::write(interface, &e.comment, &e.frames))
@@ -81,7 +81,7 @@ mod tests {
             store.put(id.clone(), "c".into(), vec![frame()], t0);
         }
         assert!(store.pcapng(&ids[0], "lo", t0).is_none(), "only the newest two are kept");
-        assert!(store.pcapng(&ids[2], "lo", t0).is_some());
+        assert!(store.pcapng(&ids[2], "lo", t0).is_some_and(|f| f.is_ok()));
         assert!(store.pcapng(&ids[2], "lo", t0 + Duration::from_secs(61)).is_none(), "expired");
         assert!(store.pcapng("x2-0000000000000000", "lo", t0).is_none(), "names must match exactly");
     }
