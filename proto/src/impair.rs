@@ -59,6 +59,7 @@ pub struct Impair {
     pub drop: Option<Lose>,
     /// UDP only: the server waits this long before it answers (at most 5000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5000))]
     pub delay_ms: Option<u64>,
     /// UDP only: the server sends its answer twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
