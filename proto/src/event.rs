@@ -120,6 +120,9 @@ pub enum Flag {
     Failed,
     /// The packet was lost on purpose (the exchange's `impair`): sent, never delivered.
     Lost,
+    /// A TCP segment the kernel sent again because the first copy was not acknowledged in
+    /// time, as Wireshark's `TCP Retransmission`.
+    Retransmission,
 }
 
 /// One packet, as drawn on the diagram.

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Flag, Op, Segment, Side};
+use crate::event::{Event, Flag, Op, Segment, Side, Transport};
 use crate::wire::Protocol;
 
 /// The longest `delay_ms` an exchange may ask for.
@@ -168,7 +168,7 @@ pub fn mark_lost_datagram(events: &mut Vec<Event>, from: Side) {
         e.op == Op::Segment
             && e.side == from
             && e.segment.as_ref().is_some_and(|s| s.flags.is_empty())
-            && e.socket.transport == crate::event::Transport::Udp
+            && e.socket.transport == Transport::Udp
     };
     if let Some(e) = events.iter_mut().find(|e| is_datagram(e)) {
         e.flag(Flag::Lost);
@@ -188,10 +188,53 @@ pub fn mark_lost_datagram(events: &mut Vec<Event>, from: Side) {
     events.insert(at, lost);
 }
 
+/// Whether a captured segment is the one `lose` names.
+fn is_target(lose: Lose, e: &Event) -> bool {
+    let Some(s) = &e.segment else { return false };
+    let flags: Vec<&str> = s.flags.split(',').collect();
+    let has = |f: &str| flags.contains(&f);
+    match lose {
+        Lose::Syn => e.side == Side::Client && has("SYN") && !has("ACK"),
+        Lose::SynAck => e.side == Side::Server && has("SYN") && has("ACK"),
+        Lose::Data => e.side == Side::Client && s.len > 0,
+        Lose::Reply => e.side == Side::Server && s.len > 0,
+        Lose::Fin => e.side == Side::Server && has("FIN"),
+        Lose::Request => false,
+    }
+}
+
+/// Why the kernel resent a segment, and after how long.
+fn retransmit_note(waited_us: u64) -> String {
+    format!(
+        "TCP Retransmission: no acknowledgment came for the first copy, so the kernel sent it again after {} ms, when its retransmission timeout (RTO) ran out. The first SYN's RTO is 1 s; later ones follow the measured round-trip time (at least 200 ms).",
+        waited_us / 1000
+    )
+}
+
+/// Marks the captured TCP segment that `lose` dropped as lost, and the copies the kernel sent
+/// again (same direction, sequence number and flags) as retransmissions.
+pub fn mark_lost_segment(events: &mut [Event], lose: Lose) {
+    let captured = |e: &Event| e.op == Op::Segment && !e.has(Flag::Inferred) && e.socket.transport == Transport::Tcp;
+    let Some(i) = events.iter().position(|e| captured(e) && is_target(lose, e)) else { return };
+    let (t0, side, seg) = (events[i].t_us, events[i].side, events[i].segment.clone().unwrap_or_default());
+    events[i].flag(Flag::Lost);
+    events[i].detail = Some(format!(
+        "Lost: socketlab's nftables rule dropped this segment once (impair drop: {}), after the capture saw it. The receiving kernel never got it.",
+        lose.as_str()
+    ));
+    for e in events.iter_mut().skip(i + 1).filter(|e| captured(e) && e.side == side) {
+        let Some(s) = &e.segment else { continue };
+        if s.seq == seg.seq && s.flags == seg.flags && s.len == seg.len {
+            e.flag(Flag::Retransmission);
+            e.detail = Some(retransmit_note(e.t_us.saturating_sub(t0)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Role, SocketRef, Transport};
+    use crate::event::{Role, SocketRef};
 
     fn plan(json: &str, p: Protocol) -> Result<Plan, String> {
         serde_json::from_str::<Impair>(json).expect("parses").plan(p)
@@ -240,5 +283,28 @@ mod tests {
         mark_lost_datagram(&mut events, Side::Client);
         assert_eq!(events.len(), 3);
         assert!(events[1].has(Flag::Lost) && !events[1].has(Flag::Inferred));
+    }
+
+    #[test]
+    fn the_dropped_segment_is_lost_and_its_copy_a_retransmission() {
+        let seg = |t: u64, side: Side, flags: &str, seq: u32| {
+            let role = if side == Side::Client { Role::Client } else { Role::Connection };
+            let mut e = Event::new(t, side, SocketRef { id: 0, role, transport: Transport::Tcp }, Op::Segment);
+            e.segment = Some(Segment { seq: Some(seq), ..Segment::inferred(flags, 0) });
+            e
+        };
+        let mut events = vec![
+            seg(0, Side::Client, "SYN", 7),
+            seg(10, Side::Server, "SYN,ACK", 90),
+            seg(1_000_000, Side::Client, "SYN", 7),
+            seg(1_000_010, Side::Server, "SYN,ACK", 90),
+            seg(1_000_020, Side::Client, "ACK", 8),
+        ];
+        mark_lost_segment(&mut events, Lose::SynAck);
+        let lost: Vec<bool> = events.iter().map(|e| e.has(Flag::Lost)).collect();
+        assert_eq!(lost, [false, true, false, false, false]);
+        assert!(events[3].has(Flag::Retransmission));
+        assert!(events[3].detail.as_deref().is_some_and(|d| d.contains("after 1000 ms")));
+        assert!(!events[2].has(Flag::Retransmission), "only the lost segment's copies are marked");
     }
 }

@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use socketlab_proto::impair::{Plan, mark_lost_datagram};
+use socketlab_proto::impair::{Plan, mark_lost_datagram, mark_lost_segment};
 use socketlab_proto::infer::with_inferred;
 use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol, Target};
 use socketlab_proto::{Event, Op, Side, Transport};
@@ -151,6 +151,17 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         Protocol::Tcp => {
             let (socket, local) = net::client_tcp_socket(addr).map_err(|e| fail(e.into()))?;
             let route = p.trace.then(|| state.hub.route(local));
+            // The client's port is known (bound, not yet connected), so the drop is armed
+            // before the SYN leaves.
+            let _armed = match (p.impair, &state.nft) {
+                (Plan::Tcp(lose), Some(nft)) => Some(nft.arm(lose, local, addr).await.map_err(|why| {
+                    fail(ApiError::new(
+                        ErrorCode::ImpairmentUnavailable,
+                        format!("the TCP drop could not be set up: {why}"),
+                    ))
+                })?),
+                _ => None,
+            };
             let sock = rec.socket(Transport::Tcp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
             let result = client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await;
@@ -180,12 +191,11 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
     let mut events = if p.trace { with_inferred(&events) } else { events };
-    if let (true, Plan::Udp(u)) = (p.trace, p.impair) {
-        if u.drop_request {
-            mark_lost_datagram(&mut events, Side::Client);
-        } else if u.drop_reply {
-            mark_lost_datagram(&mut events, Side::Server);
-        }
+    match (p.trace, p.impair) {
+        (true, Plan::Udp(u)) if u.drop_request => mark_lost_datagram(&mut events, Side::Client),
+        (true, Plan::Udp(u)) if u.drop_reply => mark_lost_datagram(&mut events, Side::Server),
+        (true, Plan::Tcp(lose)) => mark_lost_segment(&mut events, lose),
+        _ => {}
     }
     let exchange = if frames.is_empty() {
         None

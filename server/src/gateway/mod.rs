@@ -47,6 +47,7 @@ use crate::capture::{self, CaptureError, Watched};
 use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
 use crate::impair::UdpTable;
+use crate::impair::nft::Nft;
 use crate::log::Log;
 use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
@@ -86,6 +87,8 @@ pub struct AppState {
     udp_impair: Arc<UdpTable>,
     /// Which impairments work here.
     impairments: Impairments,
+    /// The nftables table for TCP drops, when this process may have one.
+    nft: Option<Arc<Nft>>,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -171,6 +174,11 @@ impl Handle {
         self.state.servers.get(protocol).is_up()
     }
 
+    /// The nftables table for TCP drops, when there is one.
+    pub fn nft_table(&self) -> Option<String> {
+        self.state.nft.as_ref().map(|n| n.table().to_owned())
+    }
+
     /// Closes the capture's packet socket, as a failure would.
     pub fn close_capture(&self) {
         self.state.capture_live.close_socket();
@@ -204,6 +212,11 @@ impl Gateway {
             Arc::clone(&capture_live),
             &tasks,
         )?;
+        let nft = Nft::open();
+        match &nft {
+            Ok(n) => tracing::info!(table = n.table(), "TCP drops on demand: on"),
+            Err(reason) => tracing::info!(%reason, "TCP drops on demand: off"),
+        }
         let state = Arc::new(AppState {
             closed: bound.closed,
             capture,
@@ -212,11 +225,8 @@ impl Gateway {
             store: Store::new(config.store_exchanges, config.store_age),
             udp_pool: pool::UdpPool::default(),
             udp_impair: Arc::new(UdpTable::default()),
-            impairments: Impairments {
-                udp: true,
-                tcp: false,
-                tcp_reason: Some("TCP drops are not built into this gateway yet".to_owned()),
-            },
+            impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
+            nft: nft.ok().map(Arc::new),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
@@ -282,6 +292,9 @@ impl Gateway {
         state.servers.tcp.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
+        if let Some(nft) = &state.nft {
+            nft.remove();
+        }
         tracing::info!("gateway stopped");
         served.map_err(ServeError::Http)
     }

@@ -6,6 +6,8 @@
 //! answer late or twice), as the textbook's pinger server loses requests itself. The entry is
 //! used once and removed when the exchange ends, so no other client is ever affected.
 
+pub mod nft;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
