@@ -87,6 +87,10 @@ async fn rebinding_hosts_are_refused_and_known_names_are_served() {
     let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "forbidden_host");
 
+    let not_text = reqwest::header::HeaderValue::from_bytes(b"r\xe9bind.example").unwrap();
+    let resp = http.get(r.url("/healthz")).header("host", not_text).send().await.unwrap();
+    assert_eq!(resp.status(), 421, "a Host that is not text names nothing");
+
     for host in [format!("localhost:{port}"), "localhost".to_owned(), "lab.example.edu".into(), format!("[::1]:{port}")]
     {
         let resp = http.get(r.url("/healthz")).header("host", &host).send().await.unwrap();

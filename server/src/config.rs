@@ -152,7 +152,9 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_EXCHANGE_TIMEOUT_MS", value_parser = within::<u64>(range::EXCHANGE_TIMEOUT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange_timeout_ms: Option<u64>,
-    /// How long a WebSocket upgrade may take, in milliseconds [default: 5000] [range: 1-600000].
+    /// How long each HTTP request's head (from the connection's start or its previous
+    /// response), and then its body, may take, in milliseconds [default: 5000]
+    /// [range: 1-600000].
     #[arg(long, env = "SOCKETLAB_HANDSHAKE_TIMEOUT_MS", value_parser = within::<u64>(range::HANDSHAKE_TIMEOUT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_timeout_ms: Option<u64>,

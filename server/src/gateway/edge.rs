@@ -103,10 +103,11 @@ fn split(authority: &str) -> Option<(&str, Option<u16>)> {
     valid.then_some((name, port))
 }
 
-/// The host a request names: its `Host` header, or the URI's authority (HTTP/2).
+/// The host a request names: its `Host` header (empty when it is not text, which no name
+/// matches), or the URI's authority (HTTP/2).
 fn host_of(req: &Request) -> Option<&str> {
     match req.headers().get(header::HOST) {
-        Some(h) => h.to_str().ok(),
+        Some(h) => Some(h.to_str().unwrap_or_default()),
         None => req.uri().authority().map(|a| a.as_str()),
     }
 }
@@ -186,6 +187,7 @@ fn too_large(limit: usize) -> ApiError {
 /// Answers a refusal; one that leaves a body unread also closes the connection, since what
 /// follows on it would be the rest of that body.
 fn refuse(state: &AppState, e: ApiError) -> Response {
+    tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused at the edge");
     state.metrics.error(e.code);
     let close = matches!(e.code, ErrorCode::TooLarge | ErrorCode::RequestTimeout | ErrorCode::UnsupportedMediaType);
     let mut response = e.into_response();

@@ -179,6 +179,7 @@ impl AsyncRead for DeadlineIo {
                 self.deadline.as_mut().reset(at);
             }
             if self.deadline.as_mut().poll(cx).is_ready() {
+                tracing::debug!(partial = self.partial, "request head overdue; closing the connection");
                 if self.partial {
                     self.answer_timeout();
                 }
