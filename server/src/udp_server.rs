@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NetError;
-use crate::impair::UdpTable;
+use crate::impair::{Loss, UdpTable};
 use crate::log::{Log, Pending, shorten};
 use crate::trace::Tracer;
 
@@ -55,13 +55,14 @@ pub struct UdpServer {
     log: Log,
     sock: SocketRef,
     impair: Option<Arc<UdpTable>>,
+    loss: Option<Loss>,
 }
 
 impl UdpServer {
     /// Takes a bound socket; `buffer` is the `recvfrom` size.
     pub fn new(socket: UdpSocket, buffer: usize, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Udp, Transport::Udp);
-        Self { socket: Arc::new(socket), buffer, tracer, log, sock, impair: None }
+        Self { socket: Arc::new(socket), buffer, tracer, log, sock, impair: None, loss: None }
     }
 
     /// Lets the gateway impair chosen clients' next datagram (see [`UdpTable`]).
@@ -71,13 +72,20 @@ impl UdpServer {
         self
     }
 
+    /// Loses a share of all requests at random, as the pinger server does.
+    #[must_use]
+    pub fn lossy(mut self, loss: Loss) -> Self {
+        self.loss = Some(loss);
+        self
+    }
+
     /// The address the server is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
         self.socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })
     }
 
     /// Serves until `cancel` fires. Errors on one datagram never stop the server.
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), NetError> {
         let local = self.local_addr()?;
         let (tracer, sock) = (&self.tracer, self.sock);
         tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None));
@@ -112,6 +120,12 @@ impl UdpServer {
             let data = &buf[..dgram.len];
             let from = dgram.from;
             let impair = self.impair.as_ref().and_then(|t| t.take(from)).unwrap_or_default();
+            if self.loss.as_mut().is_some_and(Loss::lose) {
+                // The pinger assignment's server: read the request and pretend it was lost.
+                self.log.queue(&mut pending, format_args!("udp {from}: request lost (simulated)"));
+                started = tracer.now_us();
+                continue;
+            }
             if impair.drop_request {
                 // As the textbook's pinger server does: read it and act as if it never came.
                 self.log.queue(&mut pending, format_args!("udp {from}: discarded on purpose (impair drop: request)"));

@@ -5,6 +5,9 @@
 //! do to the next datagram from this exchange's client address (lose it, lose the answer,
 //! answer late or twice), as the textbook's pinger server loses requests itself. The entry is
 //! used once and removed when the exchange ends, so no other client is ever affected.
+//!
+//! [`Loss`] is the pinger server's random loss: a share of all requests, repeatable from a seed
+//! so that a run can be graded.
 
 pub mod nft;
 
@@ -64,9 +67,53 @@ impl Drop for UdpGuard {
     }
 }
 
+/// Loses a share of datagrams at random, the same ones again for the same seed.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    share: f64,
+    state: u64,
+}
+
+impl Loss {
+    /// Loses `share` (0 to 1) of datagrams, drawn from `seed`.
+    pub fn new(share: f64, seed: u64) -> Self {
+        Self { share, state: seed }
+    }
+
+    /// SplitMix64: tiny, fast, and the same sequence on every machine.
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Whether to lose the next datagram.
+    pub fn lose(&mut self) -> bool {
+        // The top 53 bits as a number in [0, 1).
+        let x = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        x < self.share
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_repeats_for_a_seed_and_keeps_its_share() {
+        let run = |seed| {
+            let mut l = Loss::new(0.3, seed);
+            (0..1000).map(|_| l.lose()).collect::<Vec<bool>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        let lost = run(7).iter().filter(|&&x| x).count();
+        assert!((200..400).contains(&lost), "{lost} of 1000");
+        assert!(!Loss::new(0.0, 1).lose());
+        assert!(Loss::new(1.0, 1).lose());
+    }
 
     #[test]
     fn an_entry_is_used_once_and_gone_with_its_guard() {
