@@ -136,3 +136,31 @@ async fn wrong_combinations_are_invalid_fields_and_hello_says_what_works() {
     assert_eq!(servers["impairments"]["udp"], true);
     r.stop().await;
 }
+
+#[tokio::test]
+async fn the_hosted_pinger_loses_the_requests_its_announced_seed_says() {
+    let r = start(|_| {}).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
+    let hello = recv(&mut ws).await;
+    let pinger = &hello["pinger"];
+    assert_eq!(pinger["loss_percent"], 30, "{hello}");
+    let port = u16::try_from(pinger["port"].as_u64().unwrap()).unwrap();
+    let mut predict = socketlab::impair::Loss::new(0.3, pinger["seed"].as_u64().unwrap());
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut lost = 0;
+    for i in 0..20 {
+        client.send_to(format!("ping {i}").as_bytes(), ("127.0.0.1", port)).await.unwrap();
+        let mut buf = [0u8; 64];
+        let wait = if predict.lose() { std::time::Duration::from_millis(200) } else { WAIT };
+        match tokio::time::timeout(wait, client.recv_from(&mut buf)).await {
+            Ok(got) => {
+                let n = got.unwrap().0;
+                assert_eq!(&buf[..n], format!("PING {i}").as_bytes(), "ping {i} answered as predicted");
+            }
+            Err(_) => lost += 1,
+        }
+    }
+    let mut again = socketlab::impair::Loss::new(0.3, pinger["seed"].as_u64().unwrap());
+    assert_eq!(lost, (0..20).filter(|_| again.lose()).count(), "exactly the predicted pings were lost");
+    r.stop().await;
+}

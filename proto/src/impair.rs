@@ -80,6 +80,20 @@ pub struct Impairments {
     pub tcp_reason: Option<String>,
 }
 
+/// The pinger server `serve` hosts, for the pinger lab: it upper-cases and loses a share of
+/// requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pinger {
+    /// Such as `127.0.0.1:40123`.
+    pub addr: String,
+    pub port: u16,
+    /// The share of requests it loses, in percent.
+    pub loss_percent: u32,
+    /// The seed of its losses.
+    pub seed: u64,
+}
+
 /// A checked impairment for a UDP exchange, done by the hosted server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UdpImpair {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
-use crate::impair::{Impair, Impairments};
+use crate::impair::{Impair, Impairments, Pinger};
 
 /// The API version announced in `hello` and carried in every path (`/api/v1/...`).
 pub const API_VERSION: u32 = 1;
@@ -151,6 +151,9 @@ pub struct Hello {
     /// Which `impair` kinds work here, and why TCP drops do not when they do not.
     #[serde(default)]
     pub impairments: Impairments,
+    /// The hosted pinger server, which loses a share of requests on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinger: Option<Pinger>,
 }
 
 /// The end of a successful exchange.

@@ -198,6 +198,7 @@ mod tests {
             capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
             closed_port: 9,
             impairments: Default::default(),
+            pinger: None,
         })))
     }
 

@@ -32,7 +32,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use socketlab_proto::impair::Impairments;
+use socketlab_proto::impair::{Impairments, Pinger};
 use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -47,13 +47,16 @@ use self::store::Store;
 use crate::capture::{self, CaptureError, Watched};
 use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
-use crate::impair::UdpTable;
 use crate::impair::nft::Nft;
+use crate::impair::{Loss, UdpTable};
 use crate::log::Log;
 use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
+
+/// The share of requests the hosted pinger server loses, as the pinger assignment's does.
+const PINGER_LOSS_PERCENT: u32 = 30;
 
 /// How long shutdown waits for WebSockets and exchanges before it stops the servers anyway.
 const SHUTDOWN_WAIT: Duration = Duration::from_millis(4000);
@@ -90,6 +93,9 @@ pub struct AppState {
     impairments: Impairments,
     /// The nftables table for TCP drops, when this process may have one.
     nft: Option<Arc<Nft>>,
+    /// The hosted pinger server's address and the seed of its losses.
+    pinger: SocketAddr,
+    pinger_seed: u64,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -110,6 +116,12 @@ impl AppState {
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
             impairments: self.impairments.clone(),
+            pinger: Some(Pinger {
+                addr: self.pinger.to_string(),
+                port: self.pinger.port(),
+                loss_percent: PINGER_LOSS_PERCENT,
+                seed: self.pinger_seed,
+            }),
         }
     }
 
@@ -133,6 +145,7 @@ pub struct Bound {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
     pub closed: ClosedPort,
+    pub pinger: UdpSocket,
 }
 
 impl Bound {
@@ -142,7 +155,8 @@ impl Bound {
         let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
         let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
         let closed = ClosedPort::reserve(config.bind)?;
-        Ok(Self { http, udp, tcp, closed })
+        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
+        Ok(Self { http, udp, tcp, closed, pinger })
     }
 }
 
@@ -153,6 +167,7 @@ pub struct Gateway {
     http: TcpListener,
     udp: UdpSocket,
     tcp: TcpListener,
+    pinger: UdpSocket,
     /// The hosted servers' and the capture's tasks.
     servers: TaskTracker,
     capture_stop: CancellationToken,
@@ -214,10 +229,6 @@ impl Gateway {
             &tasks,
         )?;
         let nft = Nft::open();
-        match &nft {
-            Ok(n) => tracing::info!(table = n.table(), "TCP drops on demand: on"),
-            Err(reason) => tracing::info!(%reason, "TCP drops on demand: off"),
-        }
         let state = Arc::new(AppState {
             closed: bound.closed,
             capture,
@@ -228,6 +239,11 @@ impl Gateway {
             udp_impair: Arc::new(UdpTable::default()),
             impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
             nft: nft.ok().map(Arc::new),
+            pinger: addr(bound.pinger.local_addr())?,
+            pinger_seed: {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                now.as_nanos() as u64 ^ u64::from(std::process::id())
+            },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
@@ -239,7 +255,15 @@ impl Gateway {
             cancel,
             tracker: TaskTracker::new(),
         });
-        Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
+        Ok(Self {
+            state,
+            http: bound.http,
+            udp: bound.udp,
+            tcp: bound.tcp,
+            pinger: bound.pinger,
+            servers: tasks,
+            capture_stop,
+        })
     }
 
     /// The HTTP address, for the ready line and tests.
@@ -253,7 +277,7 @@ impl Gateway {
 
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Self { state, http, udp, tcp, servers, capture_stop } = self;
+        let Self { state, http, udp, tcp, pinger, servers, capture_stop } = self;
         let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet)
             .impaired(Arc::clone(&state.udp_impair));
         let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
@@ -264,6 +288,14 @@ impl Gateway {
         servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
         servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        let loss = Loss::new(f64::from(PINGER_LOSS_PERCENT) / 100.0, state.pinger_seed);
+        let pinger = UdpServer::new(pinger, state.config.udp_buffer, state.tracer.clone(), Log::Quiet).lossy(loss);
+        let stop = state.servers.udp.stop.clone();
+        servers.spawn(async move {
+            if let Err(e) = pinger.run(stop).await {
+                tracing::error!(error = %e, "the hosted pinger server failed");
+            }
+        });
         if state.capture.enabled {
             state.metrics.capture_running(true);
             let (s, stop) = (Arc::clone(&state), capture_stop.clone());
@@ -341,7 +373,11 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
         s.udp.addr, s.tcp.addr
     ));
     let capture = &gateway.state.capture;
-    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, "gateway ready");
+    let st = &gateway.state;
+    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, pinger = %st.pinger,
+        pinger_seed = st.pinger_seed, tcp_drops = st.impairments.tcp, tcp_drops_off = st.impairments.tcp_reason.as_deref(),
+        removed_leftover_tables = ?st.nft.as_ref().map(|n| &n.cleared),
+        "gateway ready");
     match &capture.reason {
         None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),

@@ -46,6 +46,8 @@ const KINDS: [(Lose, &str); 5] = [
 pub struct Nft {
     table: String,
     removed: AtomicBool,
+    /// Tables of stopped gateways deleted at startup, for the ready log.
+    pub cleared: Vec<String>,
 }
 
 /// Runs `nft` with `args` and `input` on stdin; the error is one sentence.
@@ -113,9 +115,10 @@ fn ruleset(table: &str) -> String {
     out
 }
 
-/// Deletes the tables that killed processes left behind.
-fn clear_leftovers() {
-    let Ok(list) = nft(&["list", "tables"], None) else { return };
+/// Deletes the tables that killed processes left behind; returns their names.
+fn clear_leftovers() -> Vec<String> {
+    let mut cleared = Vec::new();
+    let Ok(list) = nft(&["list", "tables"], None) else { return cleared };
     for line in list.lines() {
         let Some(name) = line.trim().strip_prefix("table inet ") else { continue };
         let Some(pid) = name.strip_prefix(PREFIX).and_then(|rest| rest.split('_').next()) else { continue };
@@ -124,21 +127,24 @@ fn clear_leftovers() {
             .is_ok_and(|p| p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
             match nft(&["delete", "table", "inet", name], None) {
-                Ok(_) => tracing::info!(table = name, "removed an nftables table a stopped gateway left behind"),
-                Err(e) => tracing::warn!(table = name, error = %e, "could not remove a leftover nftables table"),
+                Ok(_) => cleared.push(name.to_owned()),
+                // Another gateway starting at the same time may have deleted it first; a
+                // table that stays is tried again at the next start.
+                Err(e) => tracing::debug!(table = name, error = %e, "a leftover nftables table was not removed"),
             }
         }
     }
+    cleared
 }
 
 impl Nft {
     /// Clears leftovers and makes this gateway's table; the error says why TCP drops are
     /// unavailable.
     pub fn open() -> Result<Self, String> {
-        clear_leftovers();
+        let cleared = clear_leftovers();
         let table = format!("{PREFIX}{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         nft(&["-f", "-"], Some(&ruleset(&table)))?;
-        Ok(Self { table, removed: AtomicBool::new(false) })
+        Ok(Self { table, removed: AtomicBool::new(false), cleared })
     }
 
     /// The table's name, such as `socketlab_4242_0`.
