@@ -74,7 +74,8 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_TCP_PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_port: Option<u16>,
-    /// Port of the hosted pinger server, which loses 30% of requests [default: 0, any free port].
+    /// Port of the hosted pinger server, which loses 30% of requests; 0 picks a free one
+    /// [default: 0].
     #[arg(long, env = "SOCKETLAB_PINGER_PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinger_port: Option<u16>,
