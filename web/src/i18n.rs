@@ -37,6 +37,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("message_placeholder", "type a lowercase sentence", "输入一句小写的句子"),
     ("protocol", "Protocol", "协议"),
     ("send", "Send", "发送"),
+    ("impair", "Lose a packet", "丢一个包"),
+    ("impair_none", "nothing lost", "不丢包"),
     ("compare", "Compare UDP and TCP", "比较 UDP 与 TCP"),
     ("live", "Live view", "实时视图"),
     ("reply", "Reply", "回复"),
