@@ -49,9 +49,8 @@ impl Lose {
 }
 
 /// `"impair"`: what to do to one exchange's packets. At most one kind per exchange.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct Impair {
     /// Lose one packet. UDP: `request` or `reply`. TCP: `syn`, `syn_ack`, `data`, `reply`
     /// or `fin`, dropped once so that the kernel retransmits it.
@@ -113,13 +112,43 @@ pub enum Plan {
     Tcp(Lose),
 }
 
+impl<'de> Deserialize<'de> for Impair {
+    /// Only from an object: serde's derive would also take an array of the fields in order.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            drop: Option<Lose>,
+            #[serde(default)]
+            delay_ms: Option<u64>,
+            #[serde(default)]
+            duplicate: Option<bool>,
+        }
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Impair;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with drop, delay_ms or duplicate")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Impair, A::Error> {
+                let f = Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Impair { drop: f.drop, delay_ms: f.delay_ms, duplicate: f.duplicate })
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
 impl Impair {
+    /// How many of the fields are given (not absent, not null); at most one may be.
+    pub fn kinds(&self) -> usize {
+        usize::from(self.drop.is_some()) + usize::from(self.delay_ms.is_some()) + usize::from(self.duplicate.is_some())
+    }
+
     /// Checks the combination against the protocol; the error is one sentence naming the field.
     pub fn plan(&self, protocol: Protocol) -> Result<Plan, String> {
-        let kinds = usize::from(self.drop.is_some())
-            + usize::from(self.delay_ms.is_some())
-            + usize::from(self.duplicate == Some(true));
-        if kinds > 1 {
+        if self.kinds() > 1 {
             return Err("impair takes one of drop, delay_ms or duplicate, not several".to_owned());
         }
         match protocol {
@@ -267,15 +296,21 @@ mod tests {
         assert_eq!(udp("{}"), Ok(Plan::None));
         assert_eq!(tcp(r#"{"drop":"syn_ack"}"#), Ok(Plan::Tcp(Lose::SynAck)));
         assert_eq!(tcp(r#"{"drop":"reply"}"#), Ok(Plan::Tcp(Lose::Reply)));
-        for bad in
-            [r#"{"drop":"syn"}"#, r#"{"delay_ms":0}"#, r#"{"delay_ms":5001}"#, r#"{"drop":"reply","duplicate":true}"#]
-        {
+        assert_eq!(udp(r#"{"duplicate":false,"drop":null}"#), Ok(Plan::None));
+        for bad in [
+            r#"{"drop":"syn"}"#,
+            r#"{"delay_ms":0}"#,
+            r#"{"delay_ms":5001}"#,
+            r#"{"drop":"reply","duplicate":true}"#,
+            r#"{"drop":"reply","duplicate":false}"#,
+        ] {
             assert!(udp(bad).is_err(), "{bad}");
         }
         for bad in [r#"{"drop":"request"}"#, r#"{"delay_ms":10}"#, r#"{"duplicate":true}"#] {
             assert!(tcp(bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<Impair>(r#"{"loss":1}"#).is_err(), "unknown fields are refused");
+        assert!(serde_json::from_str::<Impair>("[null, null]").is_err(), "only an object");
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
         None => Plan::None,
         Some(i) => i.plan(req.protocol).map_err(|m| invalid(&m))?,
     };
-    if impair != Plan::None && target == Target::ClosedPort {
+    if req.impair.is_some_and(|i| i.kinds() > 0) && target == Target::ClosedPort {
         return Err(invalid("impair works with the hosted servers, not the closed port"));
     }
     Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, impair })
