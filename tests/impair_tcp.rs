@@ -15,10 +15,13 @@ use serde_json::{Value, json};
 use socketlab::capture::CaptureMode;
 use support::gateway::*;
 
+/// The socketlab tables of this process's gateways (other processes on the machine, such as
+/// another test run, keep their own until they stop).
 fn socketlab_tables() -> Vec<String> {
     let out = Command::new("nft").args(["list", "tables"]).output().expect("nft runs (apt-get install nftables)");
     assert!(out.status.success(), "nft list tables: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("socketlab")).map(str::to_owned).collect()
+    let ours = format!("socketlab_{}_", std::process::id());
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&ours)).map(str::to_owned).collect()
 }
 
 fn has_flag(e: &Value, flag: &str) -> bool {
@@ -69,7 +72,13 @@ fn lost_then_resent(what: &str, copies: &[&Value]) {
 
 #[tokio::test]
 async fn each_tcp_drop_loses_one_segment_and_the_kernel_retransmits_it() {
+    // A table a killed gateway left behind (its process is gone) is cleared at startup.
+    let leftover = "socketlab_4194303_9";
+    let made = Command::new("nft").args(["add", "table", "inet", leftover]).status().expect("nft runs");
+    assert!(made.success());
     let events = dropped("syn_ack").await;
+    let all = Command::new("nft").args(["list", "tables"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&all.stdout).contains(leftover), "the leftover table was removed");
     lost_then_resent("SYN-ACK", &segments(&events, "server", |f, _| f == "SYN,ACK"));
     let connect = events.iter().find(|e| e["op"] == "connect").unwrap();
     let waited = connect["t_us"].as_u64().unwrap() - connect["started_us"].as_u64().unwrap();
