@@ -47,6 +47,8 @@ async fn dropped(drop: &str) -> Vec<Value> {
     .await;
     let table = r.handle.nft_table().expect("TCP drops need nftables and root; run the tests as root (CI does)");
     assert!(socketlab_tables().iter().any(|t| t.contains(&table)), "the table exists while serving");
+    let servers: Value = reqwest::get(r.url("/api/v1/servers")).await.unwrap().json().await.unwrap();
+    assert_eq!(servers["impairments"], json!({"udp": true, "tcp": true}), "{servers}");
     let body = json!({"protocol":"tcp","message":"retransmit me","impair":{"drop":drop}});
     let resp = reqwest::Client::new().post(r.url("/api/v1/exchanges")).json(&body).send().await.unwrap();
     let status = resp.status().as_u16();
