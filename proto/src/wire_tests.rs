@@ -1,4 +1,4 @@
-//! The wire format as the README documents it: frames parse and serialize by their `type`.
+//! Tests of the wire format: frames parse and serialize as the README documents them.
 
 use super::*;
 
@@ -51,6 +51,7 @@ fn error_codes_match_their_wire_names() {
         ErrorCode::NotFound,
         ErrorCode::ConnectionRefused,
         ErrorCode::CaptureUnavailable,
+        ErrorCode::ImpairmentUnavailable,
         ErrorCode::ShuttingDown,
         ErrorCode::SessionClosed,
         ErrorCode::Internal,

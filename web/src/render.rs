@@ -128,7 +128,7 @@ fn input_value(doc: &Document, id: &str) -> String {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
 }
 
-fn selected(doc: &Document, id: &str) -> String {
+fn select_value(doc: &Document, id: &str) -> String {
     doc.get_element_by_id(id)
         .and_then(|e| e.dyn_into::<HtmlSelectElement>().ok())
         .map(|s| s.value())
@@ -160,10 +160,15 @@ fn wire(doc: &Document) {
     listen(doc, "controls", "submit", move |e| {
         e.prevent_default();
         let protocol = if checked(&d, "proto-tcp") { Protocol::Tcp } else { Protocol::Udp };
+        // Read when sending, so a choice the browser restored after a reload counts too.
+        dispatch(Msg::Impair(select_value(&d, "impair")));
         dispatch(Msg::Send { protocol, message: input_value(&d, "message") });
     });
     let d = doc.clone();
-    on(doc, "compare", "click", move || Msg::Compare { message: input_value(&d, "message") });
+    listen(doc, "compare", "click", move |_| {
+        dispatch(Msg::Impair(select_value(&d, "impair")));
+        dispatch(Msg::Compare { message: input_value(&d, "message") });
+    });
     for (id, protocol) in [("closed-udp", Protocol::Udp), ("closed-tcp", Protocol::Tcp)] {
         let d = doc.clone();
         on(doc, id, "click", move || Msg::ClosedPort { protocol, message: input_value(&d, "message") });
@@ -171,8 +176,8 @@ fn wire(doc: &Document) {
     let d = doc.clone();
     listen(doc, "check-form", "submit", move |e| {
         e.prevent_default();
-        let program = Program::parse(&selected(&d, "check-program")).unwrap_or(Program::UdpServer);
-        dispatch(Msg::RunCheck { program, target: selected(&d, "check-target") });
+        let program = Program::parse(&select_value(&d, "check-program")).unwrap_or(Program::UdpServer);
+        dispatch(Msg::RunCheck { program, target: select_value(&d, "check-target") });
     });
     on_item(doc, "check-items", "data-check-item", Msg::OpenCheckItem);
     let d = doc.clone();
