@@ -411,3 +411,18 @@ async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() 
     assert_eq!(report["target"], listen.to_string());
     r.stop().await;
 }
+
+#[test]
+fn a_client_that_keeps_sending_yields_a_bounded_timeline() {
+    let flood = peer("tcp_client_floods.py");
+    let args = ["tcp-client", "--listen", "127.0.0.1:0", "--timeout-ms", "1000", "--format", "json", "--"];
+    let (_, out, err) = check(&[&args[..], &["python3", "-u", &flood, "{port}"]].concat());
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let events = item(&report, "closes")["events"].as_array().unwrap();
+    // At most 32 reads one by one, a summary and the end: never one event per read.
+    assert!(events.len() <= 40, "{} events in closes", events.len());
+    let details: Vec<&str> = events.iter().filter_map(|e| e["detail"].as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("stopped reading")), "{details:?}");
+    // It never reads the reply nor closes.
+    assert_eq!(ids(&report, "fail"), set(&["reads-reply", "closes"]), "{report:#}");
+}

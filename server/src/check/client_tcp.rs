@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use super::ClientOpts;
 use super::child::Client;
-use super::probe::{TcpEnd, shown};
+use super::probe::{ReadLog, TcpEnd, shown};
 use crate::client::Recorder;
 use crate::net;
 
@@ -102,28 +102,31 @@ async fn read_to_end(
 ) -> TcpEnd {
     let deadline = tokio::time::Instant::now() + opts.timeout;
     let mut buf = vec![0u8; 4096];
-    // Bytes after the sentence are read and dropped; the deadline bounds the loop.
+    let mut log = ReadLog::default();
+    let ev = |t, op| Event::new(t, Side::Server, conn, op).addrs(Some(addr), Some(peer));
+    // Bytes after the sentence are read and dropped; the deadline bounds the loop, and reading
+    // stops once the client has sent too much.
     loop {
         let started = rec.now();
         let (end, detail) = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Ok(Ok(0)) => (TcpEnd::Fin, "the client closed the connection (FIN)".to_owned()),
             Ok(Ok(n)) => {
-                rec.push(|t| {
-                    Event::new(t, Side::Server, conn, Op::Recv)
-                        .addrs(Some(addr), Some(peer))
-                        .started(started)
-                        .payload(&buf[..n])
-                });
-                continue;
+                if log.count(n) {
+                    rec.push(|t| ev(t, Op::Recv).started(started).payload(&buf[..n]));
+                }
+                match log.full() {
+                    Some(why) => (TcpEnd::Open, why),
+                    None => continue,
+                }
             }
             Ok(Err(e)) => (TcpEnd::Reset, format!("the connection was reset: {e}")),
             Err(_) => (TcpEnd::Open, format!("still open after {} ms", opts.timeout.as_millis())),
         };
+        if let Some(summary) = log.summary() {
+            rec.push(|t| ev(t, Op::Recv).detail(summary));
+        }
         rec.push(|t| {
-            let e = Event::new(t, Side::Server, conn, Op::Recv)
-                .addrs(Some(addr), Some(peer))
-                .started(started)
-                .detail(detail);
+            let e = ev(t, Op::Recv).started(started).detail(detail);
             if end == TcpEnd::Fin { e.payload(&[]) } else { e.with_flag(Flag::Failed) }
         });
         return end;
