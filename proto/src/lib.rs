@@ -4,6 +4,7 @@
 //! rule, packet inference, TCP state derivation) is pure: anything time-dependent takes the
 //! time as an argument, so every rule is tested deterministically.
 
+pub mod check;
 pub mod event;
 pub mod infer;
 pub mod tcp_state;

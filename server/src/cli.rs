@@ -44,6 +44,8 @@ pub enum Command {
     TcpClient(TcpClientArgs),
     /// Run the playground: both servers plus the HTTP and WebSocket gateway.
     Serve(Box<crate::config::Settings>),
+    /// Grade a student's server or client against the lesson, item by item.
+    Check(crate::check::CheckArgs),
 }
 
 /// Flags every server shares.
@@ -146,6 +148,18 @@ pub enum CliError {
     Serve(#[from] crate::gateway::ServeError),
     #[error("cannot read stdin: {0}")]
     Stdin(std::io::Error),
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
+}
+
+impl CliError {
+    /// The process's exit code: 1 for a failure, 2 when a check had nothing to grade.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Check(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
 }
 
 /// Runs a parsed command to completion.
@@ -158,6 +172,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::UdpClient(a) => udp_client(a).await,
         Command::TcpClient(a) => tcp_client(a).await,
         Command::Serve(a) => Ok(crate::gateway::serve(*a, cancel).await?),
+        Command::Check(a) => Ok(crate::check::run(a).await?),
     }
 }
 

@@ -167,6 +167,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_SESSION_TIMEOUT_MS", value_parser = within::<u64>(range::SESSION_TIMEOUT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_timeout_ms: Option<u64>,
+    /// Servers `POST /api/v1/checks` may grade, by name; only a config file's `[targets]`
+    /// table sets them, such as `my-server = "127.0.0.1:12001"`.
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<std::collections::BTreeMap<String, SocketAddr>>,
 }
 
 /// A setting that cannot be used.
@@ -207,6 +212,8 @@ pub struct Config {
     pub store_exchanges: usize,
     pub store_age: Duration,
     pub limits: Limits,
+    /// The servers checks may reach, by name; no request can name any other address.
+    pub targets: std::collections::BTreeMap<String, SocketAddr>,
 }
 
 impl Default for Config {
@@ -240,6 +247,7 @@ impl Default for Config {
                 idle_timeout_ms: 300_000,
                 session_timeout_ms: 3_600_000,
             },
+            targets: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -342,6 +350,7 @@ impl Settings {
                 idle_timeout_ms: self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms),
                 session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
             },
+            targets: self.targets.unwrap_or(d.targets),
         }
     }
 }

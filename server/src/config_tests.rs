@@ -116,3 +116,15 @@ fn every_range_is_enforced_alike_on_flags_and_in_the_file_and_shown_in_help() {
         }
     }
 }
+
+#[test]
+fn targets_come_from_the_files_table_only() {
+    let file = "burst = 5\n[targets]\nmy-server = \"127.0.0.1:12001\"\nlab = \"127.0.0.1:12002\"\n";
+    let config = resolve(file, &["--burst", "7"]).expect("valid");
+    assert_eq!(config.targets.len(), 2);
+    assert_eq!(config.targets["my-server"], SocketAddr::from(([127, 0, 0, 1], 12001)));
+    assert_eq!(config.limits.burst, 7);
+    assert!(resolve("", &[]).expect("valid").targets.is_empty());
+    assert!(resolve("[targets]\nx = \"not an address\"\n", &[]).is_err());
+    assert!(flags(&["--targets", "x=127.0.0.1:1"]).is_err(), "no flag can add a target");
+}

@@ -5,6 +5,7 @@
 //! already bound, so tests run them on port 0 in-process.
 
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

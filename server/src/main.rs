@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("socketlab: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(e.downcast_ref::<cli::CliError>().map_or(1, cli::CliError::exit_code))
         }
     }
 }

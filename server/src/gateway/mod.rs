@@ -7,6 +7,7 @@
 //! loses its server halfway.
 
 mod assets;
+mod checks;
 mod collect;
 mod edge;
 pub mod error;
@@ -280,6 +281,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/exchanges",
             post(rest::create_exchange).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
+        )
+        .route(
+            "/api/v1/checks",
+            post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))

@@ -1,0 +1,265 @@
+//! `socketlab check` against real peers: the lesson-like Python programs score full marks on
+//! the required items, and deliberately broken ones fail exactly the items they break.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::Value;
+use support::gateway;
+use support::*;
+
+/// Runs `socketlab check ARGS` to the end: (exit code, stdout, stderr).
+fn check(args: &[&str]) -> (i32, String, String) {
+    let mut cmd = socketlab();
+    cmd.arg("check").args(args);
+    let (status, out, err) = run_with_input(cmd, b"");
+    (status.code().unwrap_or(-1), out, err)
+}
+
+/// Grades the Python server `script` and returns the exit code and the JSON report.
+fn grade_server(program: &str, script: &str) -> (i32, Value) {
+    let (_server, port) = python_server(script);
+    let target = format!("127.0.0.1:{port}");
+    let (code, out, err) = check(&[program, "--target", &target, "--timeout-ms", "1000", "--format", "json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    (code, report)
+}
+
+fn ids(report: &Value, verdict: &str) -> BTreeSet<String> {
+    let items = report["items"].as_array().unwrap();
+    items.iter().filter(|i| i["verdict"] == verdict).map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn item<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["items"].as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()
+}
+
+#[test]
+fn lesson_like_servers_score_full_marks_and_die_on_invalid_utf8() {
+    for (program, script) in [("udp-server", "udp_server.py"), ("tcp-server", "tcp_server.py")] {
+        let (code, report) = grade_server(program, script);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(report["passed"], true);
+        assert_eq!(
+            report["score"].as_u64().unwrap(),
+            report["max_score"].as_u64().unwrap() + u64::from(program == "udp-server")
+        );
+        for i in report["items"].as_array().unwrap().iter().filter(|i| i["required"] == true) {
+            assert_eq!(i["verdict"], "pass", "{program}: {i:#}");
+        }
+        let utf8 = item(&report, "invalid-utf8");
+        assert_eq!(utf8["verdict"], "fail");
+        assert!(utf8["reason"].as_str().unwrap().contains("the server died"), "{utf8:#}");
+        assert!(!utf8["events"].as_array().unwrap().is_empty(), "a failing item carries its timeline");
+    }
+}
+
+#[test]
+fn text_output_shows_the_failing_items_timeline() {
+    let (_server, port) = python_server("tcp_server.py");
+    let target = format!("127.0.0.1:{port}");
+    let (code, out, _) = check(&["tcp-server", "--target", &target, "--timeout-ms", "1000"]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("socketlab check tcp-server {target}"));
+    let died = lines.iter().position(|l| l.starts_with("FAIL") && l.contains("the server died")).unwrap();
+    assert!(lines[died + 1].trim_start().starts_with("+0.000 ms  socket"), "{out}");
+    assert!(out.contains("connect  peer") && out.contains("refused"), "{out}");
+    assert!(lines.last().unwrap().starts_with("score 10/10"), "{out}");
+}
+
+#[test]
+fn broken_servers_fail_exactly_the_right_items() {
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("udp-server", "udp_lower_server.py", &["ascii", "unicode", "invalid-utf8"]),
+        ("udp-server", "udp_other_port_server.py", &["own-reply", "invalid-utf8"]),
+        ("tcp-server", "tcp_reset_server.py", &["fin-close", "two-at-once", "invalid-utf8"]),
+    ];
+    for (program, script, failing) in cases {
+        let (code, report) = grade_server(program, script);
+        assert_eq!(ids(&report, "fail"), set(failing), "{script}: {report:#}");
+        assert!(ids(&report, "skipped").is_empty(), "{script}");
+        assert_eq!(code, 1, "{script}: a required item failed");
+        assert_eq!(report["passed"], false);
+    }
+}
+
+/// Starts a listening client check and returns it with its port, read from its ready line.
+fn listening_check(args: &[&str]) -> (Proc, u16) {
+    let mut cmd = socketlab();
+    cmd.arg("check").args(args).args(["--listen", "127.0.0.1:0", "--wait", "10", "--format", "json"]);
+    let p = Proc::start(cmd);
+    let ready = p.err_line();
+    assert!(ready.starts_with("socketlab check listening on"), "{ready}");
+    let port = ready.split(';').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    (p, port)
+}
+
+fn finish(mut p: Proc) -> (i32, Value) {
+    let code = p.wait().code().unwrap_or(-1);
+    let out = p.rest_of_stdout().join("\n");
+    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}")))
+}
+
+#[test]
+fn lesson_like_clients_pass_against_the_listening_check() {
+    let (udp, port) = listening_check(&["udp-client", "--sentence", "hello socket", "--sentence", "straße"]);
+    let mut client = python("udp_client.py");
+    client.arg(port.to_string());
+    let (status, out, err) = run_with_input(client, "hello socket\nstraße\nend\n".as_bytes());
+    assert!(status.success(), "{err}");
+    assert!(out.contains("STRASSE"), "{out}");
+    let (code, report) = finish(udp);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["one-datagram", "one-socket"]));
+    // Its output and its exit are only visible when the check runs the client itself.
+    assert_eq!(ids(&report, "skipped"), set(&["prints-reply", "ends-on-end"]));
+
+    let (tcp, port) = listening_check(&["tcp-client", "--sentence", "hello tcp"]);
+    let mut client = python("tcp_client.py");
+    client.arg(port.to_string());
+    let (status, out, err) = run_with_input(client, b"hello tcp\n");
+    assert!(status.success(), "{err}");
+    assert!(out.ends_with("HELLO TCP"), "{out}");
+    let (code, report) = finish(tcp);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["connects", "sends", "reads-reply", "closes"]));
+}
+
+fn peer(script: &str) -> String {
+    format!("{}/../tests/peers/{script}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn clients_the_check_runs_are_typed_to_and_read() {
+    let udp = peer("udp_client.py");
+    let (code, out, err) =
+        check(&["udp-client", "--listen", "127.0.0.1:0", "--format", "json", "--", "python3", "-u", &udp, "{port}"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["one-datagram", "prints-reply", "one-socket", "ends-on-end"]));
+    assert_eq!(report["score"], 11);
+
+    let tcp = peer("tcp_client.py");
+    let (code, out, _) =
+        check(&["tcp-client", "--listen", "127.0.0.1:0", "--format", "json", "--", "python3", &tcp, "{port}"]);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["connects", "sends", "reads-reply", "closes"]));
+}
+
+#[test]
+fn a_client_that_never_closes_fails_only_closes() {
+    let never = peer("tcp_client_never_closes.py");
+    let args = ["tcp-client", "--listen", "127.0.0.1:0", "--timeout-ms", "1000", "--format", "json", "--"];
+    let (code, out, _) = check(&[&args[..], &["python3", "-u", &never, "{port}"]].concat());
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ids(&report, "fail"), set(&["closes"]), "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["connects", "sends", "reads-reply"]));
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn gradescope_output_has_the_documented_shape() {
+    let (_server, port) = python_server("udp_lower_server.py");
+    let target = format!("127.0.0.1:{port}");
+    let (code, out, _) = check(&["udp-server", "--target", &target, "--timeout-ms", "1000", "--format", "gradescope"]);
+    assert_eq!(code, 1);
+    let results: Value = serde_json::from_str(&out).unwrap();
+    let top: BTreeSet<_> = results.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(top, set(&["score", "tests"]));
+    let tests = results["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 7);
+    let mut sum = 0;
+    for t in tests {
+        let keys: BTreeSet<_> = t.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, set(&["name", "score", "max_score", "output"]), "{t:#}");
+        assert!(t["name"].as_str().unwrap().starts_with("udp-server: "));
+        let (score, max) = (t["score"].as_u64().unwrap(), t["max_score"].as_u64().unwrap());
+        assert!(score == 0 || score == max, "{t:#}");
+        sum += score;
+        let output = t["output"].as_str().unwrap();
+        assert!(output.starts_with(if score > 0 { "pass: " } else { "FAIL: " }), "{output}");
+    }
+    assert_eq!(results["score"].as_u64().unwrap(), sum);
+    assert_eq!(sum, 7, "6 required points and the truncation bonus");
+    let ascii = tests.iter().find(|t| t["name"] == "udp-server: it upper-cases ASCII").unwrap();
+    assert!(ascii["output"].as_str().unwrap().contains("What happened:\n+0.000 ms"), "{ascii:#}");
+}
+
+#[test]
+fn usage_errors_and_unreachable_targets_exit_2_with_one_line() {
+    // A port nobody listens on: bind one, note it, and close it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let udp_free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let cases: [(&[&str], &str); 6] = [
+        (&["tcp-server", "--target", &free], "nothing listens on TCP"),
+        (&["udp-server", "--target", &udp_free], "nothing listens on UDP"),
+        (&["udp-server"], "needs --target"),
+        (&["tcp-server", "--target", "nowhere"], "is not HOST:PORT"),
+        (&["udp-client", "--target", &free], "takes --listen"),
+        (&["web-server"], "is not udp-server"),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = check(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one clear line, got {err:?}");
+        assert!(err.starts_with("socketlab: ") && err.contains(says), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_socketlab")).args(["check", "--help"]).output().unwrap();
+    assert!(status.status.success());
+}
+
+#[tokio::test]
+async fn the_gateway_checks_listed_targets_only() {
+    let (_server, port) = python_server("udp_server.py");
+    // Listeners on other ports watch that nothing is sent to an unlisted target.
+    let watch_udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let watch_tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    watch_udp.set_nonblocking(true).unwrap();
+    watch_tcp.set_nonblocking(true).unwrap();
+    let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.targets.insert("my-server".to_owned(), listed);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        http.post(r.url("/api/v1/checks")).header("content-type", "application/json").body(body.to_string()).send()
+    };
+
+    let refused = [
+        serde_json::json!({"program": "udp-server", "target": watch_udp.local_addr().unwrap().to_string()}),
+        serde_json::json!({"program": "tcp-server", "target": watch_tcp.local_addr().unwrap().to_string()}),
+        serde_json::json!({"program": "udp-server", "target": "your-server"}),
+        serde_json::json!({"program": "udp-client", "target": "my-server"}),
+        serde_json::json!({"program": "udp-server"}),
+    ];
+    for body in refused {
+        let resp = post(body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 422, "{body}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "invalid_field", "{body}");
+    }
+    let mut buf = [0u8; 64];
+    let udp = watch_udp.recv_from(&mut buf);
+    assert_eq!(udp.unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram reached an unlisted port");
+    assert_eq!(watch_tcp.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
+
+    let resp = post(serde_json::json!({"program": "udp-server", "target": "my-server"})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["target"], listed.to_string());
+    assert_eq!(report["items"].as_array().unwrap().len(), 7);
+    assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
+    r.stop().await;
+}
