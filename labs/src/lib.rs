@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod eval;
 #[cfg(feature = "load")]
 pub mod load;
+mod seen;
 pub mod view;
 
 use serde::{Deserialize, Serialize};

@@ -71,6 +71,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_example_is_a_valid_lab() {
+        let readme = include_str!("../README.md");
+        let example = readme.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("example");
+        let lab = parse("README.md", example).expect("the documented example parses");
+        assert_eq!(lab.steps[0].questions[0].answer, crate::Answer::ClientPort);
+    }
+
+    #[test]
     fn a_malformed_file_names_its_line_and_problem() {
         let text = "id = \"x\"\ntitle = { en = \"X\", zh = \"X\" }\nsummary = { en = \"s\", zh = \"s\" }\n\n[[step]]\nid = \"one\"\ntitle = { en = \"a\", zh = \"a\" }\ninstructions = { en = \"a\", zh = \"a\" }\n[[step.question]]\nid = \"q\"\nprompt = { en = \"p\", zh = \"p\" }\nanswer = \"syn_sek\"\n";
         let e = parse("mine.toml", text).expect_err("unknown answer kind");

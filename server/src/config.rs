@@ -167,6 +167,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_SESSION_TIMEOUT_MS", value_parser = within::<u64>(range::SESSION_TIMEOUT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_timeout_ms: Option<u64>,
+    /// A directory of the operator's own labs (`*.toml`, see labs/README.md), offered after
+    /// the built-in ones; a malformed file stops startup.
+    #[arg(long, env = "SOCKETLAB_LABS_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labs_dir: Option<PathBuf>,
     /// Servers `POST /api/v1/checks` may grade, by name; only a config file's `[targets]`
     /// table sets them, such as `my-server = "127.0.0.1:12001"`.
     #[arg(skip)]
@@ -214,6 +219,8 @@ pub struct Config {
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
+    /// The operator's labs, besides the built-in ones.
+    pub labs_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -248,6 +255,7 @@ impl Default for Config {
                 session_timeout_ms: 3_600_000,
             },
             targets: std::collections::BTreeMap::new(),
+            labs_dir: None,
         }
     }
 }
@@ -351,6 +359,7 @@ impl Settings {
                 session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
             },
             targets: self.targets.unwrap_or(d.targets),
+            labs_dir: self.labs_dir.or(d.labs_dir),
         }
     }
 }

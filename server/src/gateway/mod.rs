@@ -15,6 +15,7 @@ mod exchange;
 mod health;
 mod hosted;
 mod hub;
+mod labs;
 mod limits;
 mod listener;
 mod metrics;
@@ -64,6 +65,8 @@ pub enum ServeError {
     Net(#[from] NetError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Labs(#[from] labs::LabsError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -80,6 +83,7 @@ pub struct AppState {
     capture_live: Arc<capture::Liveness>,
     tcp_status: Arc<TcpStatus>,
     store: Store,
+    labs: labs::Labs,
     udp_pool: pool::UdpPool,
     hub: Arc<Hub>,
     tracer: Tracer,
@@ -186,6 +190,7 @@ impl Gateway {
             udp: vec![servers.udp.addr.port(), bound.closed.addr.port()],
             tcp: vec![servers.tcp.addr.port(), bound.closed.addr.port()],
         };
+        let labs = labs::Labs::load(config.labs_dir.as_deref())?;
         let tasks = TaskTracker::new();
         let capture_stop = CancellationToken::new();
         let capture_live = Arc::new(capture::Liveness::new(capture_stop.clone()));
@@ -204,6 +209,7 @@ impl Gateway {
             capture_live,
             tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
+            labs,
             udp_pool: pool::UdpPool::default(),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
@@ -285,6 +291,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/checks",
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
+        )
+        .route("/api/v1/labs", get(labs::list))
+        .route("/api/v1/labs/{lab}", get(labs::lab))
+        .route(
+            "/api/v1/labs/{lab}/steps/{step}/check",
+            post(labs::check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))

@@ -18,7 +18,7 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::rest;
+use super::{labs, rest};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,18 @@ use super::rest;
         title = "socketlab gateway",
         description = "Runs exchanges with the hosted UDP and TCP upper-case servers and returns their timelines."
     ),
-    paths(rest::create_exchange, rest::pcapng, rest::servers, rest::healthz, rest::metrics, openapi, ws),
+    paths(
+        rest::create_exchange,
+        rest::pcapng,
+        rest::servers,
+        rest::healthz,
+        rest::metrics,
+        labs::list,
+        labs::lab,
+        labs::check,
+        openapi,
+        ws
+    ),
     components(schemas(
         CaptureStatus,
         Target,
@@ -40,7 +51,16 @@ use super::rest;
         HostedServer,
         ServerStatus,
         Limits,
-        rest::Health
+        rest::Health,
+        labs::CheckRequest,
+        socketlab_labs::view::LabSummary,
+        socketlab_labs::view::LabView,
+        socketlab_labs::view::StepView,
+        socketlab_labs::view::Prompt,
+        socketlab_labs::view::ActionView,
+        socketlab_labs::StepResult,
+        socketlab_labs::CheckResult,
+        socketlab_labs::eval::At
     ))
 )]
 struct ApiDoc;
@@ -146,7 +166,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document();
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 10, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -165,6 +185,10 @@ mod tests {
         let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];
         assert_eq!(rule[0]["properties"]["message"]["minLength"], 1);
         assert_eq!(rule[1]["required"][0], "message_base64");
+        let check = &doc["paths"]["/api/v1/labs/{lab}/steps/{step}/check"]["post"]["responses"];
+        for status in ["200", "400", "404", "415", "422"] {
+            assert!(check[status].is_object(), "the lab check lacks {status}");
+        }
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
         for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
             assert!(codes.contains(code), "{code} missing from {codes}");
