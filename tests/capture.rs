@@ -22,10 +22,15 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tune: impl FnOnce(&mut Config)) -> Running {
     let mut config = Config { http: "127.0.0.1:0".parse().unwrap(), udp_port: 0, tcp_port: 0, ..Config::default() };
     config.capture = CaptureMode::On;
     config.limits.rate_per_sec = 10_000;
     config.limits.burst = 10_000;
+    tune(&mut config);
     let bound = Bound::bind(&config).await.unwrap();
     let cancel = CancellationToken::new();
     let gateway = Gateway::new(config, bound, cancel.clone())
@@ -193,6 +198,42 @@ async fn the_exported_pcapng_is_read_by_tshark_with_the_same_frames() {
     assert!(text.contains(&format!("socketlab exchange {id}")), "the file names its exchange: {text}");
     let missing = reqwest::get(format!("http://{}/api/v1/exchanges/x999-0/pcapng", r.http)).await.unwrap();
     assert_eq!(missing.status(), 404);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_whose_comment_outgrows_a_pcapng_option_still_reads() {
+    let r = start_with(|c| {
+        c.limits.max_message_bytes = 20_000;
+        c.limits.max_frame_bytes = 256 * 1024;
+    })
+    .await;
+    // The file's comment quotes the message escaped: 14,000 control bytes become 70,000
+    // characters, past the 65,535 an option's 16-bit length can say.
+    let (status, body) = r.exchange(json!({"protocol":"udp","message":"\u{1}".repeat(14_000)})).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let resp = reqwest::get(format!("http://{}/api/v1/exchanges/{id}/pcapng", r.http)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let file = std::env::temp_dir().join(format!("socketlab-long-{id}.pcapng"));
+    std::fs::write(&file, resp.bytes().await.unwrap()).unwrap();
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-T", "fields", "-e", "udp.length"])
+        .output()
+        .expect("tshark is required (apt-get install tshark)");
+    let info = std::process::Command::new("capinfos").arg(&file).output().expect("capinfos comes with tshark");
+    std::fs::remove_file(&file).ok();
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    let lengths: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert!(lengths.iter().any(|l| l == "14008"), "the 14,000-byte datagram with its header: {lengths:?}");
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "capinfos failed: {}", String::from_utf8_lossy(&info.stderr));
+    let comment =
+        text.lines().find(|l| l.contains(&format!("socketlab exchange {id}"))).expect("the comment names its exchange");
+    // Cut to fit, not wrapped: a wrapped length would leave about 4,500 bytes of it.
+    assert!(comment.len() > 60_000, "comment of {} bytes: {}", comment.len(), &comment[..200.min(comment.len())]);
     r.stop().await;
 }
 

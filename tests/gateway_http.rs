@@ -72,6 +72,31 @@ async fn servers_health_metrics_and_page() {
 }
 
 #[tokio::test]
+async fn metrics_parse_as_openmetrics_with_prometheus_client() {
+    let r = start(|_| {}).await;
+    let http = reqwest::Client::new();
+    http.post(r.url("/api/v1/exchanges")).json(&json!({"protocol":"udp","message":"m"})).send().await.unwrap();
+    let resp = http.get(r.url("/metrics")).send().await.unwrap();
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("application/openmetrics-text; version=1.0.0"), "{kind}");
+    let text = resp.text().await.unwrap();
+    r.stop().await;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/metrics_check.py"));
+    let (status, out, err) = support::run_with_input(cmd, text.as_bytes());
+    assert!(status.success(), "prometheus_client (pip install prometheus-client) rejected /metrics: {err}\n{text}");
+    for sample in [
+        "socketlab_exchanges_total outcome=ok,protocol=udp 1",
+        "socketlab_exchanges_total outcome=error,protocol=tcp 0",
+        "socketlab_exchange_seconds_count  1",
+        "socketlab_ws_sessions  0",
+        "socketlab_ws_sessions_opened_total  0",
+    ] {
+        assert!(out.lines().any(|l| l == sample), "no sample {sample:?} in\n{out}");
+    }
+}
+
+#[tokio::test]
 async fn openapi_lists_every_route_and_validates() {
     let r = start(|_| {}).await;
     let doc: Value = reqwest::get(r.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();

@@ -12,25 +12,6 @@ use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
 #[test]
-fn settings_come_from_flags_environment_and_file() {
-    let dir = std::env::temp_dir().join(format!("socketlab-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("socketlab.toml");
-    std::fs::write(&file, "burst = 7\nobserve_all = false\n").unwrap();
-    let (_p, http, ready) = serve(&[("SOCKETLAB_CONFIG", file.to_str().unwrap()), ("SOCKETLAB_BURST", "9")]);
-    assert!(ready.contains("UDP server on 127.0.0.1:") && ready.contains("TCP server on 127.0.0.1:"), "{ready}");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no hello") };
-        let hello: Value = serde_json::from_str(t.as_str()).unwrap();
-        assert_eq!(hello["limits"]["burst"], 9, "the environment beats the file");
-        assert_eq!(hello["observe_all"], false, "the file beats the default");
-    });
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-#[test]
 fn python_websockets_client_runs_an_exchange() {
     let (_p, http, _) = serve(&[]);
     let mut client = python("ws_client.py");
@@ -177,4 +158,54 @@ fn operator_logs_follow_rust_log_and_log_format() {
     assert!(p.wait().success());
     let quiet = p.rest_of_stderr();
     assert!(quiet.iter().all(|l| !l.contains("INFO")), "{quiet:?}");
+}
+
+#[test]
+fn settings_come_from_flags_environment_and_file_and_each_layer_is_range_checked() {
+    let dir = std::env::temp_dir().join(format!("socketlab-layers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("socketlab.toml");
+    std::fs::write(&file, "burst = 7\nrate_per_sec = 3\nobserve_all = false\n").unwrap();
+    let file = file.to_str().unwrap();
+    // (environment, flags, the burst and rate that hello announces); observe_all always comes
+    // from the file, over the default.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let rows: [(Env, &[&str], u64, u64); 3] = [
+        (&[("SOCKETLAB_CONFIG", file)], &[], 7, 3),
+        (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &[], 9, 3),
+        (&[("SOCKETLAB_CONFIG", file), ("SOCKETLAB_BURST", "9")], &["--burst", "11"], 11, 3),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (env, flags, burst, rate) in rows {
+        let (_p, http, ready) = serve_with(flags, env);
+        assert!(ready.contains("UDP server on 127.0.0.1:") && ready.contains("TCP server on 127.0.0.1:"), "{ready}");
+        rt.block_on(async {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+            let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no hello") };
+            let hello: Value = serde_json::from_str(t.as_str()).unwrap();
+            let limits = &hello["limits"];
+            assert_eq!(
+                (limits["burst"].as_u64(), limits["rate_per_sec"].as_u64()),
+                (Some(burst), Some(rate)),
+                "{env:?} {flags:?}"
+            );
+            assert_eq!(hello["observe_all"], false, "the file beats the default");
+        });
+    }
+    // Out of range: the same range refuses a flag, a variable and a file key, before anything binds.
+    std::fs::write(dir.join("zero.toml"), "burst = 0\n").unwrap();
+    let zero = dir.join("zero.toml");
+    let refusals: [(Env, &[&str], &str); 3] = [
+        (&[], &["--burst", "0"], "0 is not in 1..=1000000"),
+        (&[("SOCKETLAB_BURST", "0")], &[], "0 is not in 1..=1000000"),
+        (&[("SOCKETLAB_CONFIG", zero.to_str().unwrap())], &[], "setting burst = 0 is outside its range 1-1000000"),
+    ];
+    for (env, flags, want) in refusals {
+        let mut cmd = socketlab();
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--capture", "off"]).args(flags).envs(env.iter().copied());
+        let (status, out, err) = run_with_input(cmd, b"");
+        assert!(!status.success() && out.is_empty(), "{env:?} {flags:?}: {out}");
+        assert!(err.starts_with("socketlab: ") && err.contains(want), "{env:?} {flags:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -27,7 +27,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// How operator logs on stderr are written (`RUST_LOG` chooses which, default `info`).
-    #[arg(long, global = true, env = "SOCKETLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "SOCKETLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, display_order = 1000)]
     pub log_format: LogFormat,
 }
 

@@ -3,18 +3,17 @@
 //! refused). Flags beat the environment (clap), which beats the file, which beats the defaults
 //! in [`Config::default`].
 //!
-//! To add a setting: one field on [`Settings`], one line in [`Settings::apply`], and, for a
-//! number, its range in [`range`] and a row in [`Settings::bounded`].
+//! To add a setting: one field on [`Settings`]; its resolved field and default on [`Config`] and
+//! one line in `Settings::apply` (both in `resolved.rs`); and, for a number, its range in
+//! [`range`] and a row in `Settings::bounded`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
 use serde::{Deserialize, Serialize};
-use socketlab_proto::wire::Limits;
 
 use crate::capture::CaptureMode;
 use crate::tcp_server::Mode;
@@ -194,72 +193,6 @@ pub enum ConfigError {
     Merge(String),
 }
 
-/// The gateway's settings, resolved.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub http: SocketAddr,
-    pub bind: IpAddr,
-    pub udp_port: u16,
-    pub tcp_port: u16,
-    pub tcp_mode: Mode,
-    /// How long the hosted TCP server waits for a connection's message.
-    pub tcp_read_timeout_ms: u64,
-    /// The hosted TCP server's connection cap (lowered at run time to fit the descriptors).
-    pub tcp_max_connections: usize,
-    pub udp_buffer: usize,
-    pub tcp_buffer: usize,
-    pub allowed_origins: Vec<String>,
-    /// A host name, besides the listen address and `localhost`, that requests may name.
-    pub public_name: Option<String>,
-    pub observe_all: bool,
-    pub capture: CaptureMode,
-    pub interface: String,
-    pub store_exchanges: usize,
-    pub store_age: Duration,
-    pub limits: Limits,
-    /// The servers checks may reach, by name; no request can name any other address.
-    pub targets: std::collections::BTreeMap<String, SocketAddr>,
-    /// The operator's labs, besides the built-in ones.
-    pub labs_dir: Option<PathBuf>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            udp_port: 12000,
-            tcp_port: 12000,
-            tcp_mode: Mode::Concurrent,
-            tcp_read_timeout_ms: 5000,
-            tcp_max_connections: 512,
-            udp_buffer: crate::udp_server::DEFAULT_BUFFER,
-            tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
-            allowed_origins: Vec::new(),
-            public_name: None,
-            observe_all: true,
-            capture: CaptureMode::Auto,
-            interface: "lo".to_owned(),
-            store_exchanges: 1000,
-            store_age: Duration::from_secs(3600),
-            limits: Limits {
-                max_message_bytes: 8192,
-                max_frame_bytes: 64 * 1024,
-                max_in_flight: 16,
-                max_connections_per_ip: 32,
-                rate_per_sec: 20,
-                burst: 60,
-                exchange_timeout_ms: 2000,
-                handshake_timeout_ms: 5000,
-                idle_timeout_ms: 300_000,
-                session_timeout_ms: 3_600_000,
-            },
-            targets: std::collections::BTreeMap::new(),
-            labs_dir: None,
-        }
-    }
-}
-
 impl Settings {
     /// Reads a TOML file of settings; unknown keys and wrong types are errors naming the file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -324,72 +257,10 @@ impl Settings {
         }
         Ok(())
     }
-
-    /// The settings given, over `base`.
-    fn apply(self, base: Config) -> Config {
-        let l = base.limits.clone();
-        let d = base;
-        Config {
-            http: self.http.unwrap_or(d.http),
-            bind: self.bind.unwrap_or(d.bind),
-            udp_port: self.udp_port.unwrap_or(d.udp_port),
-            tcp_port: self.tcp_port.unwrap_or(d.tcp_port),
-            tcp_mode: self.tcp_mode.unwrap_or(d.tcp_mode),
-            tcp_read_timeout_ms: self.tcp_read_timeout_ms.unwrap_or(d.tcp_read_timeout_ms),
-            tcp_max_connections: self.tcp_max_connections.unwrap_or(d.tcp_max_connections),
-            udp_buffer: d.udp_buffer,
-            tcp_buffer: d.tcp_buffer,
-            allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
-            public_name: self.public_name.or(d.public_name),
-            observe_all: self.observe_all.unwrap_or(d.observe_all),
-            capture: self.capture.unwrap_or(d.capture),
-            interface: self.interface.unwrap_or(d.interface),
-            store_exchanges: self.store_exchanges.unwrap_or(d.store_exchanges),
-            store_age: self.store_secs.map_or(d.store_age, Duration::from_secs),
-            limits: Limits {
-                max_message_bytes: self.max_message_bytes.unwrap_or(l.max_message_bytes),
-                max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
-                max_in_flight: self.max_in_flight.unwrap_or(l.max_in_flight),
-                max_connections_per_ip: self.max_connections_per_ip.unwrap_or(l.max_connections_per_ip),
-                rate_per_sec: self.rate_per_sec.unwrap_or(l.rate_per_sec),
-                burst: self.burst.unwrap_or(l.burst),
-                exchange_timeout_ms: self.exchange_timeout_ms.unwrap_or(l.exchange_timeout_ms),
-                handshake_timeout_ms: self.handshake_timeout_ms.unwrap_or(l.handshake_timeout_ms),
-                idle_timeout_ms: self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms),
-                session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
-            },
-            targets: self.targets.unwrap_or(d.targets),
-            labs_dir: self.labs_dir.or(d.labs_dir),
-        }
-    }
 }
 
-impl Config {
-    /// Layers flags and environment (`args`, already merged by clap) over the file they name
-    /// over the defaults, and checks every range.
-    pub fn resolve(args: &Settings) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => Settings::from_file(path)?,
-            None => Settings::default(),
-        };
-        let merged = file.overlay(args)?;
-        merged.validate()?;
-        Ok(merged.apply(Self::default()))
-    }
-
-    /// The hosted TCP server's bounds, with the cap lowered to `fd_room` when that is smaller.
-    pub fn tcp_bounds(&self, fd_room: usize) -> crate::tcp_server::Bounds {
-        crate::tcp_server::Bounds {
-            read_timeout: Some(Duration::from_millis(self.tcp_read_timeout_ms)),
-            max_connections: Some(self.tcp_max_connections.min(fd_room).max(1)),
-        }
-    }
-
-    /// The exchange timeout as a duration.
-    pub fn exchange_timeout(&self) -> Duration {
-        Duration::from_millis(self.limits.exchange_timeout_ms)
-    }
-}
+mod resolved;
+pub use resolved::Config;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -118,6 +118,29 @@ fn every_range_is_enforced_alike_on_flags_and_in_the_file_and_shown_in_help() {
 }
 
 #[test]
+fn every_default_in_help_is_the_real_default() {
+    let serve = Cli::command();
+    let serve = serve.find_subcommand("serve").expect("serve subcommand");
+    let mut checked = 0;
+    for arg in serve.get_arguments() {
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let Some(default) = help.split("[default: ").nth(1).and_then(|rest| rest.split(']').next()) else {
+            continue;
+        };
+        let name = arg.get_id().as_str();
+        let value = if default.parse::<u64>().is_ok() || default.parse::<bool>().is_ok() {
+            default.to_owned()
+        } else {
+            format!("{default:?}")
+        };
+        let set = resolve(&format!("{name} = {value}"), &[]).unwrap_or_else(|e| panic!("{name} = {value}: {e}"));
+        assert_eq!(format!("{set:?}"), format!("{:?}", Config::default()), "--help says {name} defaults to {default}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} defaults found in --help");
+}
+
+#[test]
 fn targets_come_from_the_files_table_only() {
     let file = "burst = 5\n[targets]\nmy-server = \"127.0.0.1:12001\"\nlab = \"127.0.0.1:12002\"\n";
     let config = resolve(file, &["--burst", "7"]).expect("valid");

@@ -25,12 +25,18 @@ pub const DEFAULT_FILTER: &str = "info";
 /// Installs the `tracing` subscriber: stderr, `RUST_LOG` (default [`DEFAULT_FILTER`]), `format`.
 /// Does nothing if one is already installed (tests, embedders).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let (filter, refused) = match EnvFilter::try_from_default_env() {
+        Ok(filter) => (filter, None),
+        Err(e) => (EnvFilter::new(DEFAULT_FILTER), std::env::var_os(EnvFilter::DEFAULT_ENV).map(|_| e)),
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
     };
+    if let Some(e) = refused {
+        tracing::warn!(error = %e, "RUST_LOG is not a valid filter; logging at {DEFAULT_FILTER}");
+    }
 }
 
 /// Where a server writes its one-line-per-message log.

@@ -146,10 +146,15 @@ pub fn socketlab_server(args: &[&str]) -> (Proc, u16) {
     (p, port)
 }
 
-/// Starts `socketlab serve` on free ports and returns it with its HTTP address.
+/// Starts `socketlab serve` on free ports and returns it with its HTTP address and ready line.
 pub fn serve(extra_env: &[(&str, &str)]) -> (Proc, String, String) {
+    serve_with(&[], extra_env)
+}
+
+/// [`serve`] with extra flags too.
+pub fn serve_with(flags: &[&str], extra_env: &[(&str, &str)]) -> (Proc, String, String) {
     let mut cmd = socketlab();
-    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0", "--capture", "off"]);
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--tcp-port", "0", "--capture", "off"]).args(flags);
     cmd.env("SOCKETLAB_UDP_PORT", "0");
     for (k, v) in extra_env {
         cmd.env(k, v);

@@ -102,8 +102,8 @@ fn servers(table: &mut Table, bins: &Bins, p: &Plan) -> Result<()> {
 }
 
 const GATEWAY_ENV: &[(&str, &str)] = &[
-    ("SOCKETLAB_RATE_PER_SEC", "10000000"),
-    ("SOCKETLAB_BURST", "10000000"),
+    ("SOCKETLAB_RATE_PER_SEC", "1000000"),
+    ("SOCKETLAB_BURST", "1000000"),
     ("SOCKETLAB_MAX_CONNECTIONS_PER_IP", "100000"),
     ("SOCKETLAB_CAPTURE", "off"),
 ];

@@ -1,52 +1,52 @@
-//! Fairness for a shared class: a token bucket per IP address and a cap on WebSockets per IP.
+//! Fairness for a shared class: a rate limit per IP address (governor's GCRA, the token
+//! bucket's exact equivalent) and a cap on WebSockets per IP.
 //!
-//! The bucket takes the current time as an argument, so its arithmetic is tested without
-//! sleeping.
+//! The rate limiter takes its clock as a type parameter, so tests drive it with governor's
+//! fake clock instead of sleeping. The connection cap stays hand-written: governor limits
+//! rates, not how many things are open at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Buckets kept before idle, full ones are forgotten.
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, middleware::NoOpMiddleware};
+
+/// Addresses remembered before those whose bucket is full again are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
+type Keyed<C> = governor::RateLimiter<IpAddr, HashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// A token bucket per IP address: `rate` tokens a second, at most `burst` saved up.
+/// A rate limit per IP address: `rate` exchanges a second on average, `burst` at once.
 #[derive(Debug)]
-pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    limiter: Keyed<C>,
+    clock: C,
 }
 
 impl RateLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self { rate: f64::from(rate_per_sec), burst: f64::from(burst), buckets: Mutex::new(HashMap::new()) }
+        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// A limiter on `clock`; a rate or burst of 0 counts as 1 (settings refuse 0 anyway).
+    pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
+        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
+        Self { limiter: governor::RateLimiter::hashmap_with_clock(quota, clock.clone()), clock }
     }
 
-    /// Takes one token for `ip` at time `now`, or says how long until one is available.
-    pub fn try_take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst);
+    /// Lets one more exchange from `ip` through, or says how long until one may start.
+    pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
+        if self.limiter.len() > PRUNE_ABOVE {
+            self.limiter.retain_recent();
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, at: now });
-        let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * self.rate;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
-        }
+        self.limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -96,28 +96,44 @@ impl Drop for ConnectionGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
     #[test]
-    fn bucket_allows_a_burst_then_the_rate() {
-        let limiter = RateLimiter::new(2, 3);
-        let t0 = Instant::now();
+    fn a_burst_then_the_rate_per_address() {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(2, 3, clock.clone());
         for _ in 0..3 {
-            assert!(limiter.try_take(A, t0).is_ok());
+            assert!(limiter.try_take(A).is_ok());
         }
-        let wait = limiter.try_take(A, t0).expect_err("burst spent");
-        assert_eq!(wait, Duration::from_millis(500), "one token every half second");
-        assert!(limiter.try_take(B, t0).is_ok(), "each address has its own bucket");
-        assert!(limiter.try_take(A, t0 + Duration::from_millis(500)).is_ok());
-        assert!(limiter.try_take(A, t0 + Duration::from_millis(600)).is_err());
+        let wait = limiter.try_take(A).expect_err("burst spent");
+        assert_eq!(wait, Duration::from_millis(500), "one exchange every half second");
+        assert!(limiter.try_take(B).is_ok(), "each address has its own limit");
+        clock.advance(Duration::from_millis(500));
+        assert!(limiter.try_take(A).is_ok());
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(limiter.try_take(A), Err(Duration::from_millis(400)));
         // Idle time refills up to the burst, not beyond.
-        let later = t0 + Duration::from_secs(60);
+        clock.advance(Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(limiter.try_take(A, later).is_ok());
+            assert!(limiter.try_take(A).is_ok());
         }
-        assert!(limiter.try_take(A, later).is_err());
+        assert!(limiter.try_take(A).is_err());
+    }
+
+    #[test]
+    fn many_addresses_are_pruned_once_their_limit_has_refilled() {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(1000, 1, clock.clone());
+        let ip = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..=PRUNE_ABOVE as u32 + 1 {
+            assert!(limiter.try_take(ip(i)).is_ok());
+        }
+        clock.advance(Duration::from_secs(1));
+        assert!(limiter.try_take(A).is_ok());
+        assert!(limiter.limiter.len() <= 2, "refilled addresses forgotten: {}", limiter.limiter.len());
     }
 
     #[test]

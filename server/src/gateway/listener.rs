@@ -80,7 +80,10 @@ impl Listener for GuardedListener {
                 }
                 // Out of descriptors or a connection reset before accept: wait a moment and
                 // go on, as axum's own listener does.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed; still serving");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
     }

@@ -27,7 +27,7 @@ pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -109,7 +109,7 @@ impl AppState {
 
     /// Takes a token from `ip`'s bucket, or says when to retry.
     fn rate_limit(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.rate.try_take(ip, Instant::now()).map_err(|wait| {
+        self.rate.try_take(ip).map_err(|wait| {
             let mut e = ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many exchanges from {ip}; retry in {:.1} s", wait.as_secs_f64()),

@@ -127,11 +127,11 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 #[utoipa::path(
     get,
     path = "/metrics",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")),
+    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text")),
     tag = "operations"
 )]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
 }
 
 /// An exchange's captured frames as a pcapng file for Wireshark.

@@ -64,6 +64,7 @@ type Running = FuturesUnordered<BoxFuture<'static, (String, Vec<ServerMsg>)>>;
 /// Runs one socket until it closes.
 pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _guard: ConnectionGuard) {
     state.metrics.session_opened();
+    tracing::debug!(%peer, "WebSocket opened");
     let limits = &state.config.limits;
     let settings = Settings {
         max_in_flight: limits.max_in_flight,
@@ -123,6 +124,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
         }
     };
     drop(running);
+    tracing::debug!(%peer, close = ?close.as_ref().map(|(code, reason)| (code, reason)), "WebSocket closing");
     match close {
         Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable).await,
         // The client closed: send the reply to its close frame that tungstenite queued.
