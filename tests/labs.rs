@@ -24,7 +24,12 @@ async fn get(g: &Running, path: &str) -> (u16, Value) {
 
 /// Runs one exchange; returns its name and timeline, whether it succeeded or was refused.
 async fn exchange(g: &Running, body: Value) -> (String, Vec<Value>) {
-    let (status, v) = post(g, "/api/v1/exchanges", &body).await;
+    exchange_at(g.url("/api/v1/exchanges"), body).await
+}
+
+async fn exchange_at(url: String, body: Value) -> (String, Vec<Value>) {
+    let resp = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+    let (status, v): (u16, Value) = (resp.status().as_u16(), resp.json().await.unwrap());
     let (id, events) = match status {
         200 => (&v["id"], &v["events"]),
         _ => (&v["exchange"], &v["events"]),
@@ -173,13 +178,26 @@ async fn every_built_in_lab_can_be_completed_through_the_api() {
         let mut names: Vec<String> = Vec::new();
         let mut timelines: Vec<Vec<Value>> = Vec::new();
         for (step, shown) in lab.steps.iter().zip(view["steps"].as_array().unwrap()) {
+            // An action that holds its connection runs while the next ones do, as a student
+            // presses the next button at once.
+            let mut holding = Vec::new();
             for action in shown["actions"].as_array().unwrap() {
                 let mut req = action.clone();
                 req.as_object_mut().unwrap().remove("label");
                 if req.get("message").is_none() && req.get("message_base64").is_none() {
                     req["message"] = json!("words of my own");
                 }
+                if req.get("hold_ms").is_some() {
+                    holding.push(tokio::spawn(exchange_at(g.url("/api/v1/exchanges"), req)));
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
                 let (name, events) = exchange(&g, req).await;
+                names.push(name);
+                timelines.push(events);
+            }
+            for held in holding {
+                let (name, events) = held.await.unwrap();
                 names.push(name);
                 timelines.push(events);
             }
@@ -225,4 +243,29 @@ fn a_malformed_lab_stops_startup_naming_file_line_and_problem() {
     assert!(line.contains(&format!("lab file {}, line 13: ", file.display())), "{line}");
     assert!(line.contains("syn_sequence") && line.contains("syn_seq"), "names the problem: {line}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn only_the_iterative_server_keeps_a_second_client_in_its_backlog() {
+    let g = start(|_| {}).await;
+    let (_, servers) = get(&g, "/api/v1/servers").await;
+    let iterative: Vec<&Value> =
+        servers["servers"].as_array().unwrap().iter().filter(|s| s["iterative"] == true).collect();
+    assert_eq!(iterative.len(), 1, "{servers}");
+    assert_eq!(iterative[0]["protocol"], "tcp");
+    assert_ne!(iterative[0]["port"], servers["servers"][1]["port"], "its own port");
+    for (target, held) in [(json!("iterative"), true), (json!("hosted"), false)] {
+        let first = json!({"protocol": "tcp", "message": "slow", "hold_ms": 1000, "target": target});
+        let slow = tokio::spawn(exchange_at(g.url("/api/v1/exchanges"), first));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (b, _) = exchange(&g, json!({"protocol": "tcp", "message": "quick", "target": target})).await;
+        let (a, _) = slow.await.unwrap();
+        let (status, v) = check(&g, "iterative-backlog", "held", &[&a, &b], &[]).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["passed"], held, "target {target}: {v}");
+    }
+    let (status, v) =
+        post(&g, "/api/v1/exchanges", &json!({"protocol": "udp", "message": "x", "target": "iterative"})).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_field")), "{v}");
+    g.stop().await;
 }

@@ -7,6 +7,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("udp-truncation.toml", include_str!("../udp-truncation.toml")),
     ("tcp-handshake.toml", include_str!("../tcp-handshake.toml")),
     ("welcome-socket.toml", include_str!("../welcome-socket.toml")),
+    ("iterative-backlog.toml", include_str!("../iterative-backlog.toml")),
     ("byte-stream.toml", include_str!("../byte-stream.toml")),
     ("teardown.toml", include_str!("../teardown.toml")),
     ("closed-ports.toml", include_str!("../closed-ports.toml")),

@@ -93,9 +93,14 @@ pub struct Action {
     /// Send `message` repeated this many times, for a message longer than the buffer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
-    /// `closed_port` for the port nobody listens on.
+    /// `closed_port` for the port nobody listens on, `iterative` for the TCP server that serves
+    /// one client at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// TCP only: keep the connection open this long before sending, in milliseconds (at most
+    /// 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<u64>,
 }
 
 /// A question whose expected answer is computed from the student's timeline.
@@ -224,6 +229,9 @@ impl Lab {
             for a in &s.actions {
                 if a.message.is_some() && a.message_base64.is_some() {
                     return bad(format!("an action in step {:?} has both message and message_base64", s.id));
+                }
+                if a.hold_ms.is_some_and(|h| h > 1000) {
+                    return bad(format!("an action in step {:?} holds longer than 1000 ms", s.id));
                 }
             }
         }

@@ -64,6 +64,9 @@ pub struct ActionView {
     pub message_base64: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// Milliseconds the client keeps its connection open before sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<u64>,
 }
 
 impl Lab {
@@ -98,6 +101,7 @@ impl Lab {
                             message: a.message.as_ref().map(|m| m.repeat(a.repeat.unwrap_or(1).max(1) as usize)),
                             message_base64: a.message_base64.clone(),
                             target: a.target,
+                            hold_ms: a.hold_ms,
                         })
                         .collect(),
                     questions: s.questions.iter().map(|q| prompt(&q.id, &q.prompt)).collect(),

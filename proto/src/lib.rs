@@ -9,6 +9,7 @@ pub mod event;
 pub mod infer;
 pub mod tcp_state;
 pub mod upper;
+pub mod whole;
 pub mod wire;
 
 pub use event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};

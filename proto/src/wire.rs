@@ -73,6 +73,11 @@ pub struct ExchangeRequest {
     /// purpose to show a refused connection. Never an arbitrary address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// TCP only: milliseconds to keep the connection open before sending (at most 1000), as a
+    /// slow typist does; a second client of the `iterative` target waits in the backlog meanwhile.
+    #[serde(default, deserialize_with = "crate::whole::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1000))]
+    pub hold_ms: Option<u64>,
 }
 
 /// Where an exchange goes; only these two places exist.
@@ -85,6 +90,8 @@ pub enum Target {
     Hosted,
     /// A port the gateway keeps closed: TCP answers SYN with RST, UDP with ICMP port-unreachable.
     ClosedPort,
+    /// TCP only: the hosted TCP server in iterative mode; later clients wait in its backlog.
+    Iterative,
 }
 
 /// Whether the gateway captures packets, and why not when it does not.
@@ -189,6 +196,9 @@ pub struct HostedServer {
     pub status: ServerStatus,
     /// The receive buffer: `recvfrom(2048)` or `recv(1024)`.
     pub buffer: usize,
+    /// True for the TCP server in iterative mode (the `iterative` target), as in the lesson.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iterative: bool,
 }
 
 /// `GET /api/v1/servers`.
@@ -334,64 +344,5 @@ pub struct ErrorDetail {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exchange_frame_parses_as_documented() {
-        let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
-        let msg: ClientMsg = serde_json::from_str(text).expect("parses");
-        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
-        assert_eq!(req.id.as_deref(), Some("a1"));
-        assert_eq!(req.protocol, Protocol::Udp);
-        assert_eq!(req.message.as_deref(), Some("hello"));
-        assert_eq!(req.trace, None);
-    }
-
-    #[test]
-    fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error {
-            id: None,
-            code: ErrorCode::MalformedJson,
-            message: "x".into(),
-            exchange: None,
-            refused_id: None,
-        };
-        let json = serde_json::to_value(&err).expect("serializes");
-        assert_eq!(json["type"], "error");
-        assert_eq!(json["code"], "malformed_json");
-        assert!(json["id"].is_null());
-
-        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
-        assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
-    }
-
-    #[test]
-    fn error_codes_match_their_wire_names() {
-        for code in [
-            ErrorCode::MalformedJson,
-            ErrorCode::InvalidField,
-            ErrorCode::TooLarge,
-            ErrorCode::Timeout,
-            ErrorCode::ServerDown,
-            ErrorCode::RateLimited,
-            ErrorCode::TooManyInFlight,
-            ErrorCode::DuplicateId,
-            ErrorCode::ObserveDisabled,
-            ErrorCode::ForbiddenOrigin,
-            ErrorCode::ForbiddenHost,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::RequestTimeout,
-            ErrorCode::TooManyConnections,
-            ErrorCode::NotFound,
-            ErrorCode::ConnectionRefused,
-            ErrorCode::CaptureUnavailable,
-            ErrorCode::ShuttingDown,
-            ErrorCode::SessionClosed,
-            ErrorCode::Internal,
-        ] {
-            let json = serde_json::to_string(&code).expect("serializes");
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
-        }
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;

@@ -132,6 +132,7 @@ impl Model {
             message_base64: None,
             trace: None,
             target: (target == Target::ClosedPort).then_some(target),
+            hold_ms: None,
         };
         (self.exchanges.len() - 1, ClientMsg::Exchange(req))
     }

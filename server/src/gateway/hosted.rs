@@ -1,10 +1,11 @@
-//! The servers the gateway hosts, and the port it keeps closed on purpose.
+//! The servers the gateway hosts (UDP, TCP, and TCP in iterative mode for the backlog lab), and
+//! the port it keeps closed on purpose.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus};
+use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus, Target};
 use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +17,8 @@ pub struct Hosted {
     pub protocol: Protocol,
     pub addr: SocketAddr,
     pub buffer: usize,
+    /// The TCP server in iterative mode, beside the concurrent one.
+    pub iterative: bool,
     pub(super) up: AtomicBool,
     pub(super) stop: CancellationToken,
     /// Why the server stopped, when it failed.
@@ -28,17 +31,29 @@ impl Hosted {
             protocol,
             addr,
             buffer,
+            iterative: false,
             up: AtomicBool::new(true),
             stop: CancellationToken::new(),
             failure: Mutex::new(None),
         }
     }
 
+    /// The same, for the TCP server in iterative mode.
+    pub(super) fn iterative(mut self) -> Self {
+        self.iterative = true;
+        self
+    }
+
+    fn name(&self) -> String {
+        let name = self.protocol.as_str().to_uppercase();
+        if self.iterative { format!("iterative {name}") } else { name }
+    }
+
     /// Records how the server's `run` ended: it no longer serves, and a failure is logged and
     /// kept for `/healthz`.
     pub(super) fn ended(&self, result: Result<(), NetError>) {
         self.up.store(false, Ordering::Relaxed);
-        let name = self.protocol.as_str().to_uppercase();
+        let name = self.name();
         match result {
             Ok(()) => tracing::info!(server = %name, addr = %self.addr, "hosted server stopped"),
             Err(e) => {
@@ -53,7 +68,7 @@ impl Hosted {
         if self.is_up() {
             return None;
         }
-        let name = self.protocol.as_str().to_uppercase();
+        let name = self.name();
         Some(match &*self.failure.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(e) => format!("the hosted {name} server on {} failed: {e}", self.addr),
             None => format!("the hosted {name} server on {} is not running", self.addr),
@@ -72,15 +87,17 @@ impl Hosted {
             port: self.addr.port(),
             status: if self.is_up() { ServerStatus::Up } else { ServerStatus::Down },
             buffer: self.buffer,
+            iterative: self.iterative,
         }
     }
 }
 
-/// Both hosted servers.
+/// The hosted servers: UDP, TCP, and TCP in iterative mode for the backlog.
 #[derive(Debug)]
 pub struct HostedServers {
     pub udp: Hosted,
     pub tcp: Hosted,
+    pub tcp_iterative: Hosted,
 }
 
 impl HostedServers {
@@ -91,8 +108,20 @@ impl HostedServers {
         }
     }
 
+    /// The server an exchange with `target` reaches; the closed port is not a server.
+    pub fn for_target(&self, p: Protocol, target: Target) -> &Hosted {
+        match (p, target) {
+            (Protocol::Tcp, Target::Iterative) => &self.tcp_iterative,
+            _ => self.get(p),
+        }
+    }
+
+    pub(super) fn all(&self) -> [&Hosted; 3] {
+        [&self.udp, &self.tcp, &self.tcp_iterative]
+    }
+
     pub(super) fn describe(&self) -> Vec<HostedInfo> {
-        vec![self.udp.describe(), self.tcp.describe()]
+        self.all().iter().map(|h| h.describe()).collect()
     }
 }
 

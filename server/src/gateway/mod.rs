@@ -49,7 +49,7 @@ use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
 use crate::log::Log;
 use crate::net;
-use crate::tcp_server::{TcpServer, TcpStatus};
+use crate::tcp_server::{Mode, TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
 
@@ -126,17 +126,20 @@ pub struct Bound {
     pub http: TcpListener,
     pub udp: UdpSocket,
     pub tcp: TcpListener,
+    /// The TCP server in iterative mode, on a port the kernel picks (listed in `hello`).
+    pub tcp_iterative: TcpListener,
     pub closed: ClosedPort,
 }
 
 impl Bound {
-    /// Binds the three sockets `config` names.
+    /// Binds the sockets `config` names, and the iterative TCP server's on any free port.
     pub async fn bind(config: &Config) -> Result<Self, NetError> {
         let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
         let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
         let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
+        let tcp_iterative = net::bind_tcp(SocketAddr::new(config.bind, 0), 128)?;
         let closed = ClosedPort::reserve(config.bind)?;
-        Ok(Self { http, udp, tcp, closed })
+        Ok(Self { http, udp, tcp, tcp_iterative, closed })
     }
 }
 
@@ -147,6 +150,7 @@ pub struct Gateway {
     http: TcpListener,
     udp: UdpSocket,
     tcp: TcpListener,
+    tcp_iterative: TcpListener,
     /// The hosted servers' and the capture's tasks.
     servers: TaskTracker,
     capture_stop: CancellationToken,
@@ -182,13 +186,15 @@ impl Gateway {
         let servers = HostedServers {
             udp: Hosted::new(Protocol::Udp, addr(bound.udp.local_addr())?, config.udp_buffer),
             tcp: Hosted::new(Protocol::Tcp, addr(bound.tcp.local_addr())?, config.tcp_buffer),
+            tcp_iterative: Hosted::new(Protocol::Tcp, addr(bound.tcp_iterative.local_addr())?, config.tcp_buffer)
+                .iterative(),
         };
         let hosts = edge::Hosts::new(addr(bound.http.local_addr())?, config.public_name.as_deref());
         let hub = Arc::new(Hub::default());
         let tracer = Tracer::new(hub.clone());
         let watched = Watched {
             udp: vec![servers.udp.addr.port(), bound.closed.addr.port()],
-            tcp: vec![servers.tcp.addr.port(), bound.closed.addr.port()],
+            tcp: vec![servers.tcp.addr.port(), servers.tcp_iterative.addr.port(), bound.closed.addr.port()],
         };
         let labs = labs::Labs::load(config.labs_dir.as_deref())?;
         let tasks = TaskTracker::new();
@@ -222,7 +228,15 @@ impl Gateway {
             cancel,
             tracker: TaskTracker::new(),
         });
-        Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
+        Ok(Self {
+            state,
+            http: bound.http,
+            udp: bound.udp,
+            tcp: bound.tcp,
+            tcp_iterative: bound.tcp_iterative,
+            servers: tasks,
+            capture_stop,
+        })
     }
 
     /// The HTTP address, for the ready line and tests.
@@ -236,7 +250,7 @@ impl Gateway {
 
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Self { state, http, udp, tcp, servers, capture_stop } = self;
+        let Self { state, http, udp, tcp, tcp_iterative, servers, capture_stop } = self;
         let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
         let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
         let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet)
@@ -246,6 +260,13 @@ impl Gateway {
         servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
         servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        // The backlog lab's server: one client at a time, with the same bounds so that a silent
+        // client is closed in time.
+        let iterative =
+            TcpServer::new(tcp_iterative, state.config.tcp_buffer, Mode::Iterative, state.tracer.clone(), Log::Quiet)
+                .bounded(bounds, Arc::new(TcpStatus::default()));
+        let (s, stop) = (Arc::clone(&state), state.servers.tcp_iterative.stop.clone());
+        servers.spawn(async move { s.servers.tcp_iterative.ended(iterative.run(stop).await) });
         if state.capture.enabled {
             state.metrics.capture_running(true);
             let (s, stop) = (Arc::clone(&state), capture_stop.clone());
@@ -273,6 +294,7 @@ impl Gateway {
         }
         state.servers.udp.stop.cancel();
         state.servers.tcp.stop.cancel();
+        state.servers.tcp_iterative.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
         tracing::info!("gateway stopped");

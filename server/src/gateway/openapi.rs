@@ -4,7 +4,8 @@
 //! Two things are added to the generated document. Every operation gets the answers the
 //! HTTP edge gives before any route runs (408, 413, 421; see `edge.rs` and `listener.rs`).
 //! And `ExchangeRequest` gets the rule that exactly one of `message` and `message_base64` is
-//! given, and not empty, as a `oneOf`. This module depends on `rest.rs` for the annotations;
+//! given, and not empty, as a `oneOf`, and the rule that only TCP takes the `iterative`
+//! target and `hold_ms`, as an `allOf`. This module depends on `rest.rs` for the annotations;
 //! nothing depends on it but the router.
 
 use std::sync::OnceLock;
@@ -130,8 +131,23 @@ pub fn document() -> Value {
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/ExchangeRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_message());
+        request.insert("allOf".into(), json!([{"anyOf": tcp_only()}]));
     }
     doc
+}
+
+/// The `iterative` target and a hold are for TCP: a UDP exchange has neither.
+fn tcp_only() -> Value {
+    json!([
+        {"properties": {"protocol": {"const": "tcp"}}},
+        {
+            "properties": {
+                "protocol": {"const": "udp"},
+                "target": {"enum": ["hosted", "closed_port", null]},
+                "hold_ms": {"enum": [0, null]}
+            }
+        }
+    ])
 }
 
 /// Exactly one of `message` and `message_base64`, not empty; the other absent or null.
