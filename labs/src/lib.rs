@@ -7,7 +7,6 @@
 
 pub mod builtin;
 pub mod eval;
-#[cfg(feature = "load")]
 pub mod load;
 mod seen;
 pub mod view;
