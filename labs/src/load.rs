@@ -32,7 +32,8 @@ impl std::error::Error for LoadError {}
 pub fn parse(file: &str, text: &str) -> Result<Lab, LoadError> {
     let err = |line, problem: String| LoadError { file: file.to_owned(), line, problem };
     let lab: Lab = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line =
+            e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
         err(line, e.message().trim().to_owned())
     })?;
     lab.validate().map_err(|e| err(None, e.0))?;
@@ -76,6 +77,72 @@ mod tests {
         let example = readme.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("example");
         let lab = parse("README.md", example).expect("the documented example parses");
         assert_eq!(lab.steps[0].questions[0].answer, crate::Answer::ClientPort);
+    }
+
+    #[test]
+    fn the_readme_documents_every_kind_of_answer_and_observation() {
+        use crate::{Answer, Seen};
+        let readme = include_str!("../README.md");
+        // Each match is exhaustive, so a new kind does not compile until it is listed here.
+        let answers = [
+            Answer::ClientPort,
+            Answer::ServerPort,
+            Answer::SynSeq,
+            Answer::SynackSeq,
+            Answer::SynackAck,
+            Answer::ServerRecvBytes,
+            Answer::ServerRecvfromBytes,
+            Answer::ClientSentBytes,
+            Answer::FirstFin,
+            Answer::ConnectionPort,
+        ];
+        for a in answers {
+            let listed = match a {
+                Answer::ClientPort
+                | Answer::ServerPort
+                | Answer::SynSeq
+                | Answer::SynackSeq
+                | Answer::SynackAck
+                | Answer::ServerRecvBytes
+                | Answer::ServerRecvfromBytes
+                | Answer::ClientSentBytes
+                | Answer::FirstFin
+                | Answer::ConnectionPort => name(&a),
+            };
+            assert!(readme.contains(&format!("`{listed}`")), "labs/README.md lacks answer {listed}");
+        }
+        let seen = [
+            Seen::UdpExchange,
+            Seen::TcpExchange,
+            Seen::UdpTruncated,
+            Seen::TcpRecvCut,
+            Seen::TwoConnections,
+            Seen::TcpRst,
+            Seen::UdpRefused,
+            Seen::InvalidUtf8Answered,
+            Seen::FinBothSides,
+            Seen::BacklogHeld,
+        ];
+        for k in seen {
+            let listed = match k {
+                Seen::UdpExchange
+                | Seen::TcpExchange
+                | Seen::UdpTruncated
+                | Seen::TcpRecvCut
+                | Seen::TwoConnections
+                | Seen::TcpRst
+                | Seen::UdpRefused
+                | Seen::InvalidUtf8Answered
+                | Seen::FinBothSides
+                | Seen::BacklogHeld => name(&k),
+            };
+            assert!(readme.contains(&format!("`{listed}`")), "labs/README.md lacks observation {listed}");
+        }
+    }
+
+    /// A kind's name as a lab file spells it.
+    fn name<T: serde::Serialize>(kind: &T) -> String {
+        serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
     #[test]
