@@ -269,3 +269,25 @@ async fn only_the_iterative_server_keeps_a_second_client_in_its_backlog() {
     assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_field")), "{v}");
     g.stop().await;
 }
+
+#[tokio::test]
+async fn a_websocket_exchange_is_named_for_checks_even_without_capture() {
+    let g = start(|c| c.capture = CaptureMode::Off).await;
+    let mut ws = support::gateway::connect(&g).await;
+    support::gateway::send(&mut ws, json!({"type": "exchange", "id": "a", "protocol": "udp", "message": "hi"})).await;
+    let (events, end) = support::gateway::collect(&mut ws, "a").await;
+    assert_eq!(end["type"], "reply", "{end}");
+    let name = end["exchange"].as_str().expect("named without capture").to_owned();
+    let port = events.iter().find(|e| e["op"] == "socket").unwrap()["local"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, v) = check(&g, "addressing", "again", &[&name], &[("client_port", port)]).await;
+    assert_eq!((status, &v["passed"]), (200, &json!(true)), "{v}");
+    let pcap = reqwest::get(g.url(&format!("/api/v1/exchanges/{name}/pcapng"))).await.unwrap();
+    assert_eq!(pcap.status().as_u16(), 409, "capture is off: nothing to export");
+    g.stop().await;
+}

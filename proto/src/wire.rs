@@ -119,7 +119,7 @@ pub enum ServerMsg {
     /// The end of a successful exchange.
     Reply(Reply),
     /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
-    /// `exchange` names a failed exchange that ran, for its capture. `refused_id` names the id
+    /// `exchange` names a failed exchange that ran, for lab checks and its capture. `refused_id` names the id
     /// of a refused frame whose id is already running (`duplicate_id`): that error is no end
     /// of the running exchange, so it does not carry the id in `id`.
     Error {
@@ -164,7 +164,8 @@ pub struct Reply {
     pub reply_base64: Option<String>,
     /// From the first client call to the last byte of the reply, in microseconds.
     pub elapsed_us: u64,
-    /// The gateway's name for this exchange, for `GET /api/v1/exchanges/{exchange}/pcapng`.
+    /// The gateway's name for this (traced) exchange: for lab checks, and for
+    /// `GET /api/v1/exchanges/{exchange}/pcapng` when its packets were captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange: Option<String>,
 }
