@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
+use crate::impair::{Impair, Impairments, Pinger};
 
 /// The API version announced in `hello` and carried in every path (`/api/v1/...`).
 pub const API_VERSION: u32 = 1;
@@ -78,6 +79,10 @@ pub struct ExchangeRequest {
     #[serde(default, deserialize_with = "crate::whole::option", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(maximum = 1000))]
     pub hold_ms: Option<u64>,
+    /// Loss on demand for this one exchange (see `Impair`): UDP `drop` (`request`, `reply`),
+    /// `delay_ms` or `duplicate`; TCP `drop` (`syn`, `syn_ack`, `data`, `reply`, `fin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impair: Option<Impair>,
 }
 
 /// Where an exchange goes; only these two places exist.
@@ -150,6 +155,12 @@ pub struct Hello {
     pub capture: CaptureStatus,
     /// The port the gateway keeps closed for the `closed_port` target.
     pub closed_port: u16,
+    /// Which `impair` kinds work here, and why TCP drops do not when they do not.
+    #[serde(default)]
+    pub impairments: Impairments,
+    /// The hosted pinger server, which loses a share of requests on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinger: Option<Pinger>,
 }
 
 /// The end of a successful exchange.
@@ -210,6 +221,9 @@ pub struct Servers {
     /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
     /// the capture stops.
     pub capture: CaptureStatus,
+    /// Which `impair` kinds work here, and why not.
+    #[serde(default)]
+    pub impairments: Impairments,
 }
 
 /// Whether a hosted server is serving.
@@ -286,6 +300,9 @@ pub enum ErrorCode {
     ConnectionRefused,
     /// Packet capture is off, so there are no frames to export.
     CaptureUnavailable,
+    /// The exchange asked for an impairment this gateway cannot apply (TCP drops need nftables
+    /// and CAP_NET_ADMIN); the message says why.
+    ImpairmentUnavailable,
     /// The gateway is shutting down.
     ShuttingDown,
     /// The WebSocket closed (idle or session time limit, or a frame it could not take) before
@@ -316,6 +333,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::ConnectionRefused => "connection_refused",
             Self::CaptureUnavailable => "capture_unavailable",
+            Self::ImpairmentUnavailable => "impairment_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::SessionClosed => "session_closed",
             Self::Internal => "internal",

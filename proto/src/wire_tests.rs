@@ -1,4 +1,4 @@
-//! Tests of the wire types: what clients send parses, and what the gateway sends is stable.
+//! Tests of the wire format: frames parse and serialize as the README documents them.
 
 use super::*;
 
@@ -51,6 +51,7 @@ fn error_codes_match_their_wire_names() {
         ErrorCode::NotFound,
         ErrorCode::ConnectionRefused,
         ErrorCode::CaptureUnavailable,
+        ErrorCode::ImpairmentUnavailable,
         ErrorCode::ShuttingDown,
         ErrorCode::SessionClosed,
         ErrorCode::Internal,
