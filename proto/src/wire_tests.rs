@@ -62,7 +62,7 @@ fn error_codes_match_their_wire_names() {
 }
 
 #[test]
-fn hold_ms_takes_whole_numbers_however_written() {
+fn counts_take_whole_numbers_however_written() {
     let parse = |hold: &str| {
         serde_json::from_str::<ExchangeRequest>(&format!(r#"{{"protocol":"tcp","message":"a","hold_ms":{hold}}}"#))
             .map(|r| r.hold_ms)
@@ -73,4 +73,7 @@ fn hold_ms_takes_whole_numbers_however_written() {
     for bad in ["994.5", "-1", "\"5\"", "1e300"] {
         assert!(parse(bad).is_err(), "{bad}");
     }
+    let delay = r#"{"protocol":"udp","message":"a","impair":{"delay_ms":1755.0}}"#;
+    let req: ExchangeRequest = serde_json::from_str(delay).expect("a whole delay written as a float");
+    assert_eq!(req.impair.and_then(|i| i.delay_ms), Some(1755));
 }
