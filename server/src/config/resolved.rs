@@ -38,6 +38,10 @@ pub struct Config {
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
     /// The operator's labs, besides the built-in ones.
     pub labs_dir: Option<std::path::PathBuf>,
+    /// Where client checks listen; `None` takes no client checks.
+    pub check_listen: Option<SocketAddr>,
+    /// How long a client check waits for the client's first message.
+    pub check_wait: Duration,
 }
 
 impl Default for Config {
@@ -74,6 +78,8 @@ impl Default for Config {
             },
             targets: std::collections::BTreeMap::new(),
             labs_dir: None,
+            check_listen: None,
+            check_wait: Duration::from_secs(60),
         }
     }
 }
@@ -115,6 +121,8 @@ impl Settings {
             },
             targets: self.targets.unwrap_or(d.targets),
             labs_dir: self.labs_dir.or(d.labs_dir),
+            check_listen: self.check_listen.or(d.check_listen),
+            check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
         }
     }
 }

@@ -126,7 +126,7 @@ pub async fn lab(
 /// The body of a step's check.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CheckRequest {
+pub struct LabCheckRequest {
     /// Names of exchanges this gateway ran (the `id` of `POST /api/v1/exchanges`, the
     /// `exchange` of a WebSocket reply), at most 32.
     #[schema(max_items = 32)]
@@ -146,7 +146,7 @@ pub struct CheckRequest {
         ("step" = String, Path, description = "The step's id"),
         ("lang" = Option<String>, Query, description = "`zh` for the reasons in Chinese"),
     ),
-    request_body = CheckRequest,
+    request_body = LabCheckRequest,
     responses(
         (status = 200, description = "Each check, passed or not, with one sentence why", body = StepResult),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = socketlab_proto::wire::ErrorBody),
@@ -165,7 +165,7 @@ pub async fn check(
 ) -> Result<Json<StepResult>, ApiError> {
     let invalid = |m: String| ApiError::new(ErrorCode::InvalidField, m);
     let body = body.map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.body_text()))?;
-    let req: CheckRequest = serde_json::from_slice(&body).map_err(|e| match e.classify() {
+    let req: LabCheckRequest = serde_json::from_slice(&body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => invalid(format!("the body is not a valid check: {e}")),
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}")),
     })?;

@@ -107,6 +107,10 @@ pub struct AppState {
     conns: Arc<ConnectionLimiter>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// The OpenAPI document, made on first request: it names this gateway's targets.
+    openapi: std::sync::OnceLock<serde_json::Value>,
+    /// Held while a client check listens on `check_listen`.
+    client_check: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -119,6 +123,8 @@ impl AppState {
             observe_all: self.config.observe_all,
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
+            targets: checks::listed(self),
+            check_listen: self.config.check_listen.map(|a| a.to_string()),
             impairments: self.impairments.clone(),
             pinger: Some(Pinger {
                 addr: self.pinger.to_string(),
@@ -266,6 +272,8 @@ impl Gateway {
             config,
             cancel,
             tracker: TaskTracker::new(),
+            openapi: std::sync::OnceLock::new(),
+            client_check: tokio::sync::Mutex::new(()),
         });
         Ok(Self {
             state,
