@@ -3,13 +3,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus, Target};
 use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NetError;
+use crate::log::Log;
+use crate::tcp_server::{Mode, TcpServer, TcpStatus};
 
 /// One hosted server as the gateway sees it.
 #[derive(Debug)]
@@ -123,6 +125,21 @@ impl HostedServers {
     pub(super) fn describe(&self) -> Vec<HostedInfo> {
         self.all().iter().map(|h| h.describe()).collect()
     }
+}
+
+/// Runs the backlog lab's TCP server: one client at a time, as in the lesson, with the hosted
+/// server's bounds so that a silent client is closed in time.
+pub(super) fn spawn_iterative(
+    state: &Arc<super::AppState>,
+    listener: tokio::net::TcpListener,
+    bounds: crate::tcp_server::Bounds,
+    tasks: &tokio_util::task::TaskTracker,
+) {
+    let c = &state.config;
+    let server = TcpServer::new(listener, c.tcp_buffer, Mode::Iterative, state.tracer.clone(), Log::Quiet)
+        .bounded(bounds, Arc::new(TcpStatus::default()));
+    let (s, stop) = (Arc::clone(state), state.servers.tcp_iterative.stop.clone());
+    tasks.spawn(async move { s.servers.tcp_iterative.ended(server.run(stop).await) });
 }
 
 /// A port nobody listens on, kept that way by the gateway so no other program can take it.

@@ -78,6 +78,17 @@ impl Labs {
     }
 }
 
+/// The labs routes; a check's body passes the same JSON rules as every other body.
+pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::{get, post};
+    let json = from_fn_with_state(Arc::clone(state), super::edge::json_body);
+    axum::Router::new()
+        .route("/api/v1/labs", get(list))
+        .route("/api/v1/labs/{lab}", get(lab))
+        .route("/api/v1/labs/{lab}/steps/{step}/check", post(check).route_layer(json))
+}
+
 /// `?lang=zh` chooses Chinese; anything else, or nothing, English.
 fn lang(query: Option<&str>) -> Lang {
     query

@@ -52,7 +52,7 @@ use crate::impair::nft::Nft;
 use crate::impair::{Loss, UdpTable};
 use crate::log::Log;
 use crate::net;
-use crate::tcp_server::{Mode, TcpServer, TcpStatus};
+use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
 
@@ -309,13 +309,7 @@ impl Gateway {
         servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
         servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
-        // The backlog lab's server: one client at a time, with the same bounds so that a silent
-        // client is closed in time.
-        let iterative =
-            TcpServer::new(tcp_iterative, state.config.tcp_buffer, Mode::Iterative, state.tracer.clone(), Log::Quiet)
-                .bounded(bounds, Arc::new(TcpStatus::default()));
-        let (s, stop) = (Arc::clone(&state), state.servers.tcp_iterative.stop.clone());
-        servers.spawn(async move { s.servers.tcp_iterative.ended(iterative.run(stop).await) });
+        hosted::spawn_iterative(&state, tcp_iterative, bounds, &servers);
         let loss = Loss::new(f64::from(PINGER_LOSS_PERCENT) / 100.0, state.pinger_seed);
         let pinger = UdpServer::new(pinger, state.config.udp_buffer, state.tracer.clone(), Log::Quiet).lossy(loss);
         let stop = state.servers.udp.stop.clone();
@@ -374,12 +368,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/checks",
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
-        .route("/api/v1/labs", get(labs::list))
-        .route("/api/v1/labs/{lab}", get(labs::lab))
-        .route(
-            "/api/v1/labs/{lab}/steps/{step}/check",
-            post(labs::check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
-        )
+        .merge(labs::routes(&state))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))
