@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use socketlab::capture::CaptureMode;
-use socketlab_labs::{Answer, Lab};
+use socketlab_labs::{Answer, Lab, Seen};
 use support::gateway::{Running, start};
 
 async fn post(g: &Running, path: &str, body: &Value) -> (u16, Value) {
@@ -143,9 +143,10 @@ fn read_answer(answer: Answer, timelines: &[Vec<Value>]) -> Option<String> {
     timelines.iter().rev().find_map(|es| {
         let mut it = es.iter();
         match answer {
-            Answer::ClientPort => {
-                it.find(|e| client(e) && port(&e["local"]).is_some_and(|p| p != "0")).and_then(|e| port(&e["local"]))
-            }
+            Answer::ClientPort => it
+                .find(|e| client(e) && port(&e["local"]).is_some_and(|p| p != "0"))
+                .and_then(|e| port(&e["local"]))
+                .or_else(|| es.iter().find(|e| server(e) && is(e, "recvfrom")).and_then(|e| port(&e["peer"]))),
             Answer::ServerPort => {
                 it.find(|e| client(e) && (is(e, "sendto") || is(e, "connect"))).and_then(|e| port(&e["peer"]))
             }
@@ -163,6 +164,31 @@ fn read_answer(answer: Answer, timelines: &[Vec<Value>]) -> Option<String> {
             Answer::ConnectionPort => it.find(|e| server(e) && is(e, "accept")).and_then(|e| port(&e["local"])),
         }
     })
+}
+
+/// Runs the Python peer that behaves like the lesson's client against the hosted UDP server,
+/// watched live; returns its conversation's name and the events seen.
+async fn python_client_seen_live(g: &Running) -> (String, Vec<Value>) {
+    let mut ws = support::gateway::connect(g).await;
+    support::gateway::send(&mut ws, json!({"type": "subscribe", "scope": "all"})).await;
+    assert_eq!(support::gateway::recv(&mut ws).await["type"], "subscribed");
+    let mut cmd = support::python("udp_client.py");
+    cmd.arg(g.udp.port().to_string());
+    let run = tokio::task::spawn_blocking(move || support::run_with_input(cmd, b"from a terminal\n"));
+    let (status, out, err) = run.await.unwrap();
+    assert!(status.success() && out.contains("FROM A TERMINAL"), "{out}\n{err}");
+    let (mut name, mut events) = (String::new(), Vec::new());
+    for _ in 0..20 {
+        let v = support::gateway::recv(&mut ws).await;
+        if v["type"] == "observed" && v["conversation"].as_str().is_some_and(|c| c.starts_with("udp ")) {
+            name = v["conversation"].as_str().unwrap().to_owned();
+            events.push(v["event"].clone());
+            if v["event"]["op"] == "sendto" {
+                return (name, events);
+            }
+        }
+    }
+    panic!("the server's answer to {name:?} was not seen live: {events:?}");
 }
 
 #[tokio::test]
@@ -198,6 +224,11 @@ async fn every_built_in_lab_can_be_completed_through_the_api() {
             }
             for held in holding {
                 let (name, events) = held.await.unwrap();
+                names.push(name);
+                timelines.push(events);
+            }
+            if step.observations.iter().any(|o| o.kind == Seen::OutsideClient) {
+                let (name, events) = python_client_seen_live(&g).await;
                 names.push(name);
                 timelines.push(events);
             }

@@ -13,4 +13,5 @@ pub const FILES: &[(&str, &str)] = &[
     ("closed-ports.toml", include_str!("../closed-ports.toml")),
     ("invalid-utf8.toml", include_str!("../invalid-utf8.toml")),
     ("udp-vs-tcp.toml", include_str!("../udp-vs-tcp.toml")),
+    ("python-client.toml", include_str!("../python-client.toml")),
 ];

@@ -102,8 +102,12 @@ fn locate(answer: Answer, events: &[Event]) -> Option<Found> {
     let server = |e: &Event| e.side == Side::Server && e.op != Op::Segment;
     match answer {
         Answer::ClientPort => {
-            let i = find(&|e| client(e) && e.op != Op::Segment && e.local.is_some_and(|a| a.port() != 0))?;
-            num(i, events[i].local.map(|a| u64::from(a.port())))
+            if let Some(i) = find(&|e| client(e) && e.op != Op::Segment && e.local.is_some_and(|a| a.port() != 0)) {
+                return num(i, events[i].local.map(|a| u64::from(a.port())));
+            }
+            // A client outside the gateway (a terminal): the server saw its address.
+            let i = find(&|e| server(e) && matches!(e.op, Op::Recvfrom | Op::Accept) && e.peer.is_some())?;
+            num(i, events[i].peer.map(|a| u64::from(a.port())))
         }
         Answer::ServerPort => {
             let i = find(&|e| client(e) && matches!(e.op, Op::Sendto | Op::Connect) && e.peer.is_some())?;

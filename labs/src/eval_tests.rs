@@ -105,6 +105,7 @@ fn questions_are_answered_from_the_timeline() {
     let a = tcp(40001, Some(1_000_000), 5, 5, 5);
     let b = tcp(40002, Some(2_000_000), 6, 2000, 1024);
     let u = udp(50000, &[b'y'; 3000], 2048);
+    let outside: Vec<Event> = udp(50003, b"terminal", 8).into_iter().filter(|e| e.side == Side::Server).collect();
     let handshake = step(&[("syn_seq", Answer::SynSeq), ("synack_ack", Answer::SynackAck)], &[]);
     type Row<'a> = (&'a Step, &'a [(&'a str, &'a [Event])], &'a [(&'a str, &'a str)], &'a [bool]);
     #[rustfmt::skip]
@@ -122,6 +123,7 @@ fn questions_are_answered_from_the_timeline() {
         (&step(&[("f", Answer::FirstFin)], &[]), &[("xa", &a)], &[("f", "客户端")], &[false]),
         (&step(&[("k", Answer::ConnectionPort), ("q", Answer::SynackSeq)], &[]), &[("xa", &a)], &[("k", "12000"), ("q", "7000000")], &[true, true]),
         (&step(&[("r", Answer::ServerRecvBytes)], &[]), &[("u", &u)], &[("r", "2048")], &[false]),
+        (&step(&[("p", Answer::ClientPort)], &[]), &[("o", &outside)], &[("p", "50003")], &[true]),
     ];
     for (i, (step, timelines, answers, expect)) in table.iter().enumerate() {
         let r = run(step, timelines, answers);
@@ -182,6 +184,7 @@ fn observations_pass_only_when_the_timeline_shows_them() {
         call(2, Side::Client, sock(1, Role::Client, Transport::Udp), Op::Sendto, 40010).payload(b"x"),
         call(3, Side::Client, sock(1, Role::Client, Transport::Udp), Op::Recvfrom, 40010).with_flag(Flag::Failed),
     ];
+    let outside: Vec<Event> = udp(50003, b"terminal", 8).into_iter().filter(|e| e.side == Side::Server).collect();
     let mut unanswered = bad.clone();
     unanswered.truncate(3);
     use Seen::*;
@@ -208,6 +211,8 @@ fn observations_pass_only_when_the_timeline_shows_them() {
         (FinBothSides, &[&a], true),
         (FinBothSides, &[&a[..10]], false),
         (BacklogHeld, &[&a, &b], false),
+        (OutsideClient, &[&outside], true),
+        (OutsideClient, &[&short, &a], false),
     ];
     for (i, (kind, timelines, expect)) in table.iter().enumerate() {
         let names: Vec<String> = (0..timelines.len()).map(|n| format!("x{n}")).collect();

@@ -178,6 +178,9 @@ pub enum Seen {
     FinBothSides,
     /// A second client whose connection waited in the backlog of an iterative server.
     BacklogHeld,
+    /// A client outside the gateway (such as the lesson's Python client in a terminal)
+    /// answered by a hosted server, seen live.
+    OutsideClient,
 }
 
 /// Why a lab is not valid, beyond what the parser checks.

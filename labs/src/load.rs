@@ -122,6 +122,7 @@ mod tests {
             Seen::InvalidUtf8Answered,
             Seen::FinBothSides,
             Seen::BacklogHeld,
+            Seen::OutsideClient,
         ];
         for k in seen {
             let listed = match k {
@@ -134,7 +135,8 @@ mod tests {
                 | Seen::UdpRefused
                 | Seen::InvalidUtf8Answered
                 | Seen::FinBothSides
-                | Seen::BacklogHeld => name(&k),
+                | Seen::BacklogHeld
+                | Seen::OutsideClient => name(&k),
             };
             assert!(readme.contains(&format!("`{listed}`")), "labs/README.md lacks observation {listed}");
         }

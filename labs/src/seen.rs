@@ -91,6 +91,14 @@ fn saw(kind: Seen, timelines: &[Timeline<'_>]) -> Saw {
             ev(|e| e.op == Op::Segment && has_tcp_flag(e, "FIN")),
         ),
         Seen::BacklogHeld => backlog(timelines),
+        Seen::OutsideClient => yes_or(
+            first(timelines, |es, i| {
+                // Only the server's calls: no gateway client made this conversation.
+                (srv(&es[i], Op::Recvfrom) || srv(&es[i], Op::Recv))
+                    && !es.iter().any(|e| e.side == Side::Client && e.op != Op::Segment)
+            }),
+            None,
+        ),
     }
 }
 
@@ -153,6 +161,7 @@ fn seen_text(kind: Seen, lang: Lang) -> String {
         Seen::InvalidUtf8Answered => ("an invalid UTF-8 message that got an answer", "得到回答的非法 UTF-8 消息"),
         Seen::FinBothSides => ("a FIN from each side", "双方各自发出的 FIN"),
         Seen::BacklogHeld => ("a second client held in the backlog", "在 backlog 中等待的第二个客户端"),
+        Seen::OutsideClient => ("a client from outside the gateway, seen live", "来自网关之外、被实时看到的客户端"),
     };
     tr(lang, en.to_owned(), zh.to_owned())
 }

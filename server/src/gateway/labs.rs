@@ -139,7 +139,8 @@ pub async fn lab(
 #[serde(deny_unknown_fields)]
 pub struct LabCheckRequest {
     /// Names of exchanges this gateway ran (the `id` of `POST /api/v1/exchanges`, the
-    /// `exchange` of a WebSocket reply), at most 32.
+    /// `exchange` of a WebSocket reply) or of conversations it observed (the `conversation`
+    /// of an `observed` frame, such as `udp 127.0.0.1:53211`), at most 32.
     #[schema(max_items = 32)]
     pub exchanges: Vec<String>,
     /// The student's answer to each question, by question id; at most 64, of 256 bytes each.
@@ -193,8 +194,10 @@ pub async fn check(
     let now = std::time::Instant::now();
     let mut kept = Vec::with_capacity(req.exchanges.len());
     for name in &req.exchanges {
-        let events = state.store.timeline(name, now).ok_or_else(|| {
-            invalid(format!("exchange {name:?} is not one this gateway ran and still keeps; run it again"))
+        let events = state.store.timeline(name, now).or_else(|| state.hub.conversation(name)).ok_or_else(|| {
+            invalid(format!(
+                "{name:?} is neither an exchange this gateway ran and still keeps nor a conversation it observed; run it again"
+            ))
         })?;
         kept.push((name.as_str(), events));
     }
