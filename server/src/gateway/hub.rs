@@ -222,4 +222,22 @@ mod tests {
         drop(observer);
         assert!(!hub.wants(Some(a)), "routes and observers unregister on drop");
     }
+
+    #[test]
+    fn observed_conversations_are_kept_boundedly_while_watched() {
+        let hub = Arc::new(Hub::default());
+        let a: SocketAddr = "127.0.0.1:1000".parse().expect("addr");
+        hub.emit(event(Some(a)));
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000"), None, "nobody watched");
+        let _observer = hub.observe();
+        for _ in 0..KEPT_EVENTS + 5 {
+            hub.emit(event(Some(a)));
+        }
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000").map(|e| e.len()), Some(KEPT_EVENTS));
+        for port in 0..KEPT_CONVERSATIONS {
+            hub.emit(event(Some(SocketAddr::from(([127, 0, 0, 2], 3000 + port as u16)))));
+        }
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000"), None, "the oldest went first");
+        assert!(hub.conversation("udp 127.0.0.2:3000").is_some());
+    }
 }
