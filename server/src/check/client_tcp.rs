@@ -32,7 +32,7 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     let known = (!opts.command.is_empty() || !opts.sentences.is_empty()).then_some(typed.as_str());
 
     let started = rec.now();
-    let (mut stream, peer) = match tokio::time::timeout(opts.wait, listener.accept()).await {
+    let (mut stream, peer) = match tokio::time::timeout(opts.wait, accept_client(&listener, opts)).await {
         Ok(Ok(x)) => x,
         _ => {
             let reason = format!("no connection within {} s", opts.wait.as_secs_f64());
@@ -90,6 +90,21 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     out.push(reads_reply(&data, &reply, end, client.as_ref()).with_events(events.clone()));
     out.push(closes(end, opts).with_events(events));
     Ok((addr.to_string(), out))
+}
+
+/// Accepts the first connection from the client to grade; any other host's is closed
+/// unrecorded. The caller's deadline bounds the loop.
+async fn accept_client(
+    listener: &tokio::net::TcpListener,
+    opts: &ClientOpts,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if opts.takes(peer.ip()) {
+            return Ok((stream, peer));
+        }
+        drop(stream);
+    }
 }
 
 async fn read_to_end(
