@@ -425,6 +425,7 @@ fn a_client_that_keeps_sending_yields_a_bounded_timeline() {
     assert!(details.iter().any(|d| d.contains("stopped reading")), "{details:?}");
     // It reads the reply before it starts sending, and never closes.
     assert_eq!(ids(&report, "fail"), set(&["closes"]), "{report:#}");
+    assert!(item(&report, "closes")["reason"].as_str().unwrap().contains("kept sending"), "{report:#}");
 }
 
 /// Connects to the check on 127.0.0.1:`port` from the address `from` and sends `sentence`,

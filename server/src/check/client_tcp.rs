@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use super::ClientOpts;
 use super::child::Client;
-use super::probe::{ReadLog, TcpEnd, shown};
+use super::probe::{MAX_REPLY, ReadLog, TcpEnd, shown};
 use crate::client::Recorder;
 use crate::net;
 
@@ -81,14 +81,14 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     let t = rec.now();
     let _ = stream.shutdown().await;
     rec.push_at(t, |t| ev(t, Op::Shutdown).detail("the server's FIN, as close() would send"));
-    let end = read_to_end(&mut stream, opts, rec, conn, addr, peer).await;
+    let (end, flooded) = read_to_end(&mut stream, opts, rec, conn, addr, peer).await;
     if let Some(c) = client.as_mut() {
         // Its output is complete once it exits; one that never does is graded on what it printed.
         let _ = c.exited_within(opts.timeout).await;
     }
     let events = rec.take();
     out.push(reads_reply(&data, &reply, end, client.as_ref()).with_events(events.clone()));
-    out.push(closes(end, opts).with_events(events));
+    out.push(closes(end, flooded, opts).with_events(events));
     Ok((addr.to_string(), out))
 }
 
@@ -107,6 +107,8 @@ async fn accept_client(
     }
 }
 
+/// Reads what the client sends after the reply until it closes; true when it sent so much
+/// that the check stopped reading.
 async fn read_to_end(
     stream: &mut TcpStream,
     opts: &ClientOpts,
@@ -114,7 +116,7 @@ async fn read_to_end(
     conn: SocketRef,
     addr: SocketAddr,
     peer: SocketAddr,
-) -> TcpEnd {
+) -> (TcpEnd, bool) {
     let deadline = tokio::time::Instant::now() + opts.timeout;
     let mut buf = vec![0u8; 4096];
     let mut log = ReadLog::default();
@@ -144,7 +146,7 @@ async fn read_to_end(
             let e = ev(t, Op::Recv).started(started).detail(detail);
             if end == TcpEnd::Fin { e.payload(&[]) } else { e.with_flag(Flag::Failed) }
         });
-        return end;
+        return (end, log.full().is_some());
     }
 }
 
@@ -192,8 +194,14 @@ fn reads_reply(data: &[u8], reply: &[u8], end: TcpEnd, client: Option<&Client>) 
     }
 }
 
-fn closes(end: TcpEnd, opts: &ClientOpts) -> ItemOutcome {
+fn closes(end: TcpEnd, flooded: bool, opts: &ClientOpts) -> ItemOutcome {
     const ID: &str = "closes";
+    if flooded {
+        return ItemOutcome::fail(
+            ID,
+            format!("it kept sending after the reply (more than {MAX_REPLY} bytes) instead of calling close()"),
+        );
+    }
     match end {
         TcpEnd::Fin => ItemOutcome::pass(ID, "it closed the connection (FIN)"),
         TcpEnd::Reset => ItemOutcome::pass(ID, "it closed the connection (with RST: see reads-reply)"),
