@@ -10,6 +10,7 @@ pub mod impair;
 pub mod infer;
 pub mod tcp_state;
 pub mod upper;
+pub mod whole;
 pub mod wire;
 
 pub use event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};

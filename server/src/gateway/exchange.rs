@@ -22,6 +22,9 @@ use crate::net;
 /// The most reply bytes a TCP exchange keeps.
 const MAX_REPLY: usize = 256 * 1024;
 
+/// The longest a TCP exchange may hold its connection open before sending.
+pub const MAX_HOLD_MS: u64 = 1000;
+
 /// Room for a UDP reply: upper-casing can triple a datagram's length (`ΐ` becomes three
 /// characters), and the hosted server reads at most `buffer` bytes.
 fn reply_room(buffer: usize) -> usize {
@@ -35,6 +38,8 @@ pub struct Prepared {
     pub payload: Vec<u8>,
     pub trace: bool,
     pub target: Target,
+    /// How long a TCP client waits between connect() and send().
+    pub hold: std::time::Duration,
     pub impair: Plan,
 }
 
@@ -61,12 +66,22 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
         ));
     }
     let target = req.target.unwrap_or_default();
+    if req.protocol == Protocol::Udp && target == Target::Iterative {
+        return Err(invalid("the iterative server is a TCP server; use protocol tcp"));
+    }
+    let hold_ms = req.hold_ms.unwrap_or(0);
+    if hold_ms > 0 && req.protocol == Protocol::Udp {
+        return Err(invalid("hold_ms is for TCP: a UDP client has no connection to hold"));
+    }
+    if hold_ms > MAX_HOLD_MS {
+        return Err(invalid(&format!("hold_ms is {hold_ms}; the most is {MAX_HOLD_MS}")));
+    }
     let impair = match &req.impair {
         None => Plan::None,
         Some(i) => i.plan(req.protocol).map_err(|m| invalid(&m))?,
     };
-    if req.impair.is_some_and(|i| i.kinds() > 0) && target == Target::ClosedPort {
-        return Err(invalid("impair works with the hosted servers, not the closed port"));
+    if req.impair.is_some_and(|i| i.kinds() > 0) && target != Target::Hosted {
+        return Err(invalid("impair works with the hosted servers, not the closed port or the iterative server"));
     }
     if matches!(impair, Plan::Udp(u) if u.delay_ms >= limits.exchange_timeout_ms) {
         // The answer would come after the exchange gave up on it.
@@ -75,7 +90,8 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
             limits.exchange_timeout_ms
         )));
     }
-    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, impair })
+    let hold = std::time::Duration::from_millis(hold_ms);
+    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, hold, impair })
 }
 
 /// A finished exchange.
@@ -86,6 +102,8 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// The stored capture's name, when packets were captured.
     pub exchange: Option<String>,
+    /// The stored timeline's name (the same as the capture's), when the timeline was traced.
+    pub stored: Option<String>,
 }
 
 /// A failed exchange, with the timeline up to the failure.
@@ -94,21 +112,22 @@ pub struct Failed {
     pub error: ApiError,
     pub events: Vec<Event>,
     pub exchange: Option<String>,
+    pub stored: Option<String>,
 }
 
 /// Runs one exchange with the hosted server for `p.protocol` (or the closed port).
 pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
-    let fail = |error: ApiError| Failed { error, events: Vec::new(), exchange: None };
+    let fail = |error: ApiError| Failed { error, events: Vec::new(), exchange: None, stored: None };
     if state.cancel.is_cancelled() {
         return Err(fail(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down")));
     }
     let closed = p.target == Target::ClosedPort;
-    let server = state.servers.get(p.protocol);
+    let server = state.servers.for_target(p.protocol, p.target);
     let addr = if closed { state.closed.addr } else { server.addr };
     if !closed && !server.is_up() {
         return Err(fail(ApiError::new(
             ErrorCode::ServerDown,
-            format!("the hosted {} server on {} is not running", p.protocol.as_str().to_uppercase(), server.addr),
+            format!("the hosted {} server on {} is not running", server.protocol.as_str().to_uppercase(), server.addr),
         )));
     }
     if let (Plan::Tcp(lose), Some(why)) = (p.impair, &state.impairments.tcp_reason) {
@@ -174,7 +193,19 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             };
             let sock = rec.socket(Transport::Tcp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
-            let result = client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await;
+            let result = if p.hold.is_zero() {
+                client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await
+            } else {
+                // A client slow to send: connected, then silent for `hold`.
+                let deadline = Some(client::Deadline::after(timeout + p.hold));
+                match client::tcp_connect(socket, sock, addr, deadline, &mut rec).await {
+                    Ok(stream) => {
+                        tokio::time::sleep(p.hold).await;
+                        client::tcp_converse(stream, sock, &p.payload, deadline, MAX_REPLY, &mut rec).await
+                    }
+                    Err(e) => Err(e),
+                }
+            };
             (result, route, Op::Close)
         }
     };
@@ -207,19 +238,21 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         (true, Plan::Tcp(lose)) => mark_lost_segment(&mut events, lose),
         _ => {}
     }
-    let exchange = if frames.is_empty() {
-        None
-    } else {
-        let exchange = state.store.next_id();
+    // Every traced exchange is kept, so that lab checks can read its timeline; the ones with
+    // packets also name their capture.
+    let captured = !frames.is_empty();
+    let stored = p.trace.then(|| {
+        let id = state.store.next_id();
         let text = String::from_utf8_lossy(&p.payload);
-        let label = format!("socketlab exchange {exchange}: {} {text:?}", p.protocol.as_str().to_uppercase());
-        state.store.put(exchange.clone(), label, frames, std::time::Instant::now());
-        Some(exchange)
-    };
+        let label = format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase());
+        state.store.put(id.clone(), label, frames, events.clone(), std::time::Instant::now());
+        id
+    });
+    let exchange = if captured { stored.clone() } else { None };
     match result {
         Ok(reply) => {
             state.metrics.exchange_ok(p.protocol, elapsed_us);
-            Ok(Outcome { reply, elapsed_us, events, exchange })
+            Ok(Outcome { reply, elapsed_us, events, exchange, stored })
         }
         Err(e) => {
             state.metrics.exchange_failed(p.protocol);
@@ -234,7 +267,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
                 };
             }
             tracing::debug!(protocol = p.protocol.as_str(), code = error.code.as_str(), message = %error.message, "exchange failed");
-            Err(Failed { error, events, exchange })
+            Err(Failed { error, events, exchange, stored })
         }
     }
 }
@@ -259,6 +292,7 @@ mod tests {
             message_base64: b64.map(str::to_owned),
             trace: None,
             target: None,
+            hold_ms: None,
             impair: None,
         }
     }
@@ -276,6 +310,13 @@ mod tests {
         assert_eq!(code(req(Some("a"), Some("YQ=="))), ErrorCode::InvalidField);
         assert_eq!(code(req(None, Some("not base64!"))), ErrorCode::InvalidField);
         assert_eq!(code(req(Some(""), None)), ErrorCode::InvalidField);
+        let udp_iterative = ExchangeRequest { target: Some(Target::Iterative), ..req(Some("a"), None) };
+        assert_eq!(code(udp_iterative), ErrorCode::InvalidField);
+        let udp_hold = ExchangeRequest { hold_ms: Some(10), ..req(Some("a"), None) };
+        assert_eq!(code(udp_hold), ErrorCode::InvalidField);
+        let long_hold =
+            ExchangeRequest { protocol: Protocol::Tcp, hold_ms: Some(MAX_HOLD_MS + 1), ..req(Some("a"), None) };
+        assert_eq!(code(long_hold), ErrorCode::InvalidField);
         let big = "x".repeat(limits.max_message_bytes + 1);
         assert_eq!(code(req(Some(&big), None)), ErrorCode::TooLarge);
         let delayed = |ms: u64| ExchangeRequest {
