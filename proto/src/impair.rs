@@ -56,7 +56,8 @@ pub struct Impair {
     /// or `fin`, dropped once so that the kernel retransmits it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<Lose>,
-    /// UDP only: the server waits this long before it answers (at most 5000).
+    /// UDP only: the server waits this long before it answers (at most 5000, and below the
+    /// gateway's exchange timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5000))]
     pub delay_ms: Option<u64>,
