@@ -151,7 +151,7 @@ pub fn panel(m: &Model) -> String {
             "<li class=\"check-item {v}\" data-check-item=\"{i}\" data-id=\"{id}\"><button type=\"button\"{cur}>\
              <span class=\"verdict\">{verdict}</span> <span class=\"points\">{p}/{max}{bonus}</span> \
              <span class=\"name\">{name}</span> <span class=\"reason\">{reason}</span></button></li>",
-            v = item.verdict.label().to_lowercase(),
+            v = item.verdict.label().to_ascii_lowercase(),
             id = esc(&item.id),
             cur = if current { " aria-current=\"true\"" } else { "" },
             verdict = esc(verdict(lang, item.verdict)),

@@ -31,8 +31,8 @@ pub fn inspector(m: &Model) -> String {
     let t0 = events.first().map_or(0, |f| f.t_us);
     let mut rows: Vec<(&str, String)> = Vec::new();
     let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "—".to_owned(), |a| a.to_string());
-    rows.push(("field_time", format!("+{:.3} ms", e.t_us.saturating_sub(t0) as f64 / 1000.0)));
-    rows.push(("field_socket", format!("#{} {:?} ({:?})", e.socket.id, e.socket.role, e.side).to_lowercase()));
+    rows.push(("field_time", format!("+{} ms", crate::html::ms(e.t_us.saturating_sub(t0)))));
+    rows.push(("field_socket", format!("#{} {:?} ({:?})", e.socket.id, e.socket.role, e.side).to_ascii_lowercase()));
     rows.push((
         "field_from",
         addr(if e.op == Op::Segment || e.side == Side::Client || matches!(e.op, Op::Send | Op::Sendto) {
@@ -131,7 +131,7 @@ fn whole_payload(m: &Model, e: &Event) -> Option<String> {
 fn snake(camel: &str) -> String {
     let mut out = String::new();
     for (i, c) in camel.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
+        if c.is_ascii_uppercase() && i > 0 {
             out.push('_');
         }
         out.push(c.to_ascii_lowercase());

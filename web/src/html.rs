@@ -1,4 +1,5 @@
-//! Escaping and eliding for the HTML and SVG the view modules build as strings.
+//! Escaping, eliding and number formatting for the HTML and SVG the view modules build as
+//! strings (integer arithmetic only, so the bundle carries no float formatting for them).
 
 /// Escapes text for an element's content or a quoted attribute.
 pub fn esc(text: &str) -> String {
@@ -27,8 +28,21 @@ pub fn elide(text: &str, max: usize) -> String {
     out
 }
 
+/// Microseconds as milliseconds with three decimals: 1234 → "1.234".
+pub fn ms(us: u64) -> String {
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn milliseconds_with_three_decimals() {
+        assert_eq!(
+            (super::ms(0), super::ms(1234), super::ms(12_000_007)),
+            ("0.000".into(), "1.234".into(), "12000.007".into())
+        );
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(super::esc(r#"<b a="x">&'"#), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");

@@ -170,6 +170,15 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("verdict_pass", "pass", "通过"),
     ("verdict_fail", "FAIL", "失败"),
     ("verdict_skip", "skipped", "跳过"),
+    ("labs_title", "Labs", "实验"),
+    ("lab_all", "← All labs", "← 全部实验"),
+    ("lab_done", "{pct}% done", "已完成 {pct}%"),
+    ("lab_check", "Check", "检查"),
+    ("lab_reset", "Reset", "重来"),
+    ("lab_passed", "Passed: every check of this step holds.", "通过：这一步的每项检查都成立。"),
+    ("lab_failed", "Not yet: see why below.", "还没有通过：原因见下。"),
+    ("lab_look", "Show that step", "显示那一步"),
+    ("lab_unreachable", "The gateway did not answer about the labs.", "网关没有回应实验的请求。"),
     ("relative_absolute", "{rel} (relative), {abs} (absolute)", "{rel}（相对），{abs}（绝对）"),
 ];
 

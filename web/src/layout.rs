@@ -237,7 +237,7 @@ pub fn layout(events: &[Event]) -> Diagram {
         rows.push(Row {
             step,
             y: TOP + ROW * step as f64 + ROW / 2.0,
-            time: format!("+{:.3} ms", e.t_us.saturating_sub(t0) as f64 / 1000.0),
+            time: format!("+{} ms", crate::html::ms(e.t_us.saturating_sub(t0))),
             shape,
             inferred: e.has(Flag::Inferred),
             failed: e.has(Flag::Failed),

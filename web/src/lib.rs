@@ -10,6 +10,8 @@ pub mod detail;
 pub mod explain;
 pub mod html;
 pub mod i18n;
+pub mod json;
+pub mod labs;
 pub mod layout;
 pub mod model;
 pub mod svg;

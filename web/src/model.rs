@@ -80,6 +80,7 @@ pub enum View {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub lang: Lang,
+    pub labs: crate::labs::Labs,
     pub code_lang: CodeLang,
     pub status: Status,
     pub hello: Option<Hello>,
@@ -123,6 +124,7 @@ impl Default for Model {
             connected_at: None,
             retry_ms: crate::update::FIRST_RETRY_MS,
             impair: None,
+            labs: Default::default(),
             next_id: 1,
         }
     }

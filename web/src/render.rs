@@ -9,10 +9,14 @@ use socketlab_proto::check::Program;
 use socketlab_proto::wire::{Protocol, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, Event, HtmlInputElement, HtmlSelectElement, KeyboardEvent, MessageEvent, WebSocket};
+use web_sys::{
+    Document, Element, Event, HtmlInputElement, HtmlSelectElement, KeyboardEvent, MessageEvent, WebSocket,
+    XmlHttpRequest,
+};
 
 use crate::code::CodeLang;
 use crate::i18n::t;
+use crate::labs::{self, Fetch, LabMsg};
 use crate::model::Model;
 use crate::update::{Effect, Msg};
 use crate::{checks, detail, view};
@@ -84,6 +88,28 @@ fn perform(app: &mut App, effect: Effect) {
             let delay = i32::try_from(after_ms).unwrap_or(i32::MAX);
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
         }
+        Effect::Fetch { url, body, then } => fetch(&url, body.as_deref(), then),
+        Effect::Save(text) => {
+            if let Ok(Some(store)) = w.local_storage() {
+                let _ = store.set_item(labs::STORE_KEY, &text);
+            }
+        }
+    }
+}
+
+/// One request to the gateway; its end, whatever it is, comes back as one `Fetched` message.
+fn fetch(url: &str, body: Option<&str>, then: Fetch) {
+    let Ok(xhr) = XmlHttpRequest::new() else { return };
+    let x = xhr.clone();
+    let done = Closure::once_into_js(move || {
+        let status = x.status().unwrap_or(0);
+        let text = x.response_text().ok().flatten().unwrap_or_default();
+        dispatch(Msg::Lab(LabMsg::Fetched(then, status, text)));
+    });
+    xhr.set_onloadend(Some(done.unchecked_ref()));
+    if xhr.open(if body.is_some() { "POST" } else { "GET" }, url).is_ok() {
+        let _ = xhr.set_request_header("content-type", "application/json");
+        let _ = xhr.send_with_opt_str(body);
     }
 }
 
@@ -108,6 +134,10 @@ pub fn start() {
     wire(&doc);
     connect();
     with_app(render);
+    let stored = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(labs::STORE_KEY).ok().flatten());
+    dispatch(Msg::Lab(LabMsg::Restore(stored.unwrap_or_default())));
 }
 
 fn listen(doc: &Document, id: &str, kind: &str, f: impl FnMut(Event) + 'static) {
@@ -191,6 +221,7 @@ fn wire(doc: &Document) {
     on_item(doc, "timeline", "data-step", Msg::Select);
     on_item(doc, "history", "data-open", Msg::OpenExchange);
     on_item(doc, "live-list", "data-live", Msg::OpenLive);
+    wire_labs(doc);
     let keys = Closure::<dyn FnMut(Event)>::new(|e: Event| {
         let Some(key) = e.dyn_ref::<KeyboardEvent>() else {
             return;
@@ -211,6 +242,38 @@ fn wire(doc: &Document) {
     });
     let _ = doc.add_event_listener_with_callback("keydown", keys.as_ref().unchecked_ref());
     keys.forget();
+}
+
+fn wire_labs(doc: &Document) {
+    let d = doc.clone();
+    listen(doc, "labs", "click", move |e| {
+        let msg = if let Some(i) = clicked(&e, "data-lab") {
+            LabMsg::Open(i)
+        } else if let Some(i) = clicked(&e, "data-lab-step") {
+            LabMsg::Step(i)
+        } else if let Some(i) = clicked(&e, "data-lab-action") {
+            LabMsg::Action(i, input_value(&d, "message"))
+        } else if let Some(i) = clicked(&e, "data-lab-look") {
+            LabMsg::Look(i)
+        } else if clicked(&e, "data-lab-reset").is_some() {
+            LabMsg::Reset
+        } else if clicked(&e, "data-lab-close").is_some() {
+            LabMsg::Close
+        } else {
+            return;
+        };
+        dispatch(Msg::Lab(msg));
+    });
+    listen(doc, "labs", "input", |e| {
+        let input = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok());
+        if let Some((q, input)) = input.and_then(|i| Some((i.get_attribute("data-q")?, i))) {
+            dispatch(Msg::Lab(LabMsg::Answer(q, input.value())));
+        }
+    });
+    listen(doc, "labs", "submit", |e| {
+        e.prevent_default();
+        dispatch(Msg::Lab(LabMsg::Check));
+    });
 }
 
 fn ws_url() -> Option<String> {
@@ -298,4 +361,16 @@ fn render(app: &mut App) {
     set_html(doc, "live-list", &view::live(m));
     set_html(doc, "check-target", &checks::targets(m));
     set_html(doc, "check-items", &checks::panel(m));
+    set_html(doc, "lab-body", &labs::body(m));
+    set_html(doc, "lab-result", &labs::result(m));
+    // The answer boxes show what the model holds, so a redraw never loses what was typed.
+    if let Ok(nodes) = doc.query_selector_all("#labs input[data-q]") {
+        for input in (0..nodes.length()).filter_map(|i| nodes.item(i)?.dyn_into::<HtmlInputElement>().ok()) {
+            let q = input.get_attribute("data-q").unwrap_or_default();
+            let text = m.labs.answers.iter().find(|(id, _)| *id == q).map_or("", |(_, a)| a.as_str());
+            if input.value() != text {
+                input.set_value(text);
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ use socketlab_proto::impair::Impair;
 use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 
 use crate::code::CodeLang;
+use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
 
 /// The first wait before reconnecting, in milliseconds.
@@ -63,6 +64,8 @@ pub enum Msg {
     Frame(Box<ServerMsg>),
     /// The WebSocket closed, or could not be opened.
     Closed,
+    /// Something in the Labs region.
+    Lab(LabMsg),
 }
 
 /// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
@@ -90,6 +93,11 @@ pub enum Effect {
     StopTimer,
     /// Open a new WebSocket after this many milliseconds.
     Reconnect { after_ms: u32 },
+    /// An HTTP request to the gateway: GET, or POST of a JSON `body`; its end comes back as
+    /// `LabMsg::Fetched(then, ..)`.
+    Fetch { url: String, body: Option<String>, then: Fetch },
+    /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
+    Save(String),
 }
 
 impl Model {
@@ -153,8 +161,9 @@ impl Model {
             }
             Msg::ToggleLang => {
                 self.lang = self.lang.other();
-                Vec::new()
+                crate::labs::relang(self)
             }
+            Msg::Lab(msg) => crate::labs::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
                 Vec::new()
@@ -164,6 +173,7 @@ impl Model {
             Msg::OpenExchange(_) | Msg::OpenLive(_) => Vec::new(),
             Msg::Frame(frame) => {
                 let hello = matches!(*frame, ServerMsg::Hello(_));
+                self.labs.saw(&frame);
                 self.receive(*frame);
                 if !hello {
                     return Vec::new();
@@ -211,183 +221,5 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use socketlab_proto::wire::{CaptureStatus, Hello, Limits, Reply};
-
-    fn hello() -> Msg {
-        Msg::Frame(Box::new(ServerMsg::Hello(Hello {
-            api_version: 1,
-            version: "test".into(),
-            servers: Vec::new(),
-            limits: Limits {
-                max_message_bytes: 4096,
-                max_frame_bytes: 65536,
-                max_in_flight: 8,
-                max_connections_per_ip: 8,
-                rate_per_sec: 10,
-                burst: 20,
-                exchange_timeout_ms: 2000,
-                handshake_timeout_ms: 5000,
-                idle_timeout_ms: 60_000,
-                session_timeout_ms: 3_600_000,
-            },
-            observe_all: true,
-            capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
-            closed_port: 9,
-            targets: Vec::new(),
-            check_listen: None,
-            impairments: Default::default(),
-            pinger: None,
-        })))
-    }
-
-    fn sends(effects: &[Effect]) -> usize {
-        effects.iter().filter(|e| matches!(e, Effect::Send(_))).count()
-    }
-
-    /// A connected model showing one finished exchange of `steps` events.
-    fn with_exchange(steps: u64) -> Model {
-        use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
-        let mut m = Model::default();
-        assert!(m.update(hello(), 0).is_empty());
-        let effects = m.update(Msg::Send { protocol: Protocol::Udp, message: "hi".into() }, 1);
-        assert_eq!(sends(&effects), 1);
-        for t in 0..steps {
-            let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
-            let event = Event::new(t, Side::Client, sock, Op::Sendto);
-            m.update(Msg::Frame(Box::new(ServerMsg::Event { id: "e1".into(), event })), 2);
-        }
-        m.update(
-            Msg::Frame(Box::new(ServerMsg::Reply(Reply {
-                id: "e1".into(),
-                reply: "HI".into(),
-                reply_base64: None,
-                elapsed_us: 1,
-                exchange: None,
-            }))),
-            3,
-        );
-        m
-    }
-
-    #[test]
-    fn nothing_is_sent_before_hello() {
-        let mut m = Model::default();
-        assert_eq!(m.update(Msg::Send { protocol: Protocol::Tcp, message: "x".into() }, 0), []);
-        assert_eq!(m.notice.as_deref(), Some("status_reconnecting"));
-        assert_eq!(m.update(Msg::Live(true), 0), [], "subscribing waits for the socket");
-        assert_eq!(m.update(hello(), 5), [Effect::Send(ClientMsg::Subscribe { scope: Scope::All })]);
-        let effects = m.update(Msg::Compare { message: "both".into() }, 6);
-        assert_eq!(sends(&effects), 2);
-        let effects = m.update(Msg::ClosedPort { protocol: Protocol::Tcp, message: String::new() }, 7);
-        let [Effect::Send(ClientMsg::Exchange(req))] = effects.as_slice() else { panic!("{effects:?}") };
-        assert_eq!((req.message.as_deref(), req.target), (Some("hello"), Some(Target::ClosedPort)));
-    }
-
-    #[test]
-    fn one_timer_starts_on_play_and_stops_on_every_way_out() {
-        let mut m = with_exchange(3);
-        assert_eq!(m.update(Msg::TogglePlay, 10), [Effect::StartTimer]);
-        assert!(m.playing);
-        assert_eq!(m.update(Msg::Tick, 11), []);
-        assert_eq!(m.update(Msg::Tick, 12), []);
-        assert_eq!(m.step, 2);
-        assert_eq!(m.update(Msg::Tick, 13), [Effect::StopTimer], "the end stops the timer");
-        assert!(!m.playing);
-        assert_eq!(m.update(Msg::TogglePlay, 14), [Effect::StartTimer], "play again starts over");
-        assert_eq!(m.step, 0);
-        assert_eq!(m.update(Msg::TogglePlay, 15), [Effect::StopTimer], "pause");
-        for stop in [Msg::Step(1), Msg::Select(0), Msg::OpenExchange(0), Msg::Closed] {
-            assert_eq!(m.update(Msg::TogglePlay, 16), [Effect::StartTimer]);
-            let effects = m.update(stop.clone(), 17);
-            assert_eq!(effects.first(), Some(&Effect::StopTimer), "{stop:?} stops the timer");
-            assert_eq!(effects.iter().filter(|e| **e == Effect::StartTimer).count(), 0);
-            m.update(hello(), 18);
-        }
-        assert_eq!(m.update(Msg::Step(1), 19), [], "no timer to stop when paused");
-        assert_eq!(Model::default().update(Msg::TogglePlay, 0), [], "nothing to play");
-    }
-
-    #[test]
-    fn reconnects_back_off_and_reset_after_a_healthy_connection() {
-        let mut m = Model::default();
-        let waits: Vec<_> = (0..6)
-            .map(|i| match m.update(Msg::Closed, i).as_slice() {
-                [Effect::Reconnect { after_ms }] => *after_ms,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(waits, [500, 1000, 2000, 4000, 5000, 5000]);
-        m.update(hello(), 100);
-        assert_eq!(
-            m.update(Msg::Closed, 200),
-            [Effect::Reconnect { after_ms: 5000 }],
-            "a flapping gateway keeps the wait"
-        );
-        m.update(hello(), 1_000);
-        assert_eq!(m.update(Msg::Closed, 1_000 + STABLE_MS), [Effect::Reconnect { after_ms: FIRST_RETRY_MS }]);
-    }
-
-    #[test]
-    fn clicks_out_of_range_change_nothing() {
-        let mut m = with_exchange(2);
-        m.update(Msg::Select(99), 0);
-        assert_eq!(m.step, 1, "clamped to the last step");
-        m.update(Msg::OpenLive(3), 0);
-        m.update(Msg::OpenExchange(7), 0);
-        assert_eq!(m.view, View::Exchange(0));
-        m.update(Msg::ToggleLang, 0);
-        m.update(Msg::Code(CodeLang::Rust), 0);
-        assert_eq!((m.lang, m.code_lang), (crate::i18n::Lang::Zh, CodeLang::Rust));
-    }
-
-    #[test]
-    fn a_check_runs_on_a_listed_target_and_each_item_opens_its_timeline() {
-        use socketlab_proto::check::{ItemOutcome, grade_item};
-        use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
-        let mut m = Model::default();
-        let none = Msg::RunCheck { program: Program::UdpServer, target: String::new() };
-        assert!(m.update(none, 0).is_empty());
-        assert_eq!(m.notice.as_deref(), Some("check_no_targets"));
-        let run = || Msg::RunCheck { program: Program::UdpServer, target: "my-server".into() };
-        assert!(m.update(run(), 0).is_empty(), "nothing is sent before hello");
-        m.update(hello(), 1);
-        let effects = m.update(run(), 2);
-        let [Effect::Send(ClientMsg::Check(req))] = effects.as_slice() else { panic!("one check frame: {effects:?}") };
-        assert_eq!(req.target.as_deref(), Some("my-server"));
-        let id = req.id.clone().expect("id");
-        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
-        let events = vec![Event::new(1, Side::Client, sock, Op::Sendto)];
-        let item = grade_item(Program::UdpServer, ItemOutcome::fail("ascii", "lower-cased").with_events(events))
-            .expect("a rubric item");
-        m.update(Msg::Frame(Box::new(ServerMsg::CheckItem { id, item })), 3);
-        assert!(m.update(Msg::OpenCheckItem(5), 4).is_empty());
-        assert_eq!(m.view, View::Empty, "no such item");
-        m.update(Msg::OpenCheckItem(0), 5);
-        assert_eq!(m.view, View::CheckItem(0, 0));
-        assert!(!m.timelines()[0].is_empty(), "the item's timeline is on screen");
-        assert!(crate::view::timeline(&m).contains("ascii"), "the caption names the item");
-    }
-
-    #[test]
-    fn the_chosen_impairment_goes_with_the_exchanges_it_fits() {
-        use socketlab_proto::impair::Lose;
-        let mut m = Model::default();
-        m.update(hello(), 0);
-        m.update(Msg::Impair("drop:syn_ack".into()), 1);
-        assert_eq!(m.impair.and_then(|i| i.drop), Some(Lose::SynAck));
-        let sent = |effects: Vec<Effect>| match effects.as_slice() {
-            [Effect::Send(ClientMsg::Exchange(req))] => req.impair,
-            other => panic!("{other:?}"),
-        };
-        let tcp = sent(m.update(Msg::Send { protocol: Protocol::Tcp, message: "x".into() }, 2));
-        assert_eq!(tcp.and_then(|i| i.drop), Some(Lose::SynAck));
-        assert_eq!(sent(m.update(Msg::Send { protocol: Protocol::Udp, message: "x".into() }, 3)), None, "not for UDP");
-        m.update(Msg::Impair("delay_ms:500".into()), 4);
-        assert_eq!(m.impair.and_then(|i| i.delay_ms), Some(500));
-        m.update(Msg::Impair(String::new()), 5);
-        assert_eq!(m.impair, None);
-        assert_eq!(impair_choice("drop:nonsense"), None);
-    }
-}
+#[path = "update_tests.rs"]
+mod tests;

@@ -52,7 +52,7 @@ pub fn error_words(lang: Lang, code: ErrorCode, message: &str) -> String {
 }
 
 fn reply_of(lang: Lang, x: &Exchange) -> String {
-    let proto = x.protocol.as_str().to_uppercase();
+    let proto = x.protocol.as_str().to_ascii_uppercase();
     let pcap = x.capture.as_ref().map_or_else(String::new, |id| {
         format!(
             " <a class=\"pcap\" href=\"/api/v1/exchanges/{}/pcapng\" download>{}</a>",
@@ -63,7 +63,7 @@ fn reply_of(lang: Lang, x: &Exchange) -> String {
     match &x.outcome {
         Outcome::Pending => format!("<p class=\"pending\">{}</p>", esc(t(lang, "waiting"))),
         Outcome::Reply { text, elapsed_us } => {
-            let ms = format!("{:.3}", *elapsed_us as f64 / 1000.0);
+            let ms = crate::html::ms(*elapsed_us);
             format!(
                 "<p class=\"answer\"><span class=\"proto\">{proto}</span> <output class=\"reply-text\">{}</output> <span class=\"elapsed\">{}</span>{pcap}</p>",
                 esc(text),
@@ -116,7 +116,7 @@ pub fn timeline(m: &Model) -> String {
                 } else {
                     String::new()
                 };
-                format!("{}{to} · \"{}\"", x.protocol.as_str().to_uppercase(), elide(&x.message, SHORT))
+                format!("{}{to} · \"{}\"", x.protocol.as_str().to_ascii_uppercase(), elide(&x.message, SHORT))
             })
             .collect(),
     };
@@ -157,7 +157,7 @@ pub fn history(m: &Model) -> String {
             out,
             "<li><button type=\"button\" data-open=\"{i}\"{}>{} “{}” {}</button></li>",
             if current { " aria-current=\"true\"" } else { "" },
-            x.protocol.as_str().to_uppercase(),
+            x.protocol.as_str().to_ascii_uppercase(),
             esc(&elide(&x.message, SHORT)),
             esc(&state)
         );
