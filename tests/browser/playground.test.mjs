@@ -370,6 +370,52 @@ function startPythonServer(script) {
   });
 }
 
+test("the tcp-handshake lab is completed with numbers read from the inspector", async () => {
+  const labs = page.getByRole("region", { name: "Labs" });
+  await labs.getByRole("button", { name: /The three-way handshake/ }).click();
+  await labs.getByRole("button", { name: "Send over TCP" }).click();
+  await reply().getByText("HELLO HANDSHAKE").waitFor({ timeout: WAIT });
+  // Read the numbers the way a student does: select the SYN, then the SYN-ACK, in the diagram.
+  const absolute = async (label, field) => {
+    await page.locator(`svg.diagram g.row[data-label='${label}']`).first().click();
+    const text = await page.locator("#inspector").textContent();
+    const m = text.match(new RegExp(`${field}(\\d+) \\(relative\\), (\\d+) \\(absolute\\)`));
+    assert.ok(m, `${label}: ${field} in ${text}`);
+    return m[2];
+  };
+  const seq = await absolute("SYN", "Sequence number");
+  const ack = await absolute("SYN-ACK", "Acknowledgment number");
+  assert.equal(BigInt(ack), (BigInt(seq) + 1n) % (1n << 32n), "the SYN-ACK acknowledges the SYN");
+
+  // Off by one: the check fails, says why, and shows the step to look at.
+  const synBox = labs.getByLabel("What is the SYN's absolute sequence number?");
+  await synBox.fill(String((BigInt(seq) + 1n) % (1n << 32n)));
+  await labs.getByLabel("What is the SYN-ACK's absolute acknowledgement number?").fill(ack);
+  await labs.getByRole("button", { name: "Check", exact: true }).click();
+  await labs.locator(".lab-verdict.failed").waitFor({ timeout: WAIT });
+  const why = await labs.locator(".lab-checks li[data-id=syn_seq]").textContent();
+  assert.match(why, /sequence number/, why);
+  assert.doesNotMatch(why, new RegExp(seq), "never the expected value");
+  await page.locator("h1").click();
+  await labs.getByRole("button", { name: "Show that step" }).click();
+  assert.equal(await currentRow().getAttribute("data-label"), "SYN", "the step the check names is selected");
+
+  // The right numbers, typed and checked by keyboard.
+  await synBox.fill(seq);
+  await synBox.press("Enter");
+  await labs.locator(".lab-verdict.passed").waitFor({ timeout: WAIT });
+  assert.match(await labs.locator(".lab-pct").textContent(), /^50% done$/);
+  assert.match(await labs.locator("button[aria-current=step]").textContent(), /✓/);
+
+  // Progress survives a reload; Reset starts again.
+  await page.reload();
+  await page.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  await labs.getByRole("button", { name: /The three-way handshake 50% done/ }).waitFor({ timeout: WAIT });
+  await labs.getByRole("button", { name: /The three-way handshake/ }).click();
+  await labs.getByRole("button", { name: "Reset" }).click();
+  await labs.locator(".lab-pct", { hasText: "0% done" }).waitFor({ timeout: WAIT });
+});
+
 test("Check my program grades a listed server, and each item opens its timeline", async () => {
   const server = await startPythonServer("udp_server.py");
   const dir = mkdtempSync(path.join(tmpdir(), "socketlab-check-"));
