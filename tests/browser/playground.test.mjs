@@ -414,6 +414,11 @@ test("the tcp-handshake lab is completed with numbers read from the inspector", 
   await labs.getByRole("button", { name: /The three-way handshake/ }).click();
   await labs.getByRole("button", { name: "Reset" }).click();
   await labs.locator(".lab-pct", { hasText: "0% done" }).waitFor({ timeout: WAIT });
+  // The lab follows the page's language.
+  await page.locator("#lang").click();
+  await page.locator("#labs h3", { hasText: "三次握手" }).waitFor({ timeout: WAIT });
+  assert.equal(await page.locator("#labs-h").textContent(), "实验");
+  assert.match(await page.locator("#labs .lab-pct").textContent(), /已完成 0%/);
 });
 
 test("Check my program grades a listed server, and each item opens its timeline", async () => {
