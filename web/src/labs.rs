@@ -195,7 +195,12 @@ pub fn update(m: &mut Model, msg: LabMsg) -> Vec<Effect> {
         LabMsg::Check => {
             let Some(step) = labs.steps().get(labs.step).map(|s| s.text("id")) else { return Vec::new() };
             let url = format!("/api/v1/labs/{}/steps/{step}/check{}", labs.lab_id(), lang_query(m.lang));
-            let exchanges: Vec<String> = labs.sent.iter().filter_map(|(_, n)| n.as_deref()).map(quote).collect();
+            let mut exchanges: Vec<String> = labs.sent.iter().filter_map(|(_, n)| n.as_deref()).map(quote).collect();
+            // A client outside the page (the lesson's own, in a terminal) counts once its Live
+            // traffic conversation is on the timeline.
+            if let View::Live(i) = m.view {
+                exchanges.extend(m.conversations.get(i).map(|c| quote(&c.key)));
+            }
             let answers: Vec<String> =
                 labs.answers.iter().map(|(q, a)| format!("{}:{}", quote(q), quote(a.trim()))).collect();
             let body = format!("{{\"exchanges\":[{}],\"answers\":{{{}}}}}", exchanges.join(","), answers.join(","));

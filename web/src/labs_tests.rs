@@ -56,6 +56,14 @@ fn an_action_sends_its_exchange_and_check_posts_its_gateway_name_and_the_answers
     };
     assert_eq!(url, "/api/v1/labs/tcp-handshake/steps/numbers/check");
     assert_eq!(posted, r#"{"exchanges":["x1-ab"],"answers":{"syn_seq":"1234","synack_ack":"1235"}}"#);
+    m.conversations.push(crate::model::Conversation { key: "udp 127.0.0.1:5".into(), events: Vec::new() });
+    m.view = View::Live(0);
+    let effects = lab(&mut m, LabMsg::Check);
+    let [Effect::Fetch { body: Some(posted), .. }] = effects.as_slice() else { panic!("{effects:?}") };
+    assert!(
+        posted.starts_with(r#"{"exchanges":["x1-ab","udp 127.0.0.1:5"]"#),
+        "the open Live conversation counts: {posted}"
+    );
 
     // A failure names a step; Look opens that exchange at that step.
     let failed = r#"{"passed":false,"checks":[{"id":"syn_seq","passed":false,"why":"not the SYN's number","at":{"exchange":"x1-ab","step":1}}]}"#;
