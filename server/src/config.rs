@@ -38,6 +38,8 @@ pub mod range {
     pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
     pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 1..=604_800_000;
+    pub const SAVED_MAX_BYTES: RangeInclusive<u64> = 1024..=67_108_864;
+    pub const SAVED_DAYS: RangeInclusive<u64> = 1..=36_500;
 }
 
 /// A clap value parser that accepts only `r`.
@@ -52,6 +54,13 @@ const HOST_NAME_RULE: &str = "a host name with an optional port, such as lab.exa
 fn host_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
     if ok { Ok(s.to_owned()) } else { Err(format!("{s:?} is not {HOST_NAME_RULE}")) }
+}
+
+/// What `database` must look like.
+const DATABASE_RULE: &str = "a postgres:// or postgresql:// URL";
+
+fn database_url(s: &str) -> Result<String, String> {
+    if crate::db::is_postgres_url(s) { Ok(s.to_owned()) } else { Err(format!("the database is not {DATABASE_RULE}")) }
 }
 
 /// `socketlab serve`'s settings: flags, `SOCKETLAB_*` variables and TOML keys (snake_case).
@@ -105,6 +114,25 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_STORE_SECS", value_parser = within::<u64>(range::STORE_SECS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_secs: Option<u64>,
+    /// Directory of the embedded SQLite store (saved exchanges), created on first run
+    /// [default: socketlab-data].
+    #[arg(long, env = "SOCKETLAB_DATA_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL such as postgres://user:password@host/db: keep saved exchanges there
+    /// instead of in SQLite, shared by every instance given the same URL.
+    #[arg(long, env = "SOCKETLAB_DATABASE", value_parser = database_url)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Largest saved exchange, timeline and capture together, in bytes [default: 1048576]
+    /// [range: 1024-67108864].
+    #[arg(long, env = "SOCKETLAB_SAVED_MAX_BYTES", value_parser = within::<usize>(range::SAVED_MAX_BYTES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_max_bytes: Option<usize>,
+    /// How long a saved exchange is kept, in days [default: 90] [range: 1-36500].
+    #[arg(long, env = "SOCKETLAB_SAVED_DAYS", value_parser = within::<u64>(range::SAVED_DAYS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_days: Option<u64>,
     /// A TOML file with any of these settings (names in snake_case; unknown names are an error).
     #[arg(long, env = "SOCKETLAB_CONFIG")]
     #[serde(skip)]
@@ -219,7 +247,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 14] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 16] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -236,6 +264,8 @@ impl Settings {
             ("handshake_timeout_ms", self.handshake_timeout_ms, range::HANDSHAKE_TIMEOUT_MS),
             ("idle_timeout_ms", self.idle_timeout_ms, range::IDLE_TIMEOUT_MS),
             ("session_timeout_ms", self.session_timeout_ms, range::SESSION_TIMEOUT_MS),
+            ("saved_max_bytes", n(self.saved_max_bytes), range::SAVED_MAX_BYTES),
+            ("saved_days", self.saved_days, range::SAVED_DAYS),
         ]
     }
 
@@ -249,6 +279,9 @@ impl Settings {
         }
         if self.public_name.as_deref().is_some_and(|n| host_name(n).is_err()) {
             return Err(ConfigError::Invalid { name: "public_name", rule: HOST_NAME_RULE });
+        }
+        if self.database.as_deref().is_some_and(|u| database_url(u).is_err()) {
+            return Err(ConfigError::Invalid { name: "database", rule: DATABASE_RULE });
         }
         Ok(())
     }

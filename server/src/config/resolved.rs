@@ -2,6 +2,7 @@
 //! the one mapping from the layered [`Settings`] onto it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use socketlab_proto::wire::Limits;
@@ -32,6 +33,14 @@ pub struct Config {
     pub interface: String,
     pub store_exchanges: usize,
     pub store_age: Duration,
+    /// Where the SQLite store lives (unless `database` names PostgreSQL).
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL; `None` for the embedded SQLite store.
+    pub database: Option<String>,
+    /// The largest saved exchange, timeline and capture together.
+    pub saved_max_bytes: usize,
+    /// How long a saved exchange is kept.
+    pub saved_age: Duration,
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
@@ -56,6 +65,10 @@ impl Default for Config {
             interface: "lo".to_owned(),
             store_exchanges: 1000,
             store_age: Duration::from_secs(3600),
+            data_dir: PathBuf::from("socketlab-data"),
+            database: None,
+            saved_max_bytes: 1_048_576,
+            saved_age: Duration::from_secs(90 * 86_400),
             limits: Limits {
                 max_message_bytes: 8192,
                 max_frame_bytes: 64 * 1024,
@@ -95,6 +108,10 @@ impl Settings {
             interface: self.interface.unwrap_or(d.interface),
             store_exchanges: self.store_exchanges.unwrap_or(d.store_exchanges),
             store_age: self.store_secs.map_or(d.store_age, Duration::from_secs),
+            data_dir: self.data_dir.unwrap_or(d.data_dir),
+            database: self.database.or(d.database),
+            saved_max_bytes: self.saved_max_bytes.unwrap_or(d.saved_max_bytes),
+            saved_age: self.saved_days.map_or(d.saved_age, |days| Duration::from_secs(days * 86_400)),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes.unwrap_or(l.max_message_bytes),
                 max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
