@@ -7,6 +7,7 @@
 pub mod check;
 pub mod event;
 pub mod infer;
+pub mod saved;
 pub mod tcp_state;
 pub mod upper;
 pub mod wire;

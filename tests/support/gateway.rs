@@ -38,6 +38,14 @@ impl Running {
 }
 
 pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
+    start_with(tune, None).await
+}
+
+/// [`start`], keeping saved exchanges in `store`.
+pub async fn start_with(
+    tune: impl FnOnce(&mut Config),
+    store: Option<std::sync::Arc<dyn socketlab::db::Store>>,
+) -> Running {
     // These tests cover the inferred timeline; tests/capture.rs covers captured packets.
     let mut config = Config {
         http: "127.0.0.1:0".parse().unwrap(),
@@ -52,7 +60,10 @@ pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
     let bound = Bound::bind(&config).await.unwrap();
     let (udp, tcp) = (bound.udp.local_addr().unwrap(), bound.tcp.local_addr().unwrap());
     let cancel = CancellationToken::new();
-    let gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
+    let mut gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
+    if let Some(store) = store {
+        gateway = gateway.with_store(store);
+    }
     let http = gateway.http_addr().unwrap();
     let handle = gateway.handle();
     let task = tokio::spawn(async move { gateway.run().await.unwrap() });

@@ -14,9 +14,12 @@ use std::time::Duration;
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The `socketlab` binary under test.
+/// The `socketlab` binary under test. Its store goes to a directory of this test process
+/// under the temporary directory, not into the source tree.
 pub fn socketlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_socketlab"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.env("SOCKETLAB_DATA_DIR", std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id())));
+    cmd
 }
 
 /// A Python peer script from `tests/peers`, run unbuffered.

@@ -74,6 +74,8 @@ pub struct Outcome {
     pub events: Vec<Event>,
     /// The stored capture's name, when packets were captured.
     pub exchange: Option<String>,
+    /// The stored timeline's name (the same as the capture's), when the timeline was traced.
+    pub stored: Option<String>,
 }
 
 /// A failed exchange, with the timeline up to the failure.
@@ -82,11 +84,12 @@ pub struct Failed {
     pub error: ApiError,
     pub events: Vec<Event>,
     pub exchange: Option<String>,
+    pub stored: Option<String>,
 }
 
 /// Runs one exchange with the hosted server for `p.protocol` (or the closed port).
 pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
-    let fail = |error: ApiError| Failed { error, events: Vec::new(), exchange: None };
+    let fail = |error: ApiError| Failed { error, events: Vec::new(), exchange: None, stored: None };
     if state.cancel.is_cancelled() {
         return Err(fail(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down")));
     }
@@ -152,19 +155,21 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
     let events = if p.trace { with_inferred(&events) } else { events };
-    let exchange = if frames.is_empty() {
-        None
-    } else {
-        let exchange = state.store.next_id();
+    // Every traced exchange is kept, so that lab checks can read its timeline; the ones with
+    // packets also name their capture.
+    let captured = !frames.is_empty();
+    let stored = p.trace.then(|| {
+        let id = state.store.next_id();
         let text = String::from_utf8_lossy(&p.payload);
-        let label = format!("socketlab exchange {exchange}: {} {text:?}", p.protocol.as_str().to_uppercase());
-        state.store.put(exchange.clone(), label, frames, std::time::Instant::now());
-        Some(exchange)
-    };
+        let label = format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase());
+        state.store.put(id.clone(), label, frames, events.clone(), std::time::Instant::now());
+        id
+    });
+    let exchange = if captured { stored.clone() } else { None };
     match result {
         Ok(reply) => {
             state.metrics.exchange_ok(p.protocol, elapsed_us);
-            Ok(Outcome { reply, elapsed_us, events, exchange })
+            Ok(Outcome { reply, elapsed_us, events, exchange, stored })
         }
         Err(e) => {
             state.metrics.exchange_failed(p.protocol);
@@ -179,7 +184,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
                 };
             }
             tracing::debug!(protocol = p.protocol.as_str(), code = error.code.as_str(), message = %error.message, "exchange failed");
-            Err(Failed { error, events, exchange })
+            Err(Failed { error, events, exchange, stored })
         }
     }
 }

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod pool;
 mod rest;
+mod saved;
 mod store;
 pub(crate) mod ws;
 
@@ -64,6 +65,8 @@ pub enum ServeError {
     Net(#[from] NetError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Store(#[from] crate::db::StoreError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -80,6 +83,8 @@ pub struct AppState {
     capture_live: Arc<capture::Liveness>,
     tcp_status: Arc<TcpStatus>,
     store: Store,
+    /// The database of saved exchanges, shared by every instance given the same one.
+    db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
     udp_pool: pool::UdpPool,
     hub: Arc<Hub>,
     tracer: Tracer,
@@ -204,6 +209,7 @@ impl Gateway {
             capture_live,
             tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
+            db: std::sync::OnceLock::new(),
             udp_pool: pool::UdpPool::default(),
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
@@ -217,6 +223,14 @@ impl Gateway {
             tracker: TaskTracker::new(),
         });
         Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
+    }
+
+    /// Keeps saved exchanges in `store` (without one, saving answers 500).
+    pub fn with_store(self, store: Arc<dyn crate::db::Store>) -> Self {
+        if self.state.db.set(store).is_err() {
+            tracing::warn!("the gateway already has a store; the second one is ignored");
+        }
+        self
     }
 
     /// The HTTP address, for the ready line and tests.
@@ -250,6 +264,9 @@ impl Gateway {
                 }
             });
         }
+        if let Some(store) = state.db.get() {
+            state.tracker.spawn(saved::prune(Arc::clone(&state), Arc::clone(store)));
+        }
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -269,6 +286,11 @@ impl Gateway {
         state.servers.tcp.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
+        if let Some(store) = state.db.get() {
+            if let Err(e) = store.close().await {
+                tracing::warn!(error = %e, "the store did not close cleanly");
+            }
+        }
         tracing::info!("gateway stopped");
         served.map_err(ServeError::Http)
     }
@@ -286,6 +308,10 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/checks",
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
+        .route("/api/v1/saved", post(saved::save).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)))
+        .route("/api/v1/saved/{id}", get(saved::get))
+        .route("/api/v1/saved/{id}/pcapng", get(saved::pcapng))
+        .route("/x/{id}", get(assets::page))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))
@@ -305,8 +331,10 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
     if let Err(e) = crate::fds::raise_limit() {
         tracing::debug!(error = %e, "the descriptor limit stays as it was");
     }
+    let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
+    tracing::info!(backend = store.backend(), "store open");
     let bound = Bound::bind(&config).await?;
-    let gateway = Gateway::new(config, bound, cancel)?;
+    let gateway = Gateway::new(config, bound, cancel)?.with_store(store);
     let http = gateway.http_addr()?;
     let s = &gateway.state.servers;
     Log::Stdout.line(format_args!(

@@ -18,7 +18,8 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::rest;
+use super::{rest, saved};
+use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +27,18 @@ use super::rest;
         title = "socketlab gateway",
         description = "Runs exchanges with the hosted UDP and TCP upper-case servers and returns their timelines."
     ),
-    paths(rest::create_exchange, rest::pcapng, rest::servers, rest::healthz, rest::metrics, openapi, ws),
+    paths(
+        rest::create_exchange,
+        rest::pcapng,
+        saved::save,
+        saved::get,
+        saved::pcapng,
+        rest::servers,
+        rest::healthz,
+        rest::metrics,
+        openapi,
+        ws
+    ),
     components(schemas(
         CaptureStatus,
         Target,
@@ -40,7 +52,10 @@ use super::rest;
         HostedServer,
         ServerStatus,
         Limits,
-        rest::Health
+        rest::Health,
+        SaveRequest,
+        SavedLink,
+        SavedExchange
     ))
 )]
 struct ApiDoc;

@@ -68,12 +68,12 @@ pub async fn create_exchange(
         let outcome = exchange::run(&state, &prepared).await.map_err(|f| {
             let mut error = f.error;
             error.events = prepared.trace.then_some(f.events);
-            error.exchange = f.exchange;
+            error.exchange = f.stored.or(f.exchange);
             error
         })?;
         let (reply, reply_base64) = reply_text(&outcome.reply);
         Ok(Json(ExchangeResult {
-            id: outcome.exchange.unwrap_or_else(|| state.store.next_id()),
+            id: outcome.stored.or(outcome.exchange).unwrap_or_else(|| state.store.next_id()),
             protocol: prepared.protocol,
             reply,
             reply_base64,
