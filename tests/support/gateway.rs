@@ -60,10 +60,16 @@ pub async fn start_with(
     let bound = Bound::bind(&config).await.unwrap();
     let (udp, tcp) = (bound.udp.local_addr().unwrap(), bound.tcp.local_addr().unwrap());
     let cancel = CancellationToken::new();
-    let mut gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
-    if let Some(store) = store {
-        gateway = gateway.with_store(store);
-    }
+    let gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
+    // Saved exchanges go to a SQLite file of this test process unless the test brings a store.
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let dir = std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id()));
+            socketlab::db::open(&dir, None).await.unwrap()
+        }
+    };
+    let gateway = gateway.with_store(store);
     let http = gateway.http_addr().unwrap();
     let handle = gateway.handle();
     let task = tokio::spawn(async move { gateway.run().await.unwrap() });

@@ -120,6 +120,14 @@ pub fn document() -> Value {
     if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1exchanges/post/responses/200").and_then(Value::as_object_mut) {
         ok.insert("links".into(), link);
     }
+    // A permalink's id names the saved exchange and its capture.
+    let saved = json!({
+        "saved": {"operationId": "get_saved", "parameters": {"id": "$response.body#/id"}},
+        "saved_capture": {"operationId": "get_saved_pcapng", "parameters": {"id": "$response.body#/id"}}
+    });
+    if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1saved/post/responses/201").and_then(Value::as_object_mut) {
+        ok.insert("links".into(), saved);
+    }
     if let Some(name) = doc.pointer_mut("/paths/~1api~1v1~1exchanges~1{exchange}~1pcapng/get/parameters/0/schema") {
         name["minLength"] = json!(1);
     }
@@ -161,7 +169,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document();
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 10, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -175,6 +183,9 @@ mod tests {
         }
         assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["400"].is_object());
         assert_eq!(post["200"]["links"]["capture"]["operationId"], "pcapng");
+        let saved = &doc["paths"]["/api/v1/saved"]["post"]["responses"]["201"]["links"];
+        assert_eq!(saved["saved"]["operationId"], "get_saved");
+        assert_eq!(saved["saved_capture"]["operationId"], "get_saved_pcapng");
         let pcapng = &doc["paths"]["/api/v1/exchanges/{exchange}/pcapng"]["get"];
         assert_eq!(pcapng["parameters"][0]["schema"]["minLength"], 1);
         let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];

@@ -65,6 +65,7 @@ pub async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
 #[utoipa::path(
     post,
     path = "/api/v1/saved",
+    operation_id = "save_exchange",
     request_body = SaveRequest,
     responses(
         (status = 201, description = "Saved; `url` is the page that shows it", body = SavedLink),
@@ -161,6 +162,7 @@ async fn find(state: &AppState, id: &str) -> Result<Saved, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/saved/{id}",
+    operation_id = "get_saved",
     params(("id" = String, Path, description = "The short id from the permalink")),
     responses(
         (status = 200, description = "The saved exchange", body = SavedExchange),
@@ -188,6 +190,7 @@ pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> 
 #[utoipa::path(
     get,
     path = "/api/v1/saved/{id}/pcapng",
+    operation_id = "get_saved_pcapng",
     params(("id" = String, Path, description = "The short id from the permalink")),
     responses(
         (status = 200, description = "pcapng file", content_type = "application/x-pcapng"),
