@@ -18,8 +18,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// under the temporary directory, not into the source tree.
 pub fn socketlab() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_socketlab"));
-    cmd.env("SOCKETLAB_DATA_DIR", std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id())));
+    cmd.env("SOCKETLAB_DATA_DIR", data_dir());
     cmd
+}
+
+/// Where this test process's gateways keep saved exchanges.
+pub fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id()))
 }
 
 /// A Python peer script from `tests/peers`, run unbuffered.

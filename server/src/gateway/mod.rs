@@ -331,9 +331,9 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
     if let Err(e) = crate::fds::raise_limit() {
         tracing::debug!(error = %e, "the descriptor limit stays as it was");
     }
-    let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
-    tracing::info!(backend = store.backend(), "store open");
     let bound = Bound::bind(&config).await?;
+    let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
+    let backend = store.backend();
     let gateway = Gateway::new(config, bound, cancel)?.with_store(store);
     let http = gateway.http_addr()?;
     let s = &gateway.state.servers;
@@ -342,7 +342,7 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
         s.udp.addr, s.tcp.addr
     ));
     let capture = &gateway.state.capture;
-    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, "gateway ready");
+    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, store = backend, "gateway ready");
     match &capture.reason {
         None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),
