@@ -319,3 +319,32 @@ fn trace_is_json_lines_in_call_order() {
     assert!(udp.wait().success());
     assert_eq!(ops(&udp.rest_of_stderr()), ["bind", "recvfrom", "sendto", "recvfrom", "sendto", "close"]);
 }
+
+#[test]
+fn pinger_server_loses_the_same_requests_for_the_same_seed() {
+    let run = || {
+        let (_server, port) = socketlab_server(&["pinger-server", "--loss", "0.3", "--seed", "7"]);
+        let mut client = python("pinger_client.py");
+        client.arg(port.to_string());
+        let (status, out, err) = run_with_input(client, b"");
+        assert!(status.success(), "pinger client failed: {err}");
+        out
+    };
+    let lost = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.ends_with(": Request timed out"))
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect()
+    };
+    let first = run();
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines.len(), 11, "ten pings and a summary: {first}");
+    let lost_first = lost(&first);
+    assert!(!lost_first.is_empty() && lost_first.len() < 10, "some lost, some answered: {first}");
+    for line in lines.iter().take(10).filter(|l| !l.ends_with("Request timed out")) {
+        assert!(line.contains(": PING ") && line.contains(" RTT ") && line.ends_with(" ms"), "{line}");
+    }
+    assert_eq!(lines[10], format!("{} of 10 lost", lost_first.len()));
+    let second = run();
+    assert_eq!(lost(&second), lost_first, "the same seed loses the same pings:\n{first}\n{second}");
+}

@@ -118,6 +118,11 @@ pub enum Flag {
     Inferred,
     /// The call failed; `detail` says why.
     Failed,
+    /// The packet was lost on purpose (the exchange's `impair`): sent, never delivered.
+    Lost,
+    /// A TCP segment the kernel sent again because the first copy was not acknowledged in
+    /// time, as Wireshark's `TCP Retransmission`.
+    Retransmission,
 }
 
 /// One packet, as drawn on the diagram.

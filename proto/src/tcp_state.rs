@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Op};
+use crate::event::{Event, Flag, Op};
 
 /// One end's TCP state, spelled as in textbooks and `netstat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -122,10 +122,13 @@ pub fn tcp_states(
         .map(|e| {
             if let (Op::Segment, Some(seg), Some(src), Some(dst)) = (e.op, &e.segment, e.local, e.peer) {
                 let flags = Flags::parse(&seg.flags);
+                // A lost segment changes its sender only: the receiver waits on, in SYN_SENT
+                // or SYN_RECEIVED for a lost handshake segment, until the retransmission.
+                let recv = |s: TcpState| if e.has(Flag::Lost) { s } else { s.on_recv(&flags) };
                 if (src, dst) == (client, server) {
-                    now = [now[0].on_send(&flags), now[1].on_recv(&flags)];
+                    now = [now[0].on_send(&flags), recv(now[1])];
                 } else if (src, dst) == (server, client) {
-                    now = [now[0].on_recv(&flags), now[1].on_send(&flags)];
+                    now = [recv(now[0]), now[1].on_send(&flags)];
                 }
             }
             now
@@ -148,6 +151,16 @@ mod tests {
         let mut e = Event::new(0, Side::Client, sock, Op::Segment).addrs(Some(src), Some(dst));
         e.segment = Some(Segment::inferred(flags, 0));
         e
+    }
+
+    #[test]
+    fn a_lost_syn_ack_keeps_the_client_in_syn_sent_until_the_retransmission() {
+        let lost = seg(false, "SYN,ACK").with_flag(Flag::Lost);
+        let events = [seg(true, "SYN"), lost, seg(false, "SYN,ACK"), seg(true, "ACK")];
+        let states = tcp_states(&events, C, S, true);
+        assert_eq!(states[1], [SynSent, SynReceived], "waiting after the loss");
+        assert_eq!(states[2], [Established, SynReceived]);
+        assert_eq!(states[3], [Established, Established]);
     }
 
     #[test]

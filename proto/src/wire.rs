@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
+use crate::impair::{Impair, Impairments, Pinger};
 
 /// The API version announced in `hello` and carried in every path (`/api/v1/...`).
 pub const API_VERSION: u32 = 1;
@@ -73,6 +74,10 @@ pub struct ExchangeRequest {
     /// purpose to show a refused connection. Never an arbitrary address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// Loss on demand for this one exchange (see `Impair`): UDP `drop` (`request`, `reply`),
+    /// `delay_ms` or `duplicate`; TCP `drop` (`syn`, `syn_ack`, `data`, `reply`, `fin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impair: Option<Impair>,
 }
 
 /// Where an exchange goes; only these two places exist.
@@ -143,6 +148,12 @@ pub struct Hello {
     pub capture: CaptureStatus,
     /// The port the gateway keeps closed for the `closed_port` target.
     pub closed_port: u16,
+    /// Which `impair` kinds work here, and why TCP drops do not when they do not.
+    #[serde(default)]
+    pub impairments: Impairments,
+    /// The hosted pinger server, which loses a share of requests on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinger: Option<Pinger>,
 }
 
 /// The end of a successful exchange.
@@ -199,6 +210,9 @@ pub struct Servers {
     /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
     /// the capture stops.
     pub capture: CaptureStatus,
+    /// Which `impair` kinds work here, and why not.
+    #[serde(default)]
+    pub impairments: Impairments,
 }
 
 /// Whether a hosted server is serving.
@@ -275,6 +289,9 @@ pub enum ErrorCode {
     ConnectionRefused,
     /// Packet capture is off, so there are no frames to export.
     CaptureUnavailable,
+    /// The exchange asked for an impairment this gateway cannot apply (TCP drops need nftables
+    /// and CAP_NET_ADMIN); the message says why.
+    ImpairmentUnavailable,
     /// The gateway is shutting down.
     ShuttingDown,
     /// The WebSocket closed (idle or session time limit, or a frame it could not take) before
@@ -305,6 +322,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::ConnectionRefused => "connection_refused",
             Self::CaptureUnavailable => "capture_unavailable",
+            Self::ImpairmentUnavailable => "impairment_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::SessionClosed => "session_closed",
             Self::Internal => "internal",
@@ -334,64 +352,5 @@ pub struct ErrorDetail {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exchange_frame_parses_as_documented() {
-        let text = r#"{"type":"exchange","id":"a1","protocol":"udp","message":"hello"}"#;
-        let msg: ClientMsg = serde_json::from_str(text).expect("parses");
-        let ClientMsg::Exchange(req) = msg else { panic!("not an exchange: {msg:?}") };
-        assert_eq!(req.id.as_deref(), Some("a1"));
-        assert_eq!(req.protocol, Protocol::Udp);
-        assert_eq!(req.message.as_deref(), Some("hello"));
-        assert_eq!(req.trace, None);
-    }
-
-    #[test]
-    fn server_frames_are_tagged_by_type() {
-        let err = ServerMsg::Error {
-            id: None,
-            code: ErrorCode::MalformedJson,
-            message: "x".into(),
-            exchange: None,
-            refused_id: None,
-        };
-        let json = serde_json::to_value(&err).expect("serializes");
-        assert_eq!(json["type"], "error");
-        assert_eq!(json["code"], "malformed_json");
-        assert!(json["id"].is_null());
-
-        let sub: ServerMsg = serde_json::from_str(r#"{"type":"subscribed","scope":"all"}"#).expect("parses");
-        assert_eq!(sub, ServerMsg::Subscribed { scope: Scope::All });
-    }
-
-    #[test]
-    fn error_codes_match_their_wire_names() {
-        for code in [
-            ErrorCode::MalformedJson,
-            ErrorCode::InvalidField,
-            ErrorCode::TooLarge,
-            ErrorCode::Timeout,
-            ErrorCode::ServerDown,
-            ErrorCode::RateLimited,
-            ErrorCode::TooManyInFlight,
-            ErrorCode::DuplicateId,
-            ErrorCode::ObserveDisabled,
-            ErrorCode::ForbiddenOrigin,
-            ErrorCode::ForbiddenHost,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::RequestTimeout,
-            ErrorCode::TooManyConnections,
-            ErrorCode::NotFound,
-            ErrorCode::ConnectionRefused,
-            ErrorCode::CaptureUnavailable,
-            ErrorCode::ShuttingDown,
-            ErrorCode::SessionClosed,
-            ErrorCode::Internal,
-        ] {
-            let json = serde_json::to_string(&code).expect("serializes");
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
-        }
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Recorder};
 use crate::error::NetError;
+use crate::impair::Loss;
 use crate::log::{Log, LogFormat};
 use crate::tcp_server::{self, Mode, TcpServer};
 use crate::trace::Tracer;
@@ -42,6 +43,8 @@ pub enum Command {
     UdpClient(UdpClientArgs),
     /// Send one sentence to a TCP server and print the reply (the lesson's TCPClient).
     TcpClient(TcpClientArgs),
+    /// Run the UDP pinger assignment's server: upper-cases, and loses a share of requests.
+    PingerServer(PingerServerArgs),
     /// Run the playground: both servers plus the HTTP and WebSocket gateway.
     Serve(Box<crate::config::Settings>),
     /// Grade a student's server or client against the lesson, item by item.
@@ -70,6 +73,19 @@ pub struct UdpServerArgs {
     /// Receive buffer in bytes, as in `recvfrom(2048)`; longer datagrams are truncated.
     #[arg(long, default_value_t = udp_server::DEFAULT_BUFFER, value_parser = buffer_size)]
     pub buffer: usize,
+}
+
+/// `pinger-server` flags.
+#[derive(Debug, Args)]
+pub struct PingerServerArgs {
+    #[command(flatten)]
+    pub listen: Listen,
+    /// The share of requests to lose, from 0 to 1.
+    #[arg(long, default_value_t = 0.3, value_parser = share)]
+    pub loss: f64,
+    /// Seed for the losses: the same seed loses the same requests (default: a new one each run).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// `tcp-server` flags.
@@ -132,6 +148,13 @@ fn buffer_size(s: &str) -> Result<usize, String> {
     }
 }
 
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a share from 0 to 1")),
+    }
+}
+
 fn seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(Duration::from_secs_f64(x)),
@@ -169,6 +192,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::UdpServer(a) => udp_server(a, cancel).await,
         Command::TcpServer(a) => tcp_server(a, cancel).await,
+        Command::PingerServer(a) => pinger_server(a, cancel).await,
         Command::UdpClient(a) => udp_client(a).await,
         Command::TcpClient(a) => tcp_client(a).await,
         Command::Serve(a) => Ok(crate::gateway::serve(*a, cancel).await?),
@@ -181,6 +205,22 @@ async fn udp_server(a: UdpServerArgs, cancel: CancellationToken) -> Result<(), C
     let server = UdpServer::new(socket, a.buffer, Tracer::for_cli(a.listen.trace), Log::Stdout);
     let addr = server.local_addr()?;
     Log::Stdout.line(format_args!("socketlab UDP server ready on {addr} (recvfrom buffer {} bytes)", a.buffer));
+    Ok(server.run(cancel).await?)
+}
+
+async fn pinger_server(a: PingerServerArgs, cancel: CancellationToken) -> Result<(), CliError> {
+    let socket = net::bind_udp(SocketAddr::new(a.listen.bind, a.listen.port)).await?;
+    let seed = a.seed.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        now.as_nanos() as u64 ^ u64::from(std::process::id())
+    });
+    let server = UdpServer::new(socket, udp_server::DEFAULT_BUFFER, Tracer::for_cli(a.listen.trace), Log::Stdout)
+        .lossy(Loss::new(a.loss, seed));
+    let addr = server.local_addr()?;
+    Log::Stdout.line(format_args!(
+        "socketlab pinger server ready on {addr} (loses {:.0}% of requests, seed {seed})",
+        a.loss * 100.0
+    ));
     Ok(server.run(cancel).await?)
 }
 

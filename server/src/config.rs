@@ -83,6 +83,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_TCP_PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_port: Option<u16>,
+    /// Port of the hosted pinger server, which loses 30% of requests; 0 picks a free one
+    /// [default: 0].
+    #[arg(long, env = "SOCKETLAB_PINGER_PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinger_port: Option<u16>,
     /// How the hosted TCP server takes turns [default: concurrent].
     #[arg(long, env = "SOCKETLAB_TCP_MODE", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]

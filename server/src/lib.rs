@@ -14,6 +14,7 @@ pub mod error;
 pub mod fds;
 pub mod fuzzing;
 pub mod gateway;
+pub mod impair;
 pub mod log;
 pub mod net;
 pub mod shutdown;

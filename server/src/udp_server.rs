@@ -6,6 +6,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rustix::net::RecvFlags;
 use socketlab_proto::{Event, Flag, Op, Role, Side, SocketRef, Transport, uppercase, utf8_problem};
@@ -14,6 +16,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NetError;
+use crate::impair::{Loss, UdpTable};
 use crate::log::{Log, Pending, shorten};
 use crate::trace::Tracer;
 
@@ -46,18 +49,34 @@ pub fn try_recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Resul
 /// The UDP server, ready to run on an already-bound socket.
 #[derive(Debug)]
 pub struct UdpServer {
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     buffer: usize,
     tracer: Tracer,
     log: Log,
     sock: SocketRef,
+    impair: Option<Arc<UdpTable>>,
+    loss: Option<Loss>,
 }
 
 impl UdpServer {
     /// Takes a bound socket; `buffer` is the `recvfrom` size.
     pub fn new(socket: UdpSocket, buffer: usize, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Udp, Transport::Udp);
-        Self { socket, buffer, tracer, log, sock }
+        Self { socket: Arc::new(socket), buffer, tracer, log, sock, impair: None, loss: None }
+    }
+
+    /// Lets the gateway impair chosen clients' next datagram (see [`UdpTable`]).
+    #[must_use]
+    pub fn impaired(mut self, table: Arc<UdpTable>) -> Self {
+        self.impair = Some(table);
+        self
+    }
+
+    /// Loses a share of all requests at random, as the pinger server does.
+    #[must_use]
+    pub fn lossy(mut self, loss: Loss) -> Self {
+        self.loss = Some(loss);
+        self
     }
 
     /// The address the server is bound to.
@@ -66,7 +85,7 @@ impl UdpServer {
     }
 
     /// Serves until `cancel` fires. Errors on one datagram never stop the server.
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), NetError> {
         let local = self.local_addr()?;
         let (tracer, sock) = (&self.tracer, self.sock);
         tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None));
@@ -100,6 +119,19 @@ impl UdpServer {
             };
             let data = &buf[..dgram.len];
             let from = dgram.from;
+            let impair = self.impair.as_ref().and_then(|t| t.take(from)).unwrap_or_default();
+            if self.loss.as_mut().is_some_and(Loss::lose) {
+                // The pinger assignment's server: read the request and pretend it was lost.
+                self.log.queue(&mut pending, format_args!("udp {from}: request lost (simulated)"));
+                started = tracer.now_us();
+                continue;
+            }
+            if impair.drop_request {
+                // As the textbook's pinger server does: read it and act as if it never came.
+                self.log.queue(&mut pending, format_args!("udp {from}: discarded on purpose (impair drop: request)"));
+                started = tracer.now_us();
+                continue;
+            }
             let truncated = dgram.wire_len > dgram.len;
             let upper = uppercase(data);
             tracer.record(Some(from), |t| {
@@ -122,20 +154,33 @@ impl UdpServer {
                 e
             });
             self.log_datagram(&mut pending, from, data, dgram.wire_len);
-            // A send is stamped when it starts: the client may have the reply before it returns.
-            let t_send = tracer.now_us();
-            let sent = self.socket.send_to(&upper.bytes, from).await;
-            tracer.record(Some(from), |_| {
-                let e = Event::new(t_send, Side::Server, sock, Op::Sendto)
-                    .addrs(Some(local), Some(from))
-                    .payload(&upper.bytes);
-                match &sent {
-                    Ok(_) => e,
-                    Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
+            let reply = Reply { socket: &self.socket, tracer, sock, local, to: from };
+            if impair.drop_reply {
+                tracer.record(Some(from), |t| {
+                    Event::new(t, Side::Server, sock, Op::Sendto).addrs(Some(local), Some(from)).payload(&upper.bytes).detail(
+                        "impair drop: reply. socketlab did not hand this datagram to the kernel: it stands for an answer the network lost.",
+                    )
+                });
+            } else if impair.delay_ms > 0 {
+                // Answer later without holding up other clients; shutdown cancels the wait.
+                let (socket, tracer, bytes) = (Arc::clone(&self.socket), tracer.clone(), upper.bytes.clone());
+                let (cancel, wait) = (cancel.clone(), Duration::from_millis(impair.delay_ms));
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = tokio::time::sleep(wait) => {
+                            let reply = Reply { socket: &socket, tracer: &tracer, sock, local, to: from };
+                            let _ = reply.send(&bytes).await;
+                        }
+                    }
+                });
+            } else {
+                let copies = if impair.duplicate { 2 } else { 1 };
+                for _ in 0..copies {
+                    if let Err(e) = reply.send(&upper.bytes).await {
+                        tracing::warn!(peer = %from, error = %e, "udp: sendto failed; still serving");
+                    }
                 }
-            });
-            if let Err(e) = sent {
-                tracing::warn!(peer = %from, error = %e, "udp: sendto failed; still serving");
             }
             started = tracer.now_us();
         }
@@ -171,4 +216,32 @@ pub fn utf8_note(problem: &str) -> String {
     format!(
         "The payload is not valid UTF-8 ({problem}): the lesson's Python server would crash with UnicodeDecodeError here; socketlab upper-cases the ASCII letters and leaves the other bytes as they are."
     )
+}
+
+/// The server's answer to one client.
+struct Reply<'a> {
+    socket: &'a UdpSocket,
+    tracer: &'a Tracer,
+    sock: SocketRef,
+    local: SocketAddr,
+    to: SocketAddr,
+}
+
+impl Reply<'_> {
+    /// Sends `bytes` and records the `sendto`.
+    async fn send(&self, bytes: &[u8]) -> io::Result<usize> {
+        // A send is stamped when it starts: the client may have the reply before it returns.
+        let t_send = self.tracer.now_us();
+        let sent = self.socket.send_to(bytes, self.to).await;
+        self.tracer.record(Some(self.to), |_| {
+            let e = Event::new(t_send, Side::Server, self.sock, Op::Sendto)
+                .addrs(Some(self.local), Some(self.to))
+                .payload(bytes);
+            match &sent {
+                Ok(_) => e,
+                Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
+            }
+        });
+        sent
+    }
 }

@@ -251,6 +251,27 @@ test("a TCP connection to a closed port shows SYN then RST, with the capture to 
   assert.deepEqual(await lanes(), ["client", "closed"]);
 });
 
+test("losing the SYN-ACK draws it lost, then the kernel's retransmission a second later", async () => {
+  await page.getByLabel("Lose a packet").selectOption("drop:syn_ack");
+  await send("lose it", "TCP");
+  await reply().getByText("LOSE IT").waitFor({ timeout: WAIT });
+  const lost = page.locator("svg.diagram g.row.lost[data-kind=packet]");
+  assert.equal(await lost.count(), 1, "one packet lost");
+  assert.equal(await lost.getAttribute("data-label"), "SYN-ACK");
+  assert.equal(await lost.locator("text.lost-label").textContent(), "lost");
+  assert.equal(await lost.locator(".cross").count(), 1, "a cross where the arrow stops");
+  assert.equal(await lost.locator("line.arrow[marker-end]").count(), 0, "a lost arrow has no head");
+  const labels = await packetLabels();
+  assert.ok(labels.includes("[TCP Retransmission] SYN-ACK"), labels.join(" | "));
+  await page.locator("svg.diagram g.row.retransmission[data-label='[TCP Retransmission] SYN-ACK']").first().click();
+  assert.match(await page.locator("#inspector").textContent(), /TCP Retransmission: .* after \d+ ms/);
+  // Back to nothing lost: the next exchange is whole.
+  await page.getByLabel("Lose a packet").selectOption("");
+  await send("whole", "TCP");
+  await reply().getByText("WHOLE").waitFor({ timeout: WAIT });
+  assert.equal(await page.locator("svg.diagram g.row.lost").count(), 0);
+});
+
 test("plain words for mistakes, a Chinese toggle, and keyboard use", async () => {
   await page.getByLabel("Message").fill("");
   await page.getByRole("button", { name: "Send", exact: true }).click();

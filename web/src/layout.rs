@@ -73,6 +73,9 @@ pub struct Row {
     pub shape: Shape,
     pub inferred: bool,
     pub failed: bool,
+    /// A packet lost on purpose, and a TCP segment the kernel sent again.
+    pub lost: bool,
+    pub retransmission: bool,
 }
 
 /// The whole diagram.
@@ -238,6 +241,8 @@ pub fn layout(events: &[Event]) -> Diagram {
             shape,
             inferred: e.has(Flag::Inferred),
             failed: e.has(Flag::Failed),
+            lost: e.has(Flag::Lost),
+            retransmission: e.has(Flag::Retransmission),
         });
     }
     let height = TOP + ROW * events.len().max(1) as f64 + 16.0;

@@ -2,6 +2,7 @@
 //! module feeds it frames and clicks and draws whatever it holds.
 
 use socketlab_proto::Event;
+use socketlab_proto::impair::Impair;
 use socketlab_proto::infer::with_inferred;
 use socketlab_proto::wire::{ClientMsg, ErrorCode, ExchangeRequest, Hello, Protocol, Scope, ServerMsg, Target};
 
@@ -87,6 +88,8 @@ pub struct Model {
     pub(crate) connected_at: Option<u64>,
     /// The wait before the next reconnection attempt, in milliseconds.
     pub(crate) retry_ms: u32,
+    /// The impairment chosen beside Send, applied to the exchanges it fits.
+    pub impair: Option<Impair>,
     next_id: u64,
 }
 
@@ -107,6 +110,7 @@ impl Default for Model {
             want_live: false,
             connected_at: None,
             retry_ms: crate::update::FIRST_RETRY_MS,
+            impair: None,
             next_id: 1,
         }
     }
@@ -132,6 +136,7 @@ impl Model {
             message_base64: None,
             trace: None,
             target: (target == Target::ClosedPort).then_some(target),
+            impair: self.impair.filter(|i| target == Target::Hosted && i.plan(protocol).is_ok()),
         };
         (self.exchanges.len() - 1, ClientMsg::Exchange(req))
     }

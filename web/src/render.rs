@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use socketlab_proto::wire::{Protocol, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, Event, HtmlInputElement, KeyboardEvent, MessageEvent, WebSocket};
+use web_sys::{Document, Element, Event, HtmlInputElement, HtmlSelectElement, KeyboardEvent, MessageEvent, WebSocket};
 
 use crate::code::CodeLang;
 use crate::i18n::t;
@@ -127,6 +127,13 @@ fn input_value(doc: &Document, id: &str) -> String {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
 }
 
+fn select_value(doc: &Document, id: &str) -> String {
+    doc.get_element_by_id(id)
+        .and_then(|e| e.dyn_into::<HtmlSelectElement>().ok())
+        .map(|s| s.value())
+        .unwrap_or_default()
+}
+
 fn checked(doc: &Document, id: &str) -> bool {
     doc.get_element_by_id(id).and_then(|e| e.dyn_into::<HtmlInputElement>().ok()).is_some_and(|i| i.checked())
 }
@@ -152,10 +159,15 @@ fn wire(doc: &Document) {
     listen(doc, "controls", "submit", move |e| {
         e.prevent_default();
         let protocol = if checked(&d, "proto-tcp") { Protocol::Tcp } else { Protocol::Udp };
+        // Read when sending, so a choice the browser restored after a reload counts too.
+        dispatch(Msg::Impair(select_value(&d, "impair")));
         dispatch(Msg::Send { protocol, message: input_value(&d, "message") });
     });
     let d = doc.clone();
-    on(doc, "compare", "click", move || Msg::Compare { message: input_value(&d, "message") });
+    listen(doc, "compare", "click", move |_| {
+        dispatch(Msg::Impair(select_value(&d, "impair")));
+        dispatch(Msg::Compare { message: input_value(&d, "message") });
+    });
     for (id, protocol) in [("closed-udp", Protocol::Udp), ("closed-tcp", Protocol::Tcp)] {
         let d = doc.clone();
         on(doc, id, "click", move || Msg::ClosedPort { protocol, message: input_value(&d, "message") });

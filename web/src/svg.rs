@@ -1,5 +1,6 @@
 //! The sequence diagram as an SVG string: lanes with their sockets' addresses, a row per step,
-//! arrows for packets (dashed when inferred) with ports at both ends, boxes for socket calls.
+//! arrows for packets (dashed when inferred, stopping short with a cross when lost, labelled
+//! as Wireshark labels a retransmission) with ports at both ends, boxes for socket calls.
 
 use std::fmt::Write;
 
@@ -42,31 +43,56 @@ pub fn svg(lang: Lang, d: &Diagram, current: usize, caption: &str) -> String {
         if row.inferred {
             class.push_str(" inferred");
         }
-        if row.failed {
-            class.push_str(" failed");
+        for (on, name) in [(row.failed, " failed"), (row.lost, " lost"), (row.retransmission, " retransmission")] {
+            if on {
+                class.push_str(name);
+            }
         }
         let y = row.y;
         let _ = write!(s, "<g class=\"{class}\" data-step=\"{}\"", row.step);
         match &row.shape {
             Shape::Arrow { from, to, label, src_port, dst_port } => {
-                let (x1, x2) = (d.lanes[*from].x, d.lanes[*to].x);
-                let dir = if x2 > x1 { 1.0 } else { -1.0 };
+                let (x1, full) = (d.lanes[*from].x, d.lanes[*to].x);
+                let dir = if full > x1 { 1.0 } else { -1.0 };
+                // As Wireshark's Info column marks a segment sent again.
+                let label = if row.retransmission { format!("[TCP Retransmission] {label}") } else { label.clone() };
+                // A lost packet's arrow stops short, where it was lost, with a cross and "lost".
+                let x2 = if row.lost { x1 + (full - x1) * 0.62 } else { full };
+                let head = if row.lost { "" } else { " marker-end=\"url(#head)\"" };
                 let _ = write!(
                     s,
-                    " data-kind=\"packet\" data-label=\"{}\"><rect class=\"hit\" x=\"0\" y=\"{}\" width=\"{}\" height=\"34\"/><text class=\"time\" x=\"6\" y=\"{}\">{}</text><line class=\"arrow\" x1=\"{x1}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" marker-end=\"url(#head)\"/><text class=\"arrow-label\" x=\"{}\" y=\"{}\">{}</text>",
-                    esc(label),
+                    " data-kind=\"packet\" data-label=\"{}\"><rect class=\"hit\" x=\"0\" y=\"{}\" width=\"{}\" height=\"34\"/><text class=\"time\" x=\"6\" y=\"{}\">{}</text><line class=\"arrow\" x1=\"{x1}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\"{head}/><text class=\"arrow-label\" x=\"{}\" y=\"{}\">{}</text>",
+                    esc(&label),
                     y - 17.0,
                     d.width,
                     y + 4.0,
                     esc(&row.time),
                     x2 - dir * 3.0,
-                    (x1 + x2) / 2.0,
+                    (x1 + full) / 2.0,
                     y - 5.0,
-                    esc(label)
+                    esc(&label)
                 );
+                if row.lost {
+                    let r = 6.0;
+                    let _ = write!(
+                        s,
+                        "<path class=\"cross\" d=\"M{} {} L{} {} M{} {} L{} {}\"/><text class=\"lost-label\" x=\"{}\" y=\"{}\" text-anchor=\"{}\">lost</text>",
+                        x2 - r,
+                        y - r,
+                        x2 + r,
+                        y + r,
+                        x2 - r,
+                        y + r,
+                        x2 + r,
+                        y - r,
+                        x2 + dir * 12.0,
+                        y + 4.0,
+                        if dir > 0.0 { "start" } else { "end" }
+                    );
+                }
                 for (port, x, anchor) in [
                     (src_port, x1 + dir * 4.0, if dir > 0.0 { "start" } else { "end" }),
-                    (dst_port, x2 - dir * 4.0, if dir > 0.0 { "end" } else { "start" }),
+                    (dst_port, full - dir * 4.0, if dir > 0.0 { "end" } else { "start" }),
                 ] {
                     if let Some(p) = port {
                         let _ = write!(
@@ -99,4 +125,28 @@ pub fn svg(lang: Lang, d: &Diagram, current: usize, caption: &str) -> String {
     }
     s.push_str("</svg></figure>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use socketlab_proto::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
+
+    use super::*;
+    use crate::layout::layout;
+
+    #[test]
+    fn a_lost_packet_stops_short_with_a_cross_and_its_copy_is_a_retransmission() {
+        let seg = |t: u64, lost: bool| {
+            let sock = SocketRef { id: 0, role: Role::Connection, transport: Transport::Tcp };
+            let mut e = Event::new(t, Side::Server, sock, Op::Segment)
+                .addrs(Some(([127, 0, 0, 1], 12000).into()), Some(([127, 0, 0, 1], 40000).into()));
+            e.segment = Some(Segment::inferred("SYN,ACK", 0));
+            e.with_flag(if lost { Flag::Lost } else { Flag::Retransmission })
+        };
+        let html = svg(Lang::En, &layout(&[seg(1, true), seg(1_000_000, false)]), 0, "x");
+        assert_eq!(html.matches("class=\"cross\"").count(), 1, "{html}");
+        assert!(html.contains(">lost</text>"));
+        assert!(html.contains("[TCP Retransmission] SYN-ACK"));
+        assert_eq!(html.matches("marker-end").count(), 1, "only the delivered copy has a head");
+    }
 }

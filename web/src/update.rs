@@ -4,6 +4,7 @@
 //! every rule (when to send, when the play timer runs, how fast to reconnect) is pure and tested
 //! natively. A new panel adds its messages here and its HTML in a view module.
 
+use socketlab_proto::impair::Impair;
 use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 
 use crate::code::CodeLang;
@@ -33,6 +34,8 @@ pub enum Msg {
         protocol: Protocol,
         message: String,
     },
+    /// The impairment chosen beside Send, as the control's value (see [`impair_choice`]).
+    Impair(String),
     /// The Live view checkbox.
     Live(bool),
     /// Step back (-1) or forward (+1), by button or arrow key.
@@ -54,6 +57,20 @@ pub enum Msg {
     Closed,
 }
 
+/// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
+/// nothing for any other value.
+pub fn impair_choice(value: &str) -> Option<Impair> {
+    let (kind, arg) = value.split_once(':').unwrap_or((value, ""));
+    match kind {
+        "drop" => serde_json::from_value(serde_json::Value::from(arg))
+            .ok()
+            .map(|l| Impair { drop: Some(l), ..Impair::default() }),
+        "delay_ms" => arg.parse().ok().map(|ms| Impair { delay_ms: Some(ms), ..Impair::default() }),
+        "duplicate" => Some(Impair { duplicate: Some(true), ..Impair::default() }),
+        _ => None,
+    }
+}
+
 /// What the page must do after a message; `render` performs these and nothing else.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -71,6 +88,10 @@ impl Model {
     /// Applies `msg` at `now` (milliseconds on any monotonic clock) and returns what to do.
     pub fn update(&mut self, msg: Msg, now: u64) -> Vec<Effect> {
         match msg {
+            Msg::Impair(value) => {
+                self.impair = impair_choice(&value);
+                Vec::new()
+            }
             Msg::Send { protocol, message } => {
                 self.begin(|m| m.start(protocol, &message, Target::Hosted).into_iter().collect())
             }
@@ -197,6 +218,8 @@ mod tests {
             observe_all: true,
             capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
             closed_port: 9,
+            impairments: Default::default(),
+            pinger: None,
         })))
     }
 
@@ -298,5 +321,26 @@ mod tests {
         m.update(Msg::ToggleLang, 0);
         m.update(Msg::Code(CodeLang::Rust), 0);
         assert_eq!((m.lang, m.code_lang), (crate::i18n::Lang::Zh, CodeLang::Rust));
+    }
+
+    #[test]
+    fn the_chosen_impairment_goes_with_the_exchanges_it_fits() {
+        use socketlab_proto::impair::Lose;
+        let mut m = Model::default();
+        m.update(hello(), 0);
+        m.update(Msg::Impair("drop:syn_ack".into()), 1);
+        assert_eq!(m.impair.and_then(|i| i.drop), Some(Lose::SynAck));
+        let sent = |effects: Vec<Effect>| match effects.as_slice() {
+            [Effect::Send(ClientMsg::Exchange(req))] => req.impair,
+            other => panic!("{other:?}"),
+        };
+        let tcp = sent(m.update(Msg::Send { protocol: Protocol::Tcp, message: "x".into() }, 2));
+        assert_eq!(tcp.and_then(|i| i.drop), Some(Lose::SynAck));
+        assert_eq!(sent(m.update(Msg::Send { protocol: Protocol::Udp, message: "x".into() }, 3)), None, "not for UDP");
+        m.update(Msg::Impair("delay_ms:500".into()), 4);
+        assert_eq!(m.impair.and_then(|i| i.delay_ms), Some(500));
+        m.update(Msg::Impair(String::new()), 5);
+        assert_eq!(m.impair, None);
+        assert_eq!(impair_choice("drop:nonsense"), None);
     }
 }

@@ -22,6 +22,8 @@ const DEBIAN: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("netcat-openbsd", "nc"),
     ("tshark", "tshark"),
+    // TCP drops on demand (`"impair"`) drive nftables through `nft`.
+    ("nftables", "nft"),
     // The browser tests render Chinese text; without a CJK font the layout checks measure boxes.
     ("fonts-noto-cjk", ""),
     // The store's PostgreSQL backend is tested on a real server; Debian keeps initdb off PATH,

@@ -18,6 +18,7 @@ pub struct Config {
     pub bind: IpAddr,
     pub udp_port: u16,
     pub tcp_port: u16,
+    pub pinger_port: u16,
     pub tcp_mode: Mode,
     /// How long the hosted TCP server waits for a connection's message.
     pub tcp_read_timeout_ms: u64,
@@ -53,6 +54,7 @@ impl Default for Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             udp_port: 12000,
             tcp_port: 12000,
+            pinger_port: 0,
             tcp_mode: Mode::Concurrent,
             tcp_read_timeout_ms: 5000,
             tcp_max_connections: 512,
@@ -96,6 +98,7 @@ impl Settings {
             bind: self.bind.unwrap_or(d.bind),
             udp_port: self.udp_port.unwrap_or(d.udp_port),
             tcp_port: self.tcp_port.unwrap_or(d.tcp_port),
+            pinger_port: self.pinger_port.unwrap_or(d.pinger_port),
             tcp_mode: self.tcp_mode.unwrap_or(d.tcp_mode),
             tcp_read_timeout_ms: self.tcp_read_timeout_ms.unwrap_or(d.tcp_read_timeout_ms),
             tcp_max_connections: self.tcp_max_connections.unwrap_or(d.tcp_max_connections),

@@ -23,8 +23,13 @@ const GRACE: Duration = Duration::from_millis(300);
 pub struct Expect {
     /// The server's last call, when the server took part.
     pub server_last: Option<Op>,
+    /// How many of that call to wait for (two when a UDP reply is duplicated).
+    pub server_calls: usize,
     /// The protocol whose captured packets to wait for, when capture is on.
     pub captured: Option<Protocol>,
+    /// How many UDP datagrams the capture should see (one when one is lost, three when the
+    /// reply is duplicated).
+    pub datagrams: usize,
 }
 
 fn captured(events: &[Event]) -> impl Iterator<Item = &str> {
@@ -37,12 +42,14 @@ fn captured(events: &[Event]) -> impl Iterator<Item = &str> {
 /// Whether `events` hold everything `expect` asks for.
 pub fn complete(events: &[Event], expect: Expect) -> bool {
     let server_done = expect.server_last.is_none_or(|last| {
-        events.iter().any(|e| e.op == last && e.socket.role != Role::Welcome && e.op != Op::Segment)
+        events.iter().filter(|e| e.op == last && e.socket.role != Role::Welcome && e.op != Op::Segment).count()
+            >= expect.server_calls
     });
     let capture_done = match expect.captured {
         None => true,
         Some(Protocol::Udp) => {
-            captured(events).any(|f| f.starts_with("ICMP")) || captured(events).filter(|f| f.is_empty()).count() >= 2
+            captured(events).any(|f| f.starts_with("ICMP"))
+                || captured(events).filter(|f| f.is_empty()).count() >= expect.datagrams
         }
         Some(Protocol::Tcp) => {
             let flags: Vec<&str> = captured(events).collect();
@@ -114,7 +121,8 @@ mod tests {
 
     #[test]
     fn tcp_waits_for_the_last_ack_and_the_servers_close() {
-        let expect = Expect { server_last: Some(Op::Close), captured: Some(Protocol::Tcp) };
+        let expect =
+            Expect { server_last: Some(Op::Close), server_calls: 1, captured: Some(Protocol::Tcp), datagrams: 2 };
         let mut events = vec![seg("SYN"), seg("SYN,ACK"), seg("ACK"), seg("FIN,ACK"), seg("ACK"), seg("FIN,ACK")];
         assert!(!complete(&events, expect));
         events.push(seg("ACK"));
@@ -122,16 +130,22 @@ mod tests {
         events.push(call(Op::Close, Role::Connection));
         assert!(complete(&events, expect));
         let inferred = seg("RST").with_flag(Flag::Inferred);
-        assert!(!complete(&[inferred], Expect { server_last: None, captured: Some(Protocol::Tcp) }));
-        assert!(complete(&[seg("RST,ACK")], Expect { server_last: None, captured: Some(Protocol::Tcp) }));
+        assert!(!complete(
+            &[inferred],
+            Expect { server_last: None, server_calls: 1, captured: Some(Protocol::Tcp), datagrams: 2 }
+        ));
+        assert!(complete(
+            &[seg("RST,ACK")],
+            Expect { server_last: None, server_calls: 1, captured: Some(Protocol::Tcp), datagrams: 2 }
+        ));
     }
 
     #[test]
     fn udp_waits_for_both_datagrams_or_the_icmp_error() {
-        let expect = Expect { server_last: None, captured: Some(Protocol::Udp) };
+        let expect = Expect { server_last: None, server_calls: 1, captured: Some(Protocol::Udp), datagrams: 2 };
         assert!(!complete(&[seg("")], expect));
         assert!(complete(&[seg(""), seg("")], expect));
         assert!(complete(&[seg(""), seg("ICMP port unreachable")], expect));
-        assert!(complete(&[], Expect { server_last: None, captured: None }));
+        assert!(complete(&[], Expect { server_last: None, server_calls: 1, captured: None, datagrams: 2 }));
     }
 }

@@ -45,7 +45,7 @@ impl ApiError {
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::ConnectionRefused => StatusCode::BAD_GATEWAY,
-            ErrorCode::CaptureUnavailable => StatusCode::CONFLICT,
+            ErrorCode::CaptureUnavailable | ErrorCode::ImpairmentUnavailable => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,6 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use socketlab_proto::impair::{Plan, mark_lost_datagram, mark_lost_segment};
 use socketlab_proto::infer::with_inferred;
 use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol, Target};
 use socketlab_proto::{Event, Op, Side, Transport};
@@ -34,6 +35,7 @@ pub struct Prepared {
     pub payload: Vec<u8>,
     pub trace: bool,
     pub target: Target,
+    pub impair: Plan,
 }
 
 /// Checks a request against the limits and decodes its payload.
@@ -58,12 +60,15 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
             format!("message has {} bytes; the limit is {} bytes", payload.len(), limits.max_message_bytes),
         ));
     }
-    Ok(Prepared {
-        protocol: req.protocol,
-        payload,
-        trace: req.trace.unwrap_or(true),
-        target: req.target.unwrap_or_default(),
-    })
+    let target = req.target.unwrap_or_default();
+    let impair = match &req.impair {
+        None => Plan::None,
+        Some(i) => i.plan(req.protocol).map_err(|m| invalid(&m))?,
+    };
+    if req.impair.is_some_and(|i| i.kinds() > 0) && target == Target::ClosedPort {
+        return Err(invalid("impair works with the hosted servers, not the closed port"));
+    }
+    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, impair })
 }
 
 /// A finished exchange.
@@ -102,11 +107,17 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             format!("the hosted {} server on {} is not running", p.protocol.as_str().to_uppercase(), server.addr),
         )));
     }
+    if let (Plan::Tcp(lose), Some(why)) = (p.impair, &state.impairments.tcp_reason) {
+        return Err(fail(ApiError::new(
+            ErrorCode::ImpairmentUnavailable,
+            format!("impair.drop {:?} needs a TCP drop, which is unavailable: {why}", lose.as_str()),
+        )));
+    }
     let mut rec = Recorder::new(state.tracer.clone(), p.trace);
     let started = rec.now();
     let timeout = state.config.exchange_timeout();
     let (result, route, last_op) = match p.protocol {
-        Protocol::Udp if !p.trace && !closed => {
+        Protocol::Udp if !p.trace && !closed && p.impair == Plan::None => {
             // The lean path: a kept socket and no timeline. Like the traced path and the
             // lesson's client it is never connected: sendto, then recvfrom.
             let socket = match state.udp_pool.take() {
@@ -127,6 +138,11 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             let socket = net::client_udp_socket(addr).await.map_err(|e| fail(e.into()))?;
             let local = socket.local_addr().map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
             let route = p.trace.then(|| state.hub.route(local));
+            // Told before the datagram leaves; the entry goes when the exchange ends.
+            let _impaired = match p.impair {
+                Plan::Udp(u) => Some(state.udp_impair.set(local, u)),
+                _ => None,
+            };
             let sock = rec.socket(Transport::Udp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
             let room = reply_room(server.buffer);
@@ -138,6 +154,17 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         Protocol::Tcp => {
             let (socket, local) = net::client_tcp_socket(addr).map_err(|e| fail(e.into()))?;
             let route = p.trace.then(|| state.hub.route(local));
+            // The client's port is known (bound, not yet connected), so the drop is armed
+            // before the SYN leaves.
+            let _armed = match (p.impair, &state.nft) {
+                (Plan::Tcp(lose), Some(nft)) => Some(nft.arm(lose, local, addr).await.map_err(|why| {
+                    fail(ApiError::new(
+                        ErrorCode::ImpairmentUnavailable,
+                        format!("the TCP drop could not be set up: {why}"),
+                    ))
+                })?),
+                _ => None,
+            };
             let sock = rec.socket(Transport::Tcp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
             let result = client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await;
@@ -148,13 +175,31 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let mut events = rec.take();
     let mut frames = Vec::new();
     if let Some(route) = route {
+        let udp = match p.impair {
+            Plan::Udp(u) => u,
+            _ => Default::default(),
+        };
         let expect = Expect {
             server_last: (result.is_ok() && !closed).then_some(last_op),
+            server_calls: if udp.duplicate { 2 } else { 1 },
             captured: state.capture_live.running().then_some(p.protocol),
+            datagrams: if udp.duplicate {
+                3
+            } else if udp.drop_request || udp.drop_reply {
+                1
+            } else {
+                2
+            },
         };
         (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
-    let events = if p.trace { with_inferred(&events) } else { events };
+    let mut events = if p.trace { with_inferred(&events) } else { events };
+    match (p.trace, p.impair) {
+        (true, Plan::Udp(u)) if u.drop_request => mark_lost_datagram(&mut events, Side::Client),
+        (true, Plan::Udp(u)) if u.drop_reply => mark_lost_datagram(&mut events, Side::Server),
+        (true, Plan::Tcp(lose)) => mark_lost_segment(&mut events, lose),
+        _ => {}
+    }
     // Every traced exchange is kept, so that lab checks can read its timeline; the ones with
     // packets also name their capture.
     let captured = !frames.is_empty();
@@ -209,6 +254,7 @@ mod tests {
             message_base64: b64.map(str::to_owned),
             trace: None,
             target: None,
+            impair: None,
         }
     }
 

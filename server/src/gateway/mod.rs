@@ -33,6 +33,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use socketlab_proto::impair::{Impairments, Pinger};
 use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -47,11 +48,16 @@ use self::store::Store;
 use crate::capture::{self, CaptureError, Watched};
 use crate::config::{Config, ConfigError, Settings};
 use crate::error::NetError;
+use crate::impair::nft::Nft;
+use crate::impair::{Loss, UdpTable};
 use crate::log::Log;
 use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
+
+/// The share of requests the hosted pinger server loses, as the pinger assignment's does.
+const PINGER_LOSS_PERCENT: u32 = 30;
 
 /// How long shutdown waits for WebSockets and exchanges before it stops the servers anyway.
 const SHUTDOWN_WAIT: Duration = Duration::from_millis(4000);
@@ -86,6 +92,15 @@ pub struct AppState {
     /// The database of saved exchanges, shared by every instance given the same one.
     db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
     udp_pool: pool::UdpPool,
+    /// What the hosted UDP server does to chosen clients' next datagram.
+    udp_impair: Arc<UdpTable>,
+    /// Which impairments work here.
+    impairments: Impairments,
+    /// The nftables table for TCP drops, when this process may have one.
+    nft: Option<Arc<Nft>>,
+    /// The hosted pinger server's address and the seed of its losses.
+    pinger: SocketAddr,
+    pinger_seed: u64,
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
@@ -105,6 +120,13 @@ impl AppState {
             observe_all: self.config.observe_all,
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
+            impairments: self.impairments.clone(),
+            pinger: Some(Pinger {
+                addr: self.pinger.to_string(),
+                port: self.pinger.port(),
+                loss_percent: PINGER_LOSS_PERCENT,
+                seed: self.pinger_seed,
+            }),
         }
     }
 
@@ -128,6 +150,7 @@ pub struct Bound {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
     pub closed: ClosedPort,
+    pub pinger: UdpSocket,
 }
 
 impl Bound {
@@ -137,7 +160,8 @@ impl Bound {
         let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
         let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
         let closed = ClosedPort::reserve(config.bind)?;
-        Ok(Self { http, udp, tcp, closed })
+        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
+        Ok(Self { http, udp, tcp, closed, pinger })
     }
 }
 
@@ -148,6 +172,7 @@ pub struct Gateway {
     http: TcpListener,
     udp: UdpSocket,
     tcp: TcpListener,
+    pinger: UdpSocket,
     /// The hosted servers' and the capture's tasks.
     servers: TaskTracker,
     capture_stop: CancellationToken,
@@ -168,6 +193,11 @@ impl Handle {
     /// Whether a hosted server is serving.
     pub fn server_up(&self, protocol: Protocol) -> bool {
         self.state.servers.get(protocol).is_up()
+    }
+
+    /// The nftables table for TCP drops, when there is one.
+    pub fn nft_table(&self) -> Option<String> {
+        self.state.nft.as_ref().map(|n| n.table().to_owned())
     }
 
     /// Closes the capture's packet socket, as a failure would.
@@ -203,6 +233,7 @@ impl Gateway {
             Arc::clone(&capture_live),
             &tasks,
         )?;
+        let nft = Nft::open();
         let state = Arc::new(AppState {
             closed: bound.closed,
             capture,
@@ -211,6 +242,14 @@ impl Gateway {
             store: Store::new(config.store_exchanges, config.store_age),
             db: std::sync::OnceLock::new(),
             udp_pool: pool::UdpPool::default(),
+            udp_impair: Arc::new(UdpTable::default()),
+            impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
+            nft: nft.ok().map(Arc::new),
+            pinger: addr(bound.pinger.local_addr())?,
+            pinger_seed: {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                now.as_nanos() as u64 ^ u64::from(std::process::id())
+            },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
@@ -222,15 +261,15 @@ impl Gateway {
             cancel,
             tracker: TaskTracker::new(),
         });
-        Ok(Self { state, http: bound.http, udp: bound.udp, tcp: bound.tcp, servers: tasks, capture_stop })
-    }
-
-    /// Keeps saved exchanges in `store` (without one, saving answers 500).
-    pub fn with_store(self, store: Arc<dyn crate::db::Store>) -> Self {
-        if self.state.db.set(store).is_err() {
-            tracing::warn!("the gateway already has a store; the second one is ignored");
-        }
-        self
+        Ok(Self {
+            state,
+            http: bound.http,
+            udp: bound.udp,
+            tcp: bound.tcp,
+            pinger: bound.pinger,
+            servers: tasks,
+            capture_stop,
+        })
     }
 
     /// The HTTP address, for the ready line and tests.
@@ -244,8 +283,9 @@ impl Gateway {
 
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Self { state, http, udp, tcp, servers, capture_stop } = self;
-        let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet);
+        let Self { state, http, udp, tcp, pinger, servers, capture_stop } = self;
+        let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet)
+            .impaired(Arc::clone(&state.udp_impair));
         let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
         let tcp = TcpServer::new(tcp, state.config.tcp_buffer, state.config.tcp_mode, state.tracer.clone(), Log::Quiet)
             .bounded(bounds, Arc::clone(&state.tcp_status));
@@ -254,6 +294,14 @@ impl Gateway {
         servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
         servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        let loss = Loss::new(f64::from(PINGER_LOSS_PERCENT) / 100.0, state.pinger_seed);
+        let pinger = UdpServer::new(pinger, state.config.udp_buffer, state.tracer.clone(), Log::Quiet).lossy(loss);
+        let stop = state.servers.udp.stop.clone();
+        servers.spawn(async move {
+            if let Err(e) = pinger.run(stop).await {
+                tracing::error!(error = %e, "the hosted pinger server failed");
+            }
+        });
         if state.capture.enabled {
             state.metrics.capture_running(true);
             let (s, stop) = (Arc::clone(&state), capture_stop.clone());
@@ -264,9 +312,7 @@ impl Gateway {
                 }
             });
         }
-        if let Some(store) = state.db.get() {
-            state.tracker.spawn(saved::prune(Arc::clone(&state), Arc::clone(store)));
-        }
+        saved::start_pruning(&state);
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -286,11 +332,10 @@ impl Gateway {
         state.servers.tcp.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
-        if let Some(store) = state.db.get() {
-            if let Err(e) = store.close().await {
-                tracing::warn!(error = %e, "the store did not close cleanly");
-            }
+        if let Some(nft) = &state.nft {
+            nft.remove();
         }
+        saved::close(&state).await;
         tracing::info!("gateway stopped");
         served.map_err(ServeError::Http)
     }
@@ -333,7 +378,6 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
     }
     let bound = Bound::bind(&config).await?;
     let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
-    let backend = store.backend();
     let gateway = Gateway::new(config, bound, cancel)?.with_store(store);
     let http = gateway.http_addr()?;
     let s = &gateway.state.servers;
@@ -342,7 +386,11 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
         s.udp.addr, s.tcp.addr
     ));
     let capture = &gateway.state.capture;
-    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, store = backend, "gateway ready");
+    let st = &gateway.state;
+    tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, pinger = %st.pinger,
+        pinger_seed = st.pinger_seed, tcp_drops = st.impairments.tcp, tcp_drops_off = st.impairments.tcp_reason.as_deref(),
+        removed_leftover_tables = ?st.nft.as_ref().map(|n| &n.cleared), store = st.db.get().map_or("none", |d| d.backend()),
+        "gateway ready");
     match &capture.reason {
         None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),
         Some(reason) => Log::Stdout.line(format_args!("packet capture: off: {reason}")),

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use socketlab_proto::impair::{Impair, Impairments, Lose, MAX_DELAY_MS};
 use socketlab_proto::wire::{
     CaptureStatus, ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits, Protocol,
     ServerStatus, Servers, Target,
@@ -42,6 +43,9 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
     components(schemas(
         CaptureStatus,
         Target,
+        Impair,
+        Impairments,
+        Lose,
         ExchangeRequest,
         ExchangeResult,
         ErrorBody,
@@ -133,6 +137,7 @@ pub fn document() -> Value {
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/ExchangeRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_message());
+        request.insert("allOf".into(), json!([impair_rule()]));
     }
     doc
 }
@@ -159,6 +164,36 @@ fn one_message() -> Value {
             }
         }
     ])
+}
+
+/// Which `impair` each protocol takes: at most one field given (not null), UDP's `drop`,
+/// `delay_ms` or `duplicate`, TCP's `drop` only, and none at all for the `closed_port` target.
+fn impair_rule() -> Value {
+    let none = json!({"type": "null"});
+    // An impair object whose fields other than `given` are absent or null.
+    let only = |given: &str, schema: Value| {
+        let mut properties = serde_json::Map::new();
+        for field in ["drop", "delay_ms", "duplicate"] {
+            properties.insert(field.into(), if field == given { schema.clone() } else { none.clone() });
+        }
+        json!({"type": "object", "additionalProperties": false, "required": [given], "properties": properties})
+    };
+    let nothing = json!({"anyOf": [none, {
+        "type": "object", "additionalProperties": false,
+        "properties": {"drop": none, "delay_ms": none, "duplicate": none}
+    }]});
+    let hosted = json!({"enum": ["hosted", null]});
+    let udp = json!({"anyOf": [
+        only("drop", json!({"enum": ["request", "reply"]})),
+        only("delay_ms", json!({"type": "integer", "minimum": 1, "maximum": MAX_DELAY_MS})),
+        only("duplicate", json!({"type": "boolean"})),
+    ]});
+    let tcp = only("drop", json!({"enum": ["syn", "syn_ack", "data", "reply", "fin"]}));
+    json!({"anyOf": [
+        {"properties": {"impair": nothing}},
+        {"properties": {"protocol": {"const": "udp"}, "target": hosted, "impair": udp}},
+        {"properties": {"protocol": {"const": "tcp"}, "target": hosted, "impair": tcp}}
+    ]})
 }
 
 #[cfg(test)]
@@ -191,6 +226,8 @@ mod tests {
         let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];
         assert_eq!(rule[0]["properties"]["message"]["minLength"], 1);
         assert_eq!(rule[1]["required"][0], "message_base64");
+        let impair = doc["components"]["schemas"]["ExchangeRequest"]["allOf"][0]["anyOf"].to_string();
+        assert!(!impair.contains("null,") && !impair.contains(":null"), "every schema is an object: {impair}");
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
         for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
             assert!(codes.contains(code), "{code} missing from {codes}");

@@ -26,6 +26,7 @@ use super::exchange::{self, reply_text};
         (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = ErrorBody),
         (status = 413, description = "The body or message is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 409, description = "The `impair` asked for cannot be applied here (`impairment_unavailable`)", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid (`invalid_field`)", body = ErrorBody),
         (status = 429, description = "Rate-limited (`rate_limited`); see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
@@ -92,7 +93,11 @@ pub async fn create_exchange(
 /// The servers this gateway hosts.
 #[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
 pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
-    Json(Servers { servers: state.servers.describe(), capture: state.capture_now() })
+    Json(Servers {
+        servers: state.servers.describe(),
+        capture: state.capture_now(),
+        impairments: state.impairments.clone(),
+    })
 }
 
 /// `GET /healthz`'s body.

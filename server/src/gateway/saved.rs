@@ -45,8 +45,35 @@ fn store_failed(e: StoreError) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("the store failed: {e}"))
 }
 
+impl super::Gateway {
+    /// Keeps saved exchanges in `store` (without one, saving answers 500).
+    pub fn with_store(self, store: Arc<dyn Store>) -> Self {
+        if self.state.db.set(store).is_err() {
+            tracing::warn!("the gateway already has a store; the second one is ignored");
+        }
+        self
+    }
+}
+
+/// Starts removing what is past the retention, until shutdown.
+pub fn start_pruning(state: &Arc<AppState>) {
+    if let Some(store) = state.db.get() {
+        state.tracker.spawn(prune(Arc::clone(state), Arc::clone(store)));
+    }
+}
+
+/// Closes the store's connections, at the end of shutdown.
+pub async fn close(state: &AppState) {
+    if let Some(Err(e)) = match state.db.get() {
+        Some(store) => Some(store.close().await),
+        None => None,
+    } {
+        tracing::warn!(error = %e, "the store did not close cleanly");
+    }
+}
+
 /// Removes what is past the retention now and then, until shutdown.
-pub async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
+async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
