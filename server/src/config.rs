@@ -63,6 +63,11 @@ fn database_url(s: &str) -> Result<String, String> {
     if crate::db::is_postgres_url(s) { Ok(s.to_owned()) } else { Err(format!("the database is not {DATABASE_RULE}")) }
 }
 
+/// One `trusted_proxies` entry, checked.
+fn proxy_net(s: &str) -> Result<String, String> {
+    s.parse::<crate::gateway::proxy::Cidr>().map(|_| s.trim().to_owned())
+}
+
 /// `socketlab serve`'s settings: flags, `SOCKETLAB_*` variables and TOML keys (snake_case).
 #[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,6 +156,12 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_PUBLIC_NAME", value_parser = host_name)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_name: Option<String>,
+    /// Reverse proxies whose `Forwarded` or `X-Forwarded-For` header names the client, as
+    /// addresses or CIDR networks, comma-separated (such as 127.0.0.1 for nginx on this
+    /// machine); limits then apply to the client's address, not the proxy's.
+    #[arg(long, env = "SOCKETLAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_net)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -284,6 +295,9 @@ impl Settings {
         }
         if self.public_name.as_deref().is_some_and(|n| host_name(n).is_err()) {
             return Err(ConfigError::Invalid { name: "public_name", rule: HOST_NAME_RULE });
+        }
+        if self.trusted_proxies.iter().flatten().any(|n| proxy_net(n).is_err()) {
+            return Err(ConfigError::Invalid { name: "trusted_proxies", rule: crate::gateway::proxy::CIDR_RULE });
         }
         if self.database.as_deref().is_some_and(|u| database_url(u).is_err()) {
             return Err(ConfigError::Invalid { name: "database", rule: DATABASE_RULE });

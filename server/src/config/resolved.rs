@@ -29,6 +29,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// A host name, besides the listen address and `localhost`, that requests may name.
     pub public_name: Option<String>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Vec<crate::gateway::proxy::Cidr>,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
@@ -62,6 +64,7 @@ impl Default for Config {
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
             public_name: None,
+            trusted_proxies: Vec::new(),
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
@@ -106,6 +109,10 @@ impl Settings {
             tcp_buffer: d.tcp_buffer,
             allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
             public_name: self.public_name.or(d.public_name),
+            trusted_proxies: match self.trusted_proxies {
+                Some(nets) => nets.iter().filter_map(|n| n.parse().ok()).collect(),
+                None => d.trusted_proxies,
+            },
             observe_all: self.observe_all.unwrap_or(d.observe_all),
             capture: self.capture.unwrap_or(d.capture),
             interface: self.interface.unwrap_or(d.interface),

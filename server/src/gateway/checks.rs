@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
 use socketlab_proto::check::{Program, Report};
 use socketlab_proto::wire::ErrorCode;
@@ -31,7 +31,7 @@ struct CheckRequest {
 /// timeline (the schema of `socketlab check --format json`).
 pub async fn create_check(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
+    super::proxy::Client(client): super::proxy::Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let body = body.map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.body_text()))?;
@@ -46,7 +46,7 @@ pub async fn create_check(
     let addr = *state.config.targets.get(&req.target).ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidField, format!("target {:?} is not one the operator listed", req.target))
     })?;
-    state.rate_limit(peer.addr.ip())?;
+    state.rate_limit(client)?;
     let report = crate::check::grade_server(program, addr, state.config.exchange_timeout())
         .await
         .map_err(|e| ApiError::new(ErrorCode::ConnectionRefused, e))?;

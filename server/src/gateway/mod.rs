@@ -20,6 +20,7 @@ mod listener;
 mod metrics;
 mod openapi;
 mod pool;
+pub mod proxy;
 mod rest;
 mod saved;
 mod store;
@@ -89,7 +90,6 @@ pub struct AppState {
     capture_live: Arc<capture::Liveness>,
     tcp_status: Arc<TcpStatus>,
     store: Store,
-    /// The database of saved exchanges, shared by every instance given the same one.
     db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
     udp_pool: pool::UdpPool,
     /// What the hosted UDP server does to chosen clients' next datagram.

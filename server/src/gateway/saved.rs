@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink, permalink};
@@ -110,7 +110,7 @@ async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
 )]
 pub async fn save(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
+    super::proxy::Client(client): super::proxy::Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SavedLink>), ApiError> {
     let body = body.map_err(|e| match e.status() {
@@ -123,7 +123,7 @@ pub async fn save(
         }
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}")),
     })?;
-    state.rate_limit(peer.addr.ip())?;
+    state.rate_limit(client)?;
     let store = state.db()?;
     let now = std::time::Instant::now();
     let missing = || {
