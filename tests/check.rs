@@ -254,6 +254,14 @@ async fn the_gateway_checks_listed_targets_only() {
     assert_eq!(udp.unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram reached an unlisted port");
     assert_eq!(watch_tcp.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
 
+    // The listed names, with the address the student's server must use, in both listings.
+    let listed_json = serde_json::json!([{"name": "my-server", "addr": listed.to_string(), "programs": ["udp-server", "tcp-server"]}]);
+    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(servers["targets"], listed_json);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", r.http)).await.unwrap();
+    let hello = gateway::recv(&mut ws).await;
+    assert_eq!(hello["targets"], listed_json, "{hello}");
+
     let resp = post(serde_json::json!({"program": "udp-server", "target": "my-server"})).await.unwrap();
     assert_eq!(resp.status(), 200);
     let report: Value = resp.json().await.unwrap();
@@ -261,5 +269,145 @@ async fn the_gateway_checks_listed_targets_only() {
     assert_eq!(report["target"], listed.to_string());
     assert_eq!(report["items"].as_array().unwrap().len(), 7);
     assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn the_websocket_streams_each_item_then_one_report() {
+    let (_server, port) = python_server("tcp_server.py");
+    let watch = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    watch.set_nonblocking(true).unwrap();
+    let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.targets.insert("my-server".to_owned(), listed);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let mut ws = gateway::connect(&r).await;
+
+    // An address or an unlisted name: refused under its id, and nothing reaches the watcher.
+    for target in [watch.local_addr().unwrap().to_string(), "your-server".to_owned()] {
+        let frame = serde_json::json!({"type": "check", "id": "k0", "program": "tcp-server", "target": target});
+        gateway::send(&mut ws, frame).await;
+        let refused = gateway::recv(&mut ws).await;
+        assert_eq!(
+            (&refused["type"], &refused["id"], &refused["code"]),
+            (&"error".into(), &"k0".into(), &"invalid_field".into())
+        );
+    }
+    assert_eq!(watch.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached it");
+
+    gateway::send(
+        &mut ws,
+        serde_json::json!({"type": "check", "id": "k1", "program": "tcp-server", "target": "my-server"}),
+    )
+    .await;
+    let rubric = ["accepts", "upper", "one-after-another", "fin-close", "silent-client", "two-at-once", "invalid-utf8"];
+    let mut streamed = Vec::new();
+    let report = loop {
+        let frame = gateway::recv(&mut ws).await;
+        assert_eq!(frame["id"], "k1", "{frame}");
+        match frame["type"].as_str().unwrap() {
+            "check_item" => streamed.push(frame["item"].clone()),
+            "check_report" => break frame["report"].clone(),
+            other => panic!("unexpected frame {other}: {frame}"),
+        }
+        assert!(streamed.len() <= rubric.len(), "more items than the rubric has");
+    };
+    let ids: Vec<&str> = streamed.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, rubric, "every item, in the rubric's order, before the report");
+    assert!(streamed.iter().all(|i| !i["events"].as_array().unwrap().is_empty()), "each item carries its timeline");
+    assert_eq!(report["items"].as_array().unwrap(), &streamed, "the report repeats the streamed items");
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert!(item(&report, "invalid-utf8")["reason"].as_str().unwrap().contains("the server died"));
+    // The socket goes on: one end for k1, nothing more about it.
+    gateway::send(&mut ws, serde_json::json!({"type": "exchange", "id": "e", "protocol": "udp", "message": "x"})).await;
+    let (_, end) = gateway::collect(&mut ws, "e").await;
+    assert_eq!(end["type"], "reply");
+    r.stop().await;
+}
+
+/// Waits, boundedly, until a socket on 127.0.0.1:`port` is bound (UDP) or listening (TCP),
+/// read from /proc so that watching sends nothing and binds nothing.
+fn wait_until_listening(port: u16, udp: bool) {
+    let (table, state) = if udp { ("/proc/net/udp", "07") } else { ("/proc/net/tcp", "0A") };
+    let local = format!("0100007F:{port:04X}");
+    for _ in 0..400 {
+        let text = std::fs::read_to_string(table).unwrap();
+        let found = text.lines().skip(1).any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.get(1) == Some(&local.as_str()) && cols.get(3) == Some(&state)
+        });
+        if found {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() {
+    // A port free for both UDP and TCP, for the operator's check_listen.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.check_listen = Some(listen);
+        c.check_wait = std::time::Duration::from_secs(10);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(servers["check_listen"], listen.to_string());
+    let post = |body: Value| {
+        http.post(r.url("/api/v1/checks")).header("content-type", "application/json").body(body.to_string()).send()
+    };
+    let refused = post(serde_json::json!({"program": "udp-client", "target": "127.0.0.1:9"})).await.unwrap();
+    assert_eq!(refused.status(), 422, "a client check names no target");
+
+    // REST: the lesson-like UDP client, run by the test against the listening check.
+    let check = tokio::spawn(post(serde_json::json!({"program": "udp-client"})));
+    tokio::task::spawn_blocking(move || {
+        wait_until_listening(port, true);
+        let mut client = python("udp_client.py");
+        client.arg(port.to_string());
+        let (status, out, err) = run_with_input(client, "hello socket\nstraße\nend\n".as_bytes());
+        assert!(status.success() && out.contains("STRASSE"), "{out}\n{err}");
+    })
+    .await
+    .unwrap();
+    let resp = check.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["one-datagram", "one-socket"]));
+    assert_eq!(ids(&report, "skipped"), set(&["prints-reply", "ends-on-end"]));
+
+    // WebSocket: the lesson-like TCP client; its items come before the one report.
+    let mut ws = gateway::connect(&r).await;
+    gateway::send(&mut ws, serde_json::json!({"type": "check", "id": "c", "program": "tcp-client"})).await;
+    tokio::task::spawn_blocking(move || {
+        wait_until_listening(port, false);
+        let mut client = python("tcp_client.py");
+        client.arg(port.to_string());
+        let (status, out, err) = run_with_input(client, b"hello tcp\n");
+        assert!(status.success() && out.ends_with("HELLO TCP"), "{out}\n{err}");
+    })
+    .await
+    .unwrap();
+    let mut streamed = Vec::new();
+    let report = loop {
+        let frame = gateway::recv(&mut ws).await;
+        match frame["type"].as_str().unwrap() {
+            "check_item" => streamed.push(frame["item"]["id"].as_str().unwrap().to_owned()),
+            "check_report" => break frame["report"].clone(),
+            other => panic!("unexpected frame {other}: {frame}"),
+        }
+        assert!(streamed.len() <= 4, "more items than the rubric has");
+    };
+    assert_eq!(streamed, ["connects", "sends", "reads-reply", "closes"]);
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["target"], listen.to_string());
     r.stop().await;
 }

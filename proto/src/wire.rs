@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{CheckRequest, ItemResult, ListedTarget, Report};
 use crate::event::Event;
 use crate::impair::{Impair, Impairments, Pinger};
 
@@ -49,6 +50,9 @@ pub enum ClientMsg {
     Exchange(ExchangeRequest),
     /// Choose which traffic this socket sees.
     Subscribe { scope: Scope },
+    /// Grade a student's program against a listed target; streams `check_item` frames, then
+    /// one `check_report` or `error`.
+    Check(CheckRequest),
 }
 
 /// One exchange to run, over WebSocket (with `id`) or REST (without).
@@ -131,6 +135,10 @@ pub enum ServerMsg {
     },
     /// The subscription now in force.
     Subscribed { scope: Scope },
+    /// One item of a check this socket asked for, as soon as it is graded, with its timeline.
+    CheckItem { id: String, item: ItemResult },
+    /// The end of a check that ran: the whole report, as `POST /api/v1/checks` returns it.
+    CheckReport { id: String, report: Report },
 }
 
 /// The first frame on every WebSocket.
@@ -148,6 +156,13 @@ pub struct Hello {
     pub capture: CaptureStatus,
     /// The port the gateway keeps closed for the `closed_port` target.
     pub closed_port: u16,
+    /// The servers the operator listed for checks (empty when none).
+    #[serde(default)]
+    pub targets: Vec<ListedTarget>,
+    /// Where client checks listen for a student's client, UDP or TCP; absent when the
+    /// gateway takes no client checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<String>,
     /// Which `impair` kinds work here, and why TCP drops do not when they do not.
     #[serde(default)]
     pub impairments: Impairments,
@@ -210,6 +225,13 @@ pub struct Servers {
     /// Whether packets are being captured now: `enabled` turns false, with a `reason`, when
     /// the capture stops.
     pub capture: CaptureStatus,
+    /// The servers the operator listed for checks (empty when none).
+    #[serde(default)]
+    pub targets: Vec<ListedTarget>,
+    /// Where client checks listen for a student's client, UDP or TCP; absent when the
+    /// gateway takes no client checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<String>,
     /// Which `impair` kinds work here, and why not.
     #[serde(default)]
     pub impairments: Impairments,

@@ -38,6 +38,7 @@ pub mod range {
     pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
     pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 1..=604_800_000;
+    pub const CHECK_WAIT_MS: RangeInclusive<u64> = 100..=600_000;
     pub const SAVED_MAX_BYTES: RangeInclusive<u64> = 1024..=67_108_864;
     pub const SAVED_DAYS: RangeInclusive<u64> = 1..=36_500;
 }
@@ -215,6 +216,16 @@ pub struct Settings {
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<std::collections::BTreeMap<String, SocketAddr>>,
+    /// Where client checks (`udp-client`, `tcp-client`) listen for a student's client, UDP
+    /// or TCP; without it the gateway takes no client checks.
+    #[arg(long, env = "SOCKETLAB_CHECK_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_listen: Option<SocketAddr>,
+    /// How long a client check waits for the client's first message, in milliseconds
+    /// [default: 60000] [range: 100-600000].
+    #[arg(long, env = "SOCKETLAB_CHECK_WAIT_MS", value_parser = within::<u64>(range::CHECK_WAIT_MS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_wait_ms: Option<u64>,
 }
 
 /// A setting that cannot be used.
@@ -263,7 +274,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 16] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 17] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -280,6 +291,7 @@ impl Settings {
             ("handshake_timeout_ms", self.handshake_timeout_ms, range::HANDSHAKE_TIMEOUT_MS),
             ("idle_timeout_ms", self.idle_timeout_ms, range::IDLE_TIMEOUT_MS),
             ("session_timeout_ms", self.session_timeout_ms, range::SESSION_TIMEOUT_MS),
+            ("check_wait_ms", self.check_wait_ms, range::CHECK_WAIT_MS),
             ("saved_max_bytes", n(self.saved_max_bytes), range::SAVED_MAX_BYTES),
             ("saved_days", self.saved_days, range::SAVED_DAYS),
         ]

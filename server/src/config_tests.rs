@@ -151,3 +151,14 @@ fn targets_come_from_the_files_table_only() {
     assert!(resolve("[targets]\nx = \"not an address\"\n", &[]).is_err());
     assert!(flags(&["--targets", "x=127.0.0.1:1"]).is_err(), "no flag can add a target");
 }
+
+#[test]
+fn client_checks_listen_only_where_the_operator_said() {
+    assert_eq!(resolve("", &[]).expect("valid").check_listen, None, "no client checks by default");
+    let file = resolve("check_listen = \"127.0.0.1:12100\"\ncheck_wait_ms = 5000\n", &[]).expect("valid");
+    assert_eq!(file.check_listen, Some(SocketAddr::from(([127, 0, 0, 1], 12100))));
+    assert_eq!(file.check_wait, std::time::Duration::from_secs(5));
+    let flag = resolve("check_listen = \"127.0.0.1:12100\"\n", &["--check-listen", "127.0.0.1:12200"]).expect("valid");
+    assert_eq!(flag.check_listen, Some(SocketAddr::from(([127, 0, 0, 1], 12200))), "the flag wins over the file");
+    assert!(resolve("check_listen = \"12100\"\n", &[]).is_err());
+}

@@ -3,8 +3,9 @@
 //! stable toolchain (`tests/fuzz_corpus.rs`).
 //!
 //! Each function takes arbitrary bytes and panics only when a promise breaks:
-//! - [`ws_session`]: the WebSocket session core gives every started exchange exactly one end
-//!   and sends nothing after its close frame, whatever frames and clock ticks arrive.
+//! - [`ws_session`]: the WebSocket session core gives every started exchange and check exactly
+//!   one end, sends no check item after its end, and sends nothing after its close frame,
+//!   whatever frames and clock ticks arrive.
 //! - [`packet`]: the capture's frame parser never panics and keeps only watched ports.
 //! - [`uppercase`]: the upper-casing rule never panics, keeps ASCII-only input's length, and
 //!   turns valid UTF-8 into valid UTF-8.
@@ -13,6 +14,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use socketlab_proto::check::CheckRequest;
 use socketlab_proto::wire::{ErrorCode, ExchangeRequest, ServerMsg};
 
 use crate::capture::parse::{Parser, Watched};
@@ -25,8 +27,15 @@ struct FuzzGate {
 
 impl Gate for FuzzGate {
     type Prepared = ();
+    type Check = ();
     fn prepare(&self, _req: &ExchangeRequest) -> Result<(), ApiError> {
         Ok(())
+    }
+    fn prepare_check(&self, req: &CheckRequest) -> Result<(), ApiError> {
+        match req.target.as_deref() {
+            Some("listed") => Ok(()),
+            _ => Err(ApiError::new(ErrorCode::InvalidField, "not listed")),
+        }
     }
     fn rate_limit(&self, _now: Instant) -> Result<(), ApiError> {
         if self.limited.get() { Err(ApiError::new(ErrorCode::RateLimited, "slow down")) } else { Ok(()) }
@@ -66,9 +75,17 @@ pub fn ws_session(data: &[u8]) {
                         input_text = text.to_owned();
                         Input::Text(&input_text)
                     }
-                    Ok(_) => {
+                    Ok(_) if arg & 0x80 == 0 => {
                         input_text =
                             format!(r#"{{"type":"exchange","id":"e{}","protocol":"udp","message":"hi"}}"#, arg % 6);
+                        Input::Text(&input_text)
+                    }
+                    Ok(_) => {
+                        let target = if arg & 0x40 == 0 { "listed" } else { "elsewhere" };
+                        input_text = format!(
+                            r#"{{"type":"check","id":"e{}","program":"udp-server","target":"{target}"}}"#,
+                            arg % 6
+                        );
                         Input::Text(&input_text)
                     }
                     Err(_) => Input::InvalidUtf8,
@@ -81,10 +98,15 @@ pub fn ws_session(data: &[u8]) {
                 let mut ids: Vec<&String> = running.keys().collect();
                 ids.sort();
                 match ids.get(usize::from(arg) % ids.len().max(1)) {
-                    Some(id) => {
+                    Some(id) if arg & 0x80 == 0 => {
                         let id = (*id).clone();
                         let frames = vec![error(Some(id.clone()), ErrorCode::Timeout, "done".to_owned())];
                         Input::Finished { id, frames }
+                    }
+                    Some(id) => {
+                        // A check's item: no end.
+                        let id = (*id).clone();
+                        Input::Progress { frames: vec![item(&id)], id }
                     }
                     None => Input::Control,
                 }
@@ -103,13 +125,16 @@ pub fn ws_session(data: &[u8]) {
         while let Some(action) = core.poll_action() {
             assert!(!closed, "an action after the close frame: {action:?}");
             match action {
-                Action::Start { id, .. } => {
+                Action::Start { id, .. } | Action::StartCheck { id, .. } => {
                     assert!(running.insert(id.clone(), ()).is_none(), "{id} started twice");
                 }
                 Action::Send(
                     ServerMsg::Error { id: Some(id), .. } | ServerMsg::Reply(socketlab_proto::wire::Reply { id, .. }),
                 ) => {
                     running.remove(&id);
+                }
+                Action::Send(ServerMsg::CheckItem { id, .. }) => {
+                    assert!(running.contains_key(&id), "an item of {id}, which is not running");
                 }
                 Action::Close { .. } => closed = true,
                 _ => {}
@@ -126,6 +151,21 @@ pub fn ws_session(data: &[u8]) {
         }
     }
     assert!(running.is_empty(), "exchanges without an end: {running:?}");
+}
+
+/// A check item frame of check `id`.
+fn item(id: &str) -> ServerMsg {
+    let item = socketlab_proto::check::ItemResult {
+        id: "answers".into(),
+        name: "it answers".into(),
+        required: true,
+        verdict: socketlab_proto::check::Verdict::Pass,
+        points: 1,
+        max_points: 1,
+        reason: String::new(),
+        events: Vec::new(),
+    };
+    ServerMsg::CheckItem { id: id.to_owned(), item }
 }
 
 /// Bytes as an Ethernet frame; panics if the parser keeps a packet of an unwatched port.

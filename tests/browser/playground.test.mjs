@@ -7,7 +7,7 @@ import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -21,9 +21,9 @@ const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const WAIT = 10_000;
 
 /** Starts the gateway; resolves with its URL, ports and process once the ready line is out. */
-function startGateway(httpAddr = "127.0.0.1:0") {
+function startGateway(httpAddr = "127.0.0.1:0", extra = []) {
   assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
-  const child = spawn(bin, ["serve", "--http", httpAddr, "--udp-port", "0", "--tcp-port", "0"], {
+  const child = spawn(bin, ["serve", "--http", httpAddr, "--udp-port", "0", "--tcp-port", "0", ...extra], {
     env: {
       ...process.env,
       SOCKETLAB_RATE_PER_SEC: "1000",
@@ -358,4 +358,64 @@ test("the page reconnects by itself after the gateway restarts", async () => {
   // While the gateway was down Chromium itself reports each refused WebSocket attempt; the
   // page threw nothing. Only those browser network reports are excused, nothing else.
   problems = problems.filter((p) => !/^console: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/ws' failed/.test(p));
+});
+
+/** Starts a lesson-like Python server; resolves with its port and process once it is ready. */
+function startPythonServer(script) {
+  const child = spawn("python3", ["-u", path.join(here, "../peers", script), "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line from ${script}`)), WAIT);
+    child.on("error", reject);
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const m = line.match(/ready to receive on port (\d+)/);
+      if (!m) return reject(new Error(`unexpected ready line: ${line}`));
+      resolve({ port: Number(m[1]), child });
+    });
+  });
+}
+
+test("Check my program grades a listed server, and each item opens its timeline", async () => {
+  const server = await startPythonServer("udp_server.py");
+  const dir = mkdtempSync(path.join(tmpdir(), "socketlab-check-"));
+  const config = path.join(dir, "socketlab.toml");
+  writeFileSync(config, `[targets]\nmy-server = "127.0.0.1:${server.port}"\n`);
+  const checked = await startGateway("127.0.0.1:0", ["--config", config]);
+  const view = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  view.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
+  });
+  view.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+  try {
+    await view.goto(checked.url + "/");
+    await view.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+    const panel = view.getByRole("region", { name: "Check my program" });
+    // The listed target, by name and with the address the student's server must use.
+    const options = await panel.locator("#check-target option").allTextContents();
+    assert.deepEqual(options, [`my-server (127.0.0.1:${server.port})`]);
+    await panel.getByLabel("Program").selectOption("udp-server");
+    await panel.getByRole("button", { name: "Run the check" }).click();
+    await panel.locator(".check-summary.passed").waitFor({ timeout: 30_000 });
+    const items = await panel.locator("li.check-item").evaluateAll((ls) => ls.map((l) => [l.dataset.id, l.className]));
+    assert.deepEqual(items.map(([id]) => id),
+      ["answers", "ascii", "unicode", "own-reply", "whole-2048", "truncated-3000", "invalid-utf8"]);
+    assert.ok(items.find(([id]) => id === "invalid-utf8")[1].includes("fail"), "the lesson's server dies there");
+    assert.match(await panel.locator("li[data-id=invalid-utf8]").textContent(), /the server died/);
+    // An item opens its timeline in the diagram.
+    await panel.locator("li[data-id=ascii] button").click();
+    await view.locator("svg.diagram").first().waitFor({ timeout: WAIT });
+    assert.match(await view.locator(".diagram-wrap figcaption").first().textContent(), /ascii/);
+    const labels = await view.locator("svg.diagram g.row[data-kind=packet]").evaluateAll((rows) => rows.map((r) => r.dataset.label));
+    assert.ok(labels.length >= 2, `the item's datagrams are drawn: ${labels}`);
+    // And in Chinese.
+    await view.locator("#lang").click();
+    await view.locator("#check-h", { hasText: "检查我的程序" }).waitFor({ timeout: WAIT });
+    assert.match(await view.locator("#check-items .check-summary").textContent(), /通过/);
+    await view.screenshot({ path: path.join(artifacts, "check-my-program.png"), fullPage: true });
+  } finally {
+    await view.close();
+    await stopGateway(checked);
+    server.child.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -144,6 +144,32 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("field_ack", "Acknowledgment number", "确认号"),
     ("field_window", "Window", "窗口"),
     ("field_options", "TCP options", "TCP 选项"),
+    ("check_title", "Check my program", "检查我的程序"),
+    ("check_program", "Program", "程序"),
+    ("check_udp_server", "UDP server", "UDP 服务器"),
+    ("check_tcp_server", "TCP server", "TCP 服务器"),
+    ("check_target", "Listed target", "列出的目标"),
+    ("check_run", "Run the check", "运行检查"),
+    (
+        "check_no_targets",
+        "This gateway lists no targets to check; its operator adds them under [targets] in the config file.",
+        "这个网关没有列出可检查的目标；运营者需要在配置文件的 [targets] 中添加。",
+    ),
+    ("check_running", "Checking {target}…", "正在检查 {target}……"),
+    (
+        "check_passed",
+        "Passed: {score} points of {max} (bonus included).",
+        "通过：{max} 分中得 {score} 分（含附加分）。",
+    ),
+    (
+        "check_failed",
+        "Not passed: a required item failed. {score} points of {max}.",
+        "未通过：有必需项失败。{max} 分中得 {score} 分。",
+    ),
+    ("check_bonus", " bonus", " 附加"),
+    ("verdict_pass", "pass", "通过"),
+    ("verdict_fail", "FAIL", "失败"),
+    ("verdict_skip", "skipped", "跳过"),
     ("relative_absolute", "{rel} (relative), {abs} (absolute)", "{rel}（相对），{abs}（绝对）"),
 ];
 

@@ -4,6 +4,7 @@
 //! the code panel and the HTML the page shows. `render` is the only module that touches the
 //! DOM, and it only exists on `wasm32`.
 
+pub mod checks;
 pub mod code;
 pub mod detail;
 pub mod explain;

@@ -65,6 +65,8 @@ pub enum View {
     Exchange(usize),
     Compare(usize, usize),
     Live(usize),
+    /// Item `.1` of check `.0`.
+    CheckItem(usize, usize),
 }
 
 /// Everything the page shows.
@@ -76,6 +78,8 @@ pub struct Model {
     pub hello: Option<Hello>,
     pub exchanges: Vec<Exchange>,
     pub conversations: Vec<Conversation>,
+    /// The checks this tab ran.
+    pub checks: crate::checks::Checks,
     pub view: View,
     pub step: usize,
     pub live: bool,
@@ -102,6 +106,7 @@ impl Default for Model {
             hello: None,
             exchanges: Vec::new(),
             conversations: Vec::new(),
+            checks: crate::checks::Checks::default(),
             view: View::Empty,
             step: 0,
             live: false,
@@ -176,6 +181,9 @@ impl Model {
 
     /// Applies one frame from the gateway.
     pub fn receive(&mut self, msg: ServerMsg) {
+        if self.checks.receive(&msg) {
+            return;
+        }
         match msg {
             ServerMsg::Hello(h) => {
                 self.hello = Some(h);
@@ -222,6 +230,8 @@ impl Model {
                 }
             }
             ServerMsg::Subscribed { scope } => self.live = scope == Scope::All,
+            // Frames of checks this tab does not know.
+            ServerMsg::CheckItem { .. } | ServerMsg::CheckReport { .. } => {}
         }
     }
 
@@ -229,6 +239,7 @@ impl Model {
     pub fn disconnected(&mut self) {
         self.status = Status::Reconnecting;
         self.live = false;
+        self.checks.lost();
         for x in &mut self.exchanges {
             if x.outcome == Outcome::Pending {
                 x.outcome = Outcome::Lost;
@@ -241,7 +252,7 @@ impl Model {
         match self.view {
             View::Exchange(i) => self.exchanges.get(i).into_iter().collect(),
             View::Compare(a, b) => self.exchanges.get(a).into_iter().chain(self.exchanges.get(b)).collect(),
-            View::Empty | View::Live(_) => Vec::new(),
+            View::Empty | View::Live(_) | View::CheckItem(..) => Vec::new(),
         }
     }
 
@@ -249,6 +260,7 @@ impl Model {
     pub fn timelines(&self) -> Vec<Vec<Event>> {
         match self.view {
             View::Live(i) => self.conversations.get(i).map(|c| with_inferred(&c.events)).into_iter().collect(),
+            View::CheckItem(c, i) => self.checks.item(c, i).map(|it| with_inferred(&it.events)).into_iter().collect(),
             _ => self.shown().iter().map(|x| x.events.clone()).collect(),
         }
     }

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 
+use socketlab_proto::check::Program;
 use socketlab_proto::wire::{Protocol, ServerMsg};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -14,7 +15,7 @@ use crate::code::CodeLang;
 use crate::i18n::t;
 use crate::model::Model;
 use crate::update::{Effect, Msg};
-use crate::{detail, view};
+use crate::{checks, detail, view};
 
 /// Milliseconds between steps while playing.
 const PLAY_MS: i32 = 700;
@@ -173,6 +174,13 @@ fn wire(doc: &Document) {
         on(doc, id, "click", move || Msg::ClosedPort { protocol, message: input_value(&d, "message") });
     }
     let d = doc.clone();
+    listen(doc, "check-form", "submit", move |e| {
+        e.prevent_default();
+        let program = Program::parse(&select_value(&d, "check-program")).unwrap_or(Program::UdpServer);
+        dispatch(Msg::RunCheck { program, target: select_value(&d, "check-target") });
+    });
+    on_item(doc, "check-items", "data-check-item", Msg::OpenCheckItem);
+    let d = doc.clone();
     on(doc, "live", "change", move || Msg::Live(checked(&d, "live")));
     on(doc, "step-back", "click", || Msg::Step(-1));
     on(doc, "step-fwd", "click", || Msg::Step(1));
@@ -288,4 +296,6 @@ fn render(app: &mut App) {
     set_html(doc, "states", &detail::states(m));
     set_html(doc, "history", &view::history(m));
     set_html(doc, "live-list", &view::live(m));
+    set_html(doc, "check-target", &checks::targets(m));
+    set_html(doc, "check-items", &checks::panel(m));
 }

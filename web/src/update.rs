@@ -4,6 +4,7 @@
 //! every rule (when to send, when the play timer runs, how fast to reconnect) is pure and tested
 //! natively. A new panel adds its messages here and its HTML in a view module.
 
+use socketlab_proto::check::Program;
 use socketlab_proto::impair::Impair;
 use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 
@@ -34,6 +35,13 @@ pub enum Msg {
         protocol: Protocol,
         message: String,
     },
+    /// "Run the check" on a listed target (empty when none is listed).
+    RunCheck {
+        program: Program,
+        target: String,
+    },
+    /// An item of the latest check clicked: its timeline opens.
+    OpenCheckItem(usize),
     /// The impairment chosen beside Send, as the control's value (see [`impair_choice`]).
     Impair(String),
     /// The Live view checkbox.
@@ -100,6 +108,15 @@ impl Model {
                 let message = if message.is_empty() { "hello".to_owned() } else { message };
                 self.begin(|m| m.start(protocol, &message, Target::ClosedPort).into_iter().collect())
             }
+            Msg::RunCheck { target, .. } if target.is_empty() => {
+                self.notice = Some("check_no_targets".into());
+                Vec::new()
+            }
+            Msg::RunCheck { program, target } => self.begin(|m| vec![m.checks.start(program, &target)]),
+            Msg::OpenCheckItem(i) => match self.checks.list.len().checked_sub(1) {
+                Some(c) if self.checks.item(c, i).is_some() => self.open(View::CheckItem(c, i)),
+                _ => Vec::new(),
+            },
             Msg::Live(on) => {
                 self.want_live = on;
                 let scope = if on { Scope::All } else { Scope::Own };
@@ -218,6 +235,8 @@ mod tests {
             observe_all: true,
             capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
             closed_port: 9,
+            targets: Vec::new(),
+            check_listen: None,
             impairments: Default::default(),
             pinger: None,
         })))
@@ -321,6 +340,34 @@ mod tests {
         m.update(Msg::ToggleLang, 0);
         m.update(Msg::Code(CodeLang::Rust), 0);
         assert_eq!((m.lang, m.code_lang), (crate::i18n::Lang::Zh, CodeLang::Rust));
+    }
+
+    #[test]
+    fn a_check_runs_on_a_listed_target_and_each_item_opens_its_timeline() {
+        use socketlab_proto::check::{ItemOutcome, grade_item};
+        use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
+        let mut m = Model::default();
+        let none = Msg::RunCheck { program: Program::UdpServer, target: String::new() };
+        assert!(m.update(none, 0).is_empty());
+        assert_eq!(m.notice.as_deref(), Some("check_no_targets"));
+        let run = || Msg::RunCheck { program: Program::UdpServer, target: "my-server".into() };
+        assert!(m.update(run(), 0).is_empty(), "nothing is sent before hello");
+        m.update(hello(), 1);
+        let effects = m.update(run(), 2);
+        let [Effect::Send(ClientMsg::Check(req))] = effects.as_slice() else { panic!("one check frame: {effects:?}") };
+        assert_eq!(req.target.as_deref(), Some("my-server"));
+        let id = req.id.clone().expect("id");
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Udp };
+        let events = vec![Event::new(1, Side::Client, sock, Op::Sendto)];
+        let item = grade_item(Program::UdpServer, ItemOutcome::fail("ascii", "lower-cased").with_events(events))
+            .expect("a rubric item");
+        m.update(Msg::Frame(Box::new(ServerMsg::CheckItem { id, item })), 3);
+        assert!(m.update(Msg::OpenCheckItem(5), 4).is_empty());
+        assert_eq!(m.view, View::Empty, "no such item");
+        m.update(Msg::OpenCheckItem(0), 5);
+        assert_eq!(m.view, View::CheckItem(0, 0));
+        assert!(!m.timelines()[0].is_empty(), "the item's timeline is on screen");
+        assert!(crate::view::timeline(&m).contains("ascii"), "the caption names the item");
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn timeline(m: &Model) -> String {
     }
     let captions: Vec<String> = match m.view {
         View::Live(i) => m.conversations.get(i).map(|c| c.key.clone()).into_iter().collect(),
+        View::CheckItem(c, i) => m.checks.item(c, i).map(|it| format!("{}: {}", it.id, it.name)).into_iter().collect(),
         _ => m
             .shown()
             .iter()

@@ -7,12 +7,13 @@
 
 pub mod report;
 
-pub use report::{GradescopeResults, GradescopeTest, ItemOutcome, ItemResult, Report, Verdict, grade};
+pub use report::{GradescopeResults, GradescopeTest, ItemOutcome, ItemResult, Report, Verdict, grade, grade_item};
 
 use serde::{Deserialize, Serialize};
 
 /// The program a check grades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Program {
     /// A UDP upper-case server; the check plays the client.
@@ -59,6 +60,36 @@ impl Program {
             Self::TcpClient => TCP_CLIENT,
         }
     }
+}
+
+/// A check to run: the body of `POST /api/v1/checks`, and the `check` WebSocket frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The client's name for this check, echoed on every frame about it. Required on the
+    /// WebSocket, ignored by REST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The program to grade.
+    pub program: Program,
+    /// For a server program: a name the operator listed in `[targets]`, never an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A server the operator listed for checks, as `hello` and `/api/v1/servers` show it. The
+/// address is shown because the student must run the program there; a request can only ever
+/// name the target by `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListedTarget {
+    /// The name a check request gives as `target`.
+    pub name: String,
+    /// Where the student's server must run, such as `127.0.0.1:12001`.
+    pub addr: String,
+    /// The programs that can be checked there.
+    pub programs: Vec<Program>,
 }
 
 /// One graded item of a rubric.

@@ -17,6 +17,7 @@ const PREVIEW_CHARS: usize = 32;
 
 /// How an item went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The program did what the item asks.
@@ -76,6 +77,7 @@ impl ItemOutcome {
 
 /// One graded item, as it appears in the JSON report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemResult {
     /// The item's id, such as `ascii`.
     pub id: String,
@@ -92,11 +94,13 @@ pub struct ItemResult {
     /// One line saying why.
     pub reason: String,
     /// The item's timeline.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub events: Vec<Event>,
 }
 
 /// The whole graded run: `socketlab check --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema: u32,
@@ -141,6 +145,13 @@ pub fn grade(program: Program, target: &str, mut outcomes: Vec<ItemOutcome>) -> 
         passed: items.iter().all(|i| !(i.required && i.verdict == Verdict::Fail)),
         items,
     }
+}
+
+/// One outcome graded on its own, so that each item can be shown as soon as it finishes;
+/// `None` for an id that is not in `program`'s rubric.
+pub fn grade_item(program: Program, outcome: ItemOutcome) -> Option<ItemResult> {
+    let spec = program.rubric().iter().find(|s| s.id == outcome.id)?;
+    Some(result(spec, outcome))
 }
 
 fn result(spec: &ItemSpec, o: ItemOutcome) -> ItemResult {

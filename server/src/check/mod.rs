@@ -82,6 +82,9 @@ pub struct ClientOpts {
     pub timeout: Duration,
     pub sentences: Vec<String>,
     pub command: Vec<String>,
+    /// Whether to tell the person at the terminal where to point the client (not through the
+    /// gateway, whose page and API say it instead).
+    pub announce: bool,
 }
 
 impl ClientOpts {
@@ -97,6 +100,10 @@ impl ClientOpts {
 
 /// Tells the person (or the script) running the check where to point the client.
 fn announce(proto: &str, addr: SocketAddr, opts: &ClientOpts) {
+    if !opts.announce {
+        tracing::debug!(%addr, proto, "a client check is listening");
+        return;
+    }
     let who = if opts.command.is_empty() { "your client" } else { "the client it runs" };
     eprintln!("socketlab check listening on {proto} {addr}; waiting up to {} s for {who}", opts.wait.as_secs_f64());
 }
@@ -137,12 +144,22 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
             return Err(CheckError::Usage(format!("{} needs --target HOST:PORT", a.program.name())));
         };
         let addr = resolve(target).await?;
-        (addr.to_string(), server_outcomes(a.program, addr, timeout, rec).await.map_err(CheckError::Unreachable)?)
+        (
+            addr.to_string(),
+            server_outcomes(a.program, addr, timeout, rec, &mut |_| {}).await.map_err(CheckError::Unreachable)?,
+        )
     } else {
         if a.target.is_some() {
             return Err(CheckError::Usage(format!("{} takes --listen, not --target", a.program.name())));
         }
-        let opts = ClientOpts { listen: a.listen, wait: a.wait, timeout, sentences: a.sentences, command: a.command };
+        let opts = ClientOpts {
+            listen: a.listen,
+            wait: a.wait,
+            timeout,
+            sentences: a.sentences,
+            command: a.command,
+            announce: true,
+        };
         let ran = match a.program {
             Program::UdpClient => client_udp::run(&opts, &mut rec).await,
             _ => client_tcp::run(&opts, &mut rec).await,
@@ -155,11 +172,41 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
     if failed > 0 { Err(CheckError::Failed { failed }) } else { Ok(()) }
 }
 
-/// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`.
-/// An error says the server cannot be reached at all.
-pub async fn grade_server(program: Program, addr: SocketAddr, timeout: Duration) -> Result<check::Report, String> {
-    let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true)).await?;
+/// Called with each item's outcome as soon as it is known, in the rubric's order.
+pub type OnItem<'a> = dyn FnMut(&check::ItemOutcome) + Send + 'a;
+
+/// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`,
+/// handing each item to `on_item` as it finishes. An error says the server cannot be reached
+/// at all; no item has been handed over then.
+pub async fn grade_server(
+    program: Program,
+    addr: SocketAddr,
+    timeout: Duration,
+    on_item: &mut OnItem<'_>,
+) -> Result<check::Report, String> {
+    let outcomes = server_outcomes(program, addr, timeout, Recorder::new(Tracer::silent(), true), on_item).await?;
     Ok(check::grade(program, &addr.to_string(), outcomes))
+}
+
+/// Listens on `listen` for a student's client, at most `wait` for its first message, and
+/// grades it as `program` (a client program); the items are handed to `on_item` once the
+/// client is done. An error says the check could not listen.
+pub async fn grade_client(
+    program: Program,
+    listen: SocketAddr,
+    wait: Duration,
+    timeout: Duration,
+    on_item: &mut OnItem<'_>,
+) -> Result<check::Report, String> {
+    let opts = ClientOpts { listen, wait, timeout, sentences: Vec::new(), command: Vec::new(), announce: false };
+    let mut rec = Recorder::new(Tracer::silent(), true);
+    let (target, outcomes) = match program {
+        Program::UdpClient => client_udp::run(&opts, &mut rec).await?,
+        Program::TcpClient => client_tcp::run(&opts, &mut rec).await?,
+        other => return Err(format!("{} is not a client", other.name())),
+    };
+    outcomes.iter().for_each(&mut *on_item);
+    Ok(check::grade(program, &target, outcomes))
 }
 
 async fn server_outcomes(
@@ -167,11 +214,12 @@ async fn server_outcomes(
     addr: SocketAddr,
     timeout: Duration,
     rec: Recorder,
+    on_item: &mut OnItem<'_>,
 ) -> Result<Vec<check::ItemOutcome>, String> {
     let mut p = probe::Probe::new(rec, addr, timeout);
     match program {
-        Program::UdpServer => server_udp::run(&mut p).await,
-        Program::TcpServer => server_tcp::run(&mut p).await,
+        Program::UdpServer => server_udp::run(&mut p, on_item).await,
+        Program::TcpServer => server_tcp::run(&mut p, on_item).await,
         other => Err(format!("{} is not a server", other.name())),
     }
 }

@@ -47,6 +47,10 @@ pub struct Config {
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
+    /// Where client checks listen; `None` takes no client checks.
+    pub check_listen: Option<SocketAddr>,
+    /// How long a client check waits for the client's first message.
+    pub check_wait: Duration,
 }
 
 impl Default for Config {
@@ -87,6 +91,8 @@ impl Default for Config {
                 session_timeout_ms: 3_600_000,
             },
             targets: std::collections::BTreeMap::new(),
+            check_listen: None,
+            check_wait: Duration::from_secs(60),
         }
     }
 }
@@ -135,6 +141,8 @@ impl Settings {
                 session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
             },
             targets: self.targets.unwrap_or(d.targets),
+            check_listen: self.check_listen.or(d.check_listen),
+            check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
         }
     }
 }

@@ -93,6 +93,20 @@ impl Drop for ConnectionGuard {
     }
 }
 
+impl super::AppState {
+    /// Takes a token from `ip`'s bucket, or says when to retry.
+    pub(super) fn rate_limit(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
+        self.rate.try_take(ip).map_err(|wait| {
+            let mut e = super::error::ApiError::new(
+                socketlab_proto::wire::ErrorCode::RateLimited,
+                format!("too many exchanges from {ip}; retry in {:.1} s", wait.as_secs_f64()),
+            );
+            e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
+            e
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

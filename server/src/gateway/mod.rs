@@ -26,7 +26,7 @@ mod saved;
 mod store;
 pub(crate) mod ws;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,12 +35,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use socketlab_proto::impair::{Impairments, Pinger};
-use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
+use socketlab_proto::wire::{API_VERSION, CaptureStatus, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::error::ApiError;
 pub use self::hosted::{ClosedPort, Hosted, HostedServers};
 use self::hub::Hub;
 use self::limits::{ConnectionLimiter, RateLimiter};
@@ -108,6 +107,10 @@ pub struct AppState {
     conns: Arc<ConnectionLimiter>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// The OpenAPI document, made on first request: it names this gateway's targets.
+    openapi: std::sync::OnceLock<serde_json::Value>,
+    /// Held while a client check listens on `check_listen`.
+    client_check: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -120,6 +123,8 @@ impl AppState {
             observe_all: self.config.observe_all,
             capture: self.capture_now(),
             closed_port: self.closed.addr.port(),
+            targets: checks::listed(self),
+            check_listen: self.config.check_listen.map(|a| a.to_string()),
             impairments: self.impairments.clone(),
             pinger: Some(Pinger {
                 addr: self.pinger.to_string(),
@@ -128,18 +133,6 @@ impl AppState {
                 seed: self.pinger_seed,
             }),
         }
-    }
-
-    /// Takes a token from `ip`'s bucket, or says when to retry.
-    fn rate_limit(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.rate.try_take(ip).map_err(|wait| {
-            let mut e = ApiError::new(
-                ErrorCode::RateLimited,
-                format!("too many exchanges from {ip}; retry in {:.1} s", wait.as_secs_f64()),
-            );
-            e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
-            e
-        })
     }
 }
 
@@ -260,6 +253,8 @@ impl Gateway {
             config,
             cancel,
             tracker: TaskTracker::new(),
+            openapi: std::sync::OnceLock::new(),
+            client_check: tokio::sync::Mutex::new(()),
         });
         Ok(Self {
             state,
@@ -353,10 +348,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/checks",
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
-        .route("/api/v1/saved", post(saved::save).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)))
-        .route("/api/v1/saved/{id}", get(saved::get))
-        .route("/api/v1/saved/{id}/pcapng", get(saved::pcapng))
-        .route("/x/{id}", get(assets::page))
+        .merge(saved::routes(&state))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))

@@ -1,17 +1,21 @@
 //! The OpenAPI document, served at `/api/v1/openapi.json`: generated from the handlers'
 //! annotations and the proto types, then completed with what annotations cannot say.
 //!
-//! Two things are added to the generated document. Every operation gets the answers the
+//! Three things are added to the generated document. Every operation gets the answers the
 //! HTTP edge gives before any route runs (408, 413, 421; see `edge.rs` and `listener.rs`).
-//! And `ExchangeRequest` gets the rule that exactly one of `message` and `message_base64` is
-//! given, and not empty, as a `oneOf`. This module depends on `rest.rs` for the annotations;
+//! `ExchangeRequest` gets the rule that exactly one of `message` and `message_base64` is
+//! given, and not empty, as a `oneOf`. And `CheckRequest` names the programs the gateway
+//! checks and the targets this operator listed, so the document of each gateway says which
+//! checks it takes. This module depends on `rest.rs` and `checks.rs` for the annotations;
 //! nothing depends on it but the router.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use socketlab_proto::check::{CheckRequest, ItemResult, ListedTarget, Program, Report, Verdict};
 use socketlab_proto::impair::{Impair, Impairments, Lose, MAX_DELAY_MS};
 use socketlab_proto::wire::{
     CaptureStatus, ErrorBody, ErrorCode, ErrorDetail, ExchangeRequest, ExchangeResult, HostedServer, Limits, Protocol,
@@ -19,7 +23,7 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::{rest, saved};
+use super::{AppState, checks, rest, saved};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
@@ -30,9 +34,10 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
     ),
     paths(
         rest::create_exchange,
+        checks::create_check,
         rest::pcapng,
         saved::save,
-        saved::get,
+        saved::read,
         saved::pcapng,
         rest::servers,
         rest::healthz,
@@ -41,6 +46,12 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         ws
     ),
     components(schemas(
+        CheckRequest,
+        Report,
+        ItemResult,
+        Verdict,
+        Program,
+        ListedTarget,
         CaptureStatus,
         Target,
         Impair,
@@ -71,9 +82,10 @@ struct ApiDoc;
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")),
     tag = "operations"
 )]
-pub async fn openapi() -> Response {
-    static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    Json(DOCUMENT.get_or_init(document)).into_response()
+pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    let names: Vec<&str> = state.config.targets.keys().map(String::as_str).collect();
+    let clients = state.config.check_listen.is_some();
+    Json(state.openapi.get_or_init(|| document(&names, clients))).into_response()
 }
 
 /// The WebSocket API; see the README for its frames. The handshake needs `Connection:
@@ -94,8 +106,9 @@ pub async fn openapi() -> Response {
 #[allow(dead_code)]
 fn ws() {}
 
-/// The document, with the crate's version and the additions the module doc names.
-pub fn document() -> Value {
+/// The document for a gateway that lists `targets` and takes client checks or not, with the
+/// crate's version and the additions the module doc names.
+pub fn document(targets: &[&str], clients: bool) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
@@ -139,7 +152,33 @@ pub fn document() -> Value {
         request.insert("oneOf".into(), one_message());
         request.insert("allOf".into(), json!([impair_rule()]));
     }
+    if let Some(request) = doc.pointer_mut("/components/schemas/CheckRequest").and_then(Value::as_object_mut) {
+        request.insert("oneOf".into(), one_check(targets, clients));
+    }
     doc
+}
+
+/// A server program with one of the listed target names, or, when the gateway takes client
+/// checks, a client program without a target. With no target listed, no server is checkable,
+/// and the rule says so.
+fn one_check(targets: &[&str], clients: bool) -> Value {
+    let programs = |server: bool| -> Vec<&str> {
+        Program::ALL.into_iter().filter(|p| p.is_server() == server).map(Program::name).collect()
+    };
+    let mut rule = vec![json!({
+        "required": ["program", "target"],
+        "properties": {
+            "program": {"type": "string", "enum": programs(true)},
+            "target": {"type": "string", "enum": targets}
+        }
+    })];
+    if clients {
+        rule.push(json!({
+            "required": ["program"],
+            "properties": {"program": {"type": "string", "enum": programs(false)}, "target": {"type": "null"}}
+        }));
+    }
+    Value::Array(rule)
 }
 
 /// Exactly one of `message` and `message_base64`, not empty; the other absent or null.
@@ -202,9 +241,9 @@ mod tests {
 
     #[test]
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
-        let doc = document();
+        let doc = document(&["my-server"], false);
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 10, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 11, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -216,6 +255,18 @@ mod tests {
         for status in ["200", "400", "403", "415", "422", "429", "502", "503", "504"] {
             assert!(post[status].is_object(), "POST /api/v1/exchanges lacks {status}");
         }
+        let check = &doc["paths"]["/api/v1/checks"]["post"]["responses"];
+        for status in ["200", "400", "403", "413", "415", "422", "429", "500", "502", "503"] {
+            assert!(check[status].is_object(), "POST /api/v1/checks lacks {status}");
+        }
+        let rule = &doc["components"]["schemas"]["CheckRequest"]["oneOf"][0]["properties"];
+        assert_eq!(rule["target"]["enum"], json!(["my-server"]));
+        assert_eq!(rule["program"]["enum"], json!(["udp-server", "tcp-server"]));
+        assert_eq!(doc["components"]["schemas"]["CheckRequest"]["oneOf"].as_array().map(Vec::len), Some(1));
+        let clients = document(&[], true);
+        let rule = &clients["components"]["schemas"]["CheckRequest"]["oneOf"][1]["properties"];
+        assert_eq!(rule["program"]["enum"], json!(["udp-client", "tcp-client"]));
+        assert!(doc["components"]["schemas"]["Report"]["properties"]["items"].is_object());
         assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["400"].is_object());
         assert_eq!(post["200"]["links"]["capture"]["operationId"], "pcapng");
         let saved = &doc["paths"]["/api/v1/saved"]["post"]["responses"]["201"]["links"];

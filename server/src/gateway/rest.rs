@@ -90,12 +90,14 @@ pub async fn create_exchange(
     result
 }
 
-/// The servers this gateway hosts.
+/// The servers this gateway hosts, and the targets its operator listed for checks.
 #[utoipa::path(get, path = "/api/v1/servers", responses((status = 200, body = Servers)), tag = "servers")]
 pub async fn servers(State(state): State<Arc<AppState>>) -> Json<Servers> {
     Json(Servers {
         servers: state.servers.describe(),
         capture: state.capture_now(),
+        targets: super::checks::listed(&state),
+        check_listen: state.config.check_listen.map(|a| a.to_string()),
         impairments: state.impairments.clone(),
     })
 }

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink, permalink};
 use socketlab_proto::wire::{ErrorBody, ErrorCode, Protocol};
 use socketlab_proto::{Event, Transport};
@@ -70,6 +72,16 @@ pub async fn close(state: &AppState) {
     } {
         tracing::warn!(error = %e, "the store did not close cleanly");
     }
+}
+
+/// The saved exchanges' routes, and the page for a permalink.
+pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let json = from_fn_with_state(Arc::clone(state), super::edge::json_body);
+    Router::new()
+        .route("/api/v1/saved", post(save).route_layer(json))
+        .route("/api/v1/saved/{id}", get(read))
+        .route("/api/v1/saved/{id}/pcapng", get(pcapng))
+        .route("/x/{id}", get(super::assets::page))
 }
 
 /// Removes what is past the retention now and then, until shutdown.
@@ -198,7 +210,7 @@ async fn find(state: &AppState, id: &str) -> Result<Saved, ApiError> {
     ),
     tag = "saved"
 )]
-pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<SavedExchange>, ApiError> {
+pub async fn read(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<SavedExchange>, ApiError> {
     let saved = find(&state, &id).await?;
     let events: Vec<Event> = serde_json::from_str(&saved.events)
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the saved timeline cannot be read: {e}")))?;

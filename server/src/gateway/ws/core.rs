@@ -11,6 +11,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use socketlab_proto::check::CheckRequest;
 use socketlab_proto::wire::{ClientMsg, ErrorCode, ExchangeRequest, Scope, ServerMsg};
 
 use crate::gateway::error::ApiError;
@@ -38,11 +39,15 @@ pub struct Settings {
     pub observe_all: bool,
 }
 
-/// Admission of a new exchange: decoding its request and the rate limit.
+/// Admission of a new exchange or check: decoding its request and the rate limit.
 pub trait Gate {
     /// A request checked and decoded, ready to run.
     type Prepared;
+    /// A check admitted: its program and the listed target it grades.
+    type Check;
     fn prepare(&self, req: &ExchangeRequest) -> Result<Self::Prepared, ApiError>;
+    /// Looks the check's target up among the listed ones; an unlisted one is refused.
+    fn prepare_check(&self, req: &CheckRequest) -> Result<Self::Check, ApiError>;
     fn rate_limit(&self, now: Instant) -> Result<(), ApiError>;
 }
 
@@ -59,8 +64,12 @@ pub enum Input<'a> {
     InvalidUtf8,
     /// A frame or message over `max_frame_bytes`.
     TooLarge,
-    /// An exchange finished: its events, then its one reply or error.
+    /// An exchange finished: its events, then its one reply or error. A check finished: its
+    /// one report or error.
     Finished { id: String, frames: Vec<ServerMsg> },
+    /// A check in flight graded an item: frames that end nothing. Every progress of a check
+    /// is fed before its `Finished`.
+    Progress { id: String, frames: Vec<ServerMsg> },
     /// Time passed; deadlines at or before `now` take effect.
     Tick,
     /// The gateway is shutting down; frames already received have been fed first.
@@ -73,11 +82,15 @@ pub enum Input<'a> {
 /// `poll_action`, so their size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
-pub enum Action<P> {
+pub enum Action<P, C> {
     Send(ServerMsg),
     Start {
         id: String,
         prepared: P,
+    },
+    StartCheck {
+        id: String,
+        check: C,
     },
     Observe(Scope),
     /// Send a close frame with this code and reason; nothing follows it.
@@ -104,7 +117,7 @@ pub struct SessionCore<G: Gate> {
     in_flight: HashSet<String>,
     idle_at: Instant,
     session_end: Instant,
-    actions: VecDeque<Action<G::Prepared>>,
+    actions: VecDeque<Action<G::Prepared, G::Check>>,
 }
 
 impl<G: Gate> SessionCore<G> {
@@ -121,7 +134,7 @@ impl<G: Gate> SessionCore<G> {
     }
 
     /// The next action to carry out, oldest first.
-    pub fn poll_action(&mut self) -> Option<Action<G::Prepared>> {
+    pub fn poll_action(&mut self) -> Option<Action<G::Prepared, G::Check>> {
         self.actions.pop_front()
     }
 
@@ -167,6 +180,11 @@ impl<G: Gate> SessionCore<G> {
                 let why = format!("frames are limited to {} bytes", self.settings.max_frame_bytes);
                 self.refuse(None, ApiError::new(ErrorCode::TooLarge, why.clone()));
                 self.close(TOO_BIG, ErrorCode::SessionClosed, &format!("too_large: {why}"));
+            }
+            Input::Progress { id, frames } => {
+                if self.in_flight.contains(&id) {
+                    self.actions.extend(frames.into_iter().map(Action::Send));
+                }
             }
             Input::Finished { id, frames } => {
                 if self.in_flight.remove(&id) {
@@ -239,7 +257,23 @@ impl<G: Gate> SessionCore<G> {
             }
         };
         match msg {
-            ClientMsg::Exchange(req) => self.on_exchange(&req, now),
+            ClientMsg::Exchange(req) => {
+                if let Some(id) = self.admit_id(req.id.clone()) {
+                    match self.gate.rate_limit(now).and_then(|()| self.gate.prepare(&req)) {
+                        Ok(prepared) => self.start(id, |id| Action::Start { id, prepared }),
+                        Err(e) => self.refuse(Some(id), e),
+                    }
+                }
+            }
+            ClientMsg::Check(req) => {
+                // The target is looked up first: an unlisted name spends no rate and sends nothing.
+                if let Some(id) = self.admit_id(req.id.clone()) {
+                    match self.gate.prepare_check(&req).and_then(|c| self.gate.rate_limit(now).map(|()| c)) {
+                        Ok(check) => self.start(id, |id| Action::StartCheck { id, check }),
+                        Err(e) => self.refuse(Some(id), e),
+                    }
+                }
+            }
             ClientMsg::Subscribe { scope } => {
                 if scope == Scope::All && !self.settings.observe_all {
                     let e = ApiError::new(
@@ -254,12 +288,15 @@ impl<G: Gate> SessionCore<G> {
         }
     }
 
-    fn on_exchange(&mut self, req: &ExchangeRequest, now: Instant) {
-        let id = match req.id.clone() {
+    /// Checks what every exchange and check must pass before the gate: a valid id not in
+    /// flight, not draining, room in flight. Returns the id, or queues the refusal.
+    fn admit_id(&mut self, id: Option<String>) -> Option<String> {
+        let id = match id {
             Some(id) if !id.is_empty() && id.len() <= MAX_ID => id,
             other => {
                 let e = ApiError::new(ErrorCode::InvalidField, format!("id must be a string of 1 to {MAX_ID} bytes"));
-                return self.refuse(other.filter(|id| !self.in_flight.contains(id)), e);
+                self.refuse(other.filter(|id| !self.in_flight.contains(id)), e);
+                return None;
             }
         };
         if self.in_flight.contains(&id) {
@@ -269,10 +306,12 @@ impl<G: Gate> SessionCore<G> {
             if let ServerMsg::Error { refused_id, .. } = &mut msg {
                 *refused_id = Some(id);
             }
-            return self.actions.push_back(Action::Send(msg));
+            self.actions.push_back(Action::Send(msg));
+            return None;
         }
         if let Phase::Draining(_) = self.phase {
-            return self.refuse(Some(id), ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
+            self.refuse(Some(id), ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
+            return None;
         }
         let max = self.settings.max_in_flight;
         if self.in_flight.len() >= max {
@@ -280,15 +319,16 @@ impl<G: Gate> SessionCore<G> {
                 ErrorCode::TooManyInFlight,
                 format!("at most {max} exchanges may be in flight on one socket; wait for a reply"),
             );
-            return self.refuse(Some(id), e);
+            self.refuse(Some(id), e);
+            return None;
         }
-        match self.gate.rate_limit(now).and_then(|()| self.gate.prepare(req)) {
-            Ok(prepared) => {
-                self.in_flight.insert(id.clone());
-                self.actions.push_back(Action::Start { id, prepared });
-            }
-            Err(e) => self.refuse(Some(id), e),
-        }
+        Some(id)
+    }
+
+    /// Puts `id` in flight and queues the action that starts it.
+    fn start(&mut self, id: String, action: impl FnOnce(String) -> Action<G::Prepared, G::Check>) {
+        self.in_flight.insert(id.clone());
+        self.actions.push_back(action(id));
     }
 }
 

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use socketlab_proto::check::{CheckRequest, ItemResult, Program, Report, Verdict};
 use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Reply, ServerMsg};
 
 use super::{Action, Gate, Input, SessionCore, Settings};
@@ -17,11 +18,19 @@ struct FakeGate {
 
 impl Gate for FakeGate {
     type Prepared = String;
+    type Check = String;
 
     fn prepare(&self, req: &ExchangeRequest) -> Result<String, ApiError> {
         match req.message.as_deref() {
             Some("bad") => Err(ApiError::new(ErrorCode::InvalidField, "bad message")),
             m => Ok(m.unwrap_or_default().to_owned()),
+        }
+    }
+
+    fn prepare_check(&self, req: &CheckRequest) -> Result<String, ApiError> {
+        match req.target.as_deref() {
+            Some("listed") => Ok(format!("{} listed", req.program.name())),
+            _ => Err(ApiError::new(ErrorCode::InvalidField, "not a listed target")),
         }
     }
 
@@ -59,8 +68,32 @@ fn finished(id: &str) -> Input<'static> {
     Input::Finished { id: id.into(), frames: vec![ServerMsg::Reply(event_free_reply)] }
 }
 
+fn check(id: &str, target: &str) -> String {
+    format!(r#"{{"type":"check","id":"{id}","program":"udp-server","target":"{target}"}}"#)
+}
+
+fn item(id: &str) -> Input<'static> {
+    let item = ItemResult {
+        id: "answers".into(),
+        name: "it answers".into(),
+        required: true,
+        verdict: Verdict::Pass,
+        points: 2,
+        max_points: 2,
+        reason: "it answered".into(),
+        events: Vec::new(),
+    };
+    Input::Progress { id: id.into(), frames: vec![ServerMsg::CheckItem { id: id.into(), item }] }
+}
+
+fn reported(id: &str) -> Input<'static> {
+    let report = socketlab_proto::check::grade(Program::UdpServer, "127.0.0.1:9", Vec::new());
+    let report: Report = report;
+    Input::Finished { id: id.into(), frames: vec![ServerMsg::CheckReport { id: id.into(), report }] }
+}
+
 /// One action in a few words, for readable tables.
-fn words(a: Action<String>) -> String {
+fn words(a: Action<String, String>) -> String {
     match a {
         Action::Send(ServerMsg::Error { id, code, refused_id, .. }) => {
             let refused = refused_id.map(|r| format!(" refused={r}")).unwrap_or_default();
@@ -68,6 +101,9 @@ fn words(a: Action<String>) -> String {
         }
         Action::Send(ServerMsg::Reply(r)) => format!("reply {}", r.id),
         Action::Send(ServerMsg::Subscribed { .. }) => "subscribed".into(),
+        Action::Send(ServerMsg::CheckItem { id, item }) => format!("item {id} {}", item.id),
+        Action::Send(ServerMsg::CheckReport { id, .. }) => format!("report {id}"),
+        Action::StartCheck { id, check } => format!("check {id} {check}"),
         Action::Send(other) => format!("send {other:?}"),
         Action::Start { id, prepared } => format!("start {id} {prepared}"),
         Action::Observe(scope) => format!("observe {scope:?}"),
@@ -227,6 +263,77 @@ fn every_close_path_ends_the_exchanges_in_flight_before_the_close_frame() {
     for (name, script, want) in cases {
         let want: Vec<&str> = started.iter().copied().chain(want).collect();
         assert_eq!(run(script, 9), want, "{name}");
+    }
+}
+
+#[test]
+fn checks_stream_items_then_end_once_like_exchanges() {
+    let (k, a) = (check("k", "listed"), ex("a"));
+    let (unlisted, no_id, ex_k, b) = (check("k", "127.0.0.1:9"), check("", "listed"), ex("k"), ex("b"));
+    let cases: Vec<(&str, Script<'_>, u32, Vec<&str>)> = vec![
+        (
+            "items, then one report",
+            vec![(0, Input::Text(&k)), (1, item("k")), (2, item("k")), (3, reported("k"))],
+            9,
+            vec!["check k udp-server listed", "item k answers", "item k answers", "report k"],
+        ),
+        (
+            "an unlisted target is refused under its id, before the rate limit",
+            vec![(0, Input::Text(&unlisted)), (1, Input::Text(&a))],
+            1,
+            vec!["error invalid_field id=k", "start a m-a"],
+        ),
+        (
+            "a client program is not a field the check takes",
+            vec![(0, Input::Text(r#"{"type":"check","id":"k","program":"web-server","target":"listed"}"#))],
+            9,
+            vec!["error invalid_field id=k"],
+        ),
+        ("an empty id", vec![(0, Input::Text(&no_id))], 9, vec!["error invalid_field id="]),
+        (
+            "checks and exchanges share ids and the in-flight cap",
+            vec![(0, Input::Text(&k)), (1, Input::Text(&ex_k)), (2, Input::Text(&a)), (3, Input::Text(&b))],
+            9,
+            vec![
+                "check k udp-server listed",
+                "error duplicate_id id=- refused=k",
+                "start a m-a",
+                "error too_many_in_flight id=b",
+            ],
+        ),
+        (
+            "the rate limit",
+            vec![(0, Input::Text(&a)), (1, Input::Text(&k))],
+            1,
+            vec!["start a m-a", "error rate_limited id=k"],
+        ),
+        (
+            "nothing of a check after its end",
+            vec![(0, Input::Text(&k)), (1, reported("k")), (2, item("k")), (3, reported("k"))],
+            9,
+            vec!["check k udp-server listed", "report k"],
+        ),
+        (
+            "a close ends the check in flight once, and its late items go nowhere",
+            vec![(0, Input::Text(&k)), (1, item("k")), (2, Input::TooLarge), (3, item("k")), (4, reported("k"))],
+            9,
+            vec![
+                "check k udp-server listed",
+                "item k answers",
+                "error too_large id=-",
+                "error session_closed id=k",
+                "close 1009",
+            ],
+        ),
+        (
+            "shutdown lets a check finish",
+            vec![(0, Input::Text(&k)), (1, Input::Shutdown), (2, item("k")), (3, reported("k"))],
+            9,
+            vec!["check k udp-server listed", "item k answers", "report k", "close 1001"],
+        ),
+    ];
+    for (name, script, budget, want) in cases {
+        assert_eq!(run(script, budget), want, "{name}");
     }
 }
 

@@ -1,9 +1,11 @@
 //! The WebSocket session's I/O: one task per socket that moves frames between the client and
 //! the [`SessionCore`], runs the exchanges the core starts, and carries out its actions.
 //!
-//! The task only ever waits on the network, on its own exchanges, on the core's next deadline
-//! and on the shutdown token; it never waits on a queue that it drains itself. Exchanges run
-//! as futures polled by this task, and their frames come back as [`Input::Finished`]. The task
+//! The task only ever waits on the network, on its own exchanges and checks, on the core's
+//! next deadline and on the shutdown token; it never waits on a queue that it drains itself.
+//! Exchanges and checks run as futures polled by this task, and their ends come back as
+//! [`Input::Finished`]; a check's items come back as [`Input::Progress`] on a channel, all of
+//! them fed before its end. The task
 //! watches the shutdown token itself, because axum's graceful shutdown does not reach upgraded
 //! connections.
 
@@ -15,9 +17,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
+use socketlab_proto::check::{self, CheckRequest};
 use socketlab_proto::wire::{ExchangeRequest, Reply, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,6 +29,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityE
 use super::core::{Action, Gate, Input, SessionCore, Settings};
 use super::handshake::Socket;
 use crate::gateway::AppState;
+use crate::gateway::checks::{self as gateway_checks, Admitted};
 use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
@@ -49,9 +53,14 @@ struct Admission {
 
 impl Gate for Admission {
     type Prepared = exchange::Prepared;
+    type Check = Admitted;
 
     fn prepare(&self, req: &ExchangeRequest) -> Result<exchange::Prepared, ApiError> {
         exchange::prepare(req, &self.state.config.limits)
+    }
+
+    fn prepare_check(&self, req: &CheckRequest) -> Result<Admitted, ApiError> {
+        gateway_checks::admit(&self.state, req)
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
@@ -60,6 +69,8 @@ impl Gate for Admission {
 }
 
 type Running = FuturesUnordered<BoxFuture<'static, (String, Vec<ServerMsg>)>>;
+/// A check's items on their way to the core, by check id.
+type Progress = mpsc::UnboundedSender<(String, Vec<ServerMsg>)>;
 
 /// Runs one socket until it closes.
 pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _guard: ConnectionGuard) {
@@ -77,6 +88,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
     let gate = Admission { state: Arc::clone(&state), peer };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
+    let (progress, mut items) = mpsc::unbounded_channel();
     let mut observer: Option<Observer> = None;
     // Whether the stream can still be read; it ends for good after a frame error.
     let mut readable = true;
@@ -88,7 +100,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
         if !open {
             core.handle(Input::Gone, std::time::Instant::now());
         }
-        let (close, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &mut observer).await;
+        let (close, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &progress, &mut observer).await;
         open = sent;
         if close.is_some() || core.is_closed() {
             break close.filter(|_| open);
@@ -103,14 +115,19 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
                 while readable && Instant::now() < until {
                     let Ok(frame) = tokio::time::timeout(DRAIN_QUIET, ws.next()).await else { break };
                     readable = feed(&mut core, frame);
-                    let (_, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &mut observer).await;
+                    let (_, sent) = carry_out(&state, &mut ws, &mut core, &mut running, &progress, &mut observer).await;
                     open = open && sent;
                 }
                 core.handle(Input::Shutdown, std::time::Instant::now());
             }
             () = tokio::time::sleep_until(deadline) => core.handle(Input::Tick, std::time::Instant::now()),
             frame = ws.next(), if readable => readable = feed(&mut core, frame),
+            Some((id, frames)) = items.recv() => core.handle(Input::Progress { id, frames }, std::time::Instant::now()),
             Some((id, frames)) = running.next(), if !running.is_empty() => {
+                // A check sent its items before it ended: they go first.
+                while let Ok((id, frames)) = items.try_recv() {
+                    core.handle(Input::Progress { id, frames }, std::time::Instant::now());
+                }
                 core.handle(Input::Finished { id, frames }, std::time::Instant::now());
             }
             seen = observed(&mut observer) => match seen {
@@ -151,11 +168,12 @@ fn feed<G: Gate>(core: &mut SessionCore<G>, frame: Option<Result<Message, WsErro
 
 /// Carries out the core's queued actions: frames are written and flushed once, exchanges
 /// started. Returns the close to send, if any, and whether the socket could be written.
-async fn carry_out<G: Gate<Prepared = exchange::Prepared>>(
+async fn carry_out<G: Gate<Prepared = exchange::Prepared, Check = Admitted>>(
     state: &Arc<AppState>,
     ws: &mut Socket,
     core: &mut SessionCore<G>,
     running: &mut Running,
+    progress: &Progress,
     observer: &mut Option<Observer>,
 ) -> (Option<(u16, String)>, bool) {
     let mut frames = Vec::new();
@@ -165,6 +183,9 @@ async fn carry_out<G: Gate<Prepared = exchange::Prepared>>(
             Action::Send(msg) => frames.push(msg),
             Action::Start { id, prepared } => {
                 running.push(Box::pin(run_exchange(Arc::clone(state), prepared, id)));
+            }
+            Action::StartCheck { id, check } => {
+                running.push(Box::pin(run_check(Arc::clone(state), check, id, progress.clone())));
             }
             Action::Observe(scope) => {
                 *observer = (scope == socketlab_proto::wire::Scope::All).then(|| state.hub.observe());
@@ -196,6 +217,22 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
         events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }).collect();
     frames.push(last);
     (id, frames)
+}
+
+/// Runs one check, sending each item on `progress` as it is graded, and returns its end: the
+/// report, or the error saying why there is none.
+async fn run_check(state: Arc<AppState>, c: Admitted, id: String, progress: Progress) -> (String, Vec<ServerMsg>) {
+    let mut on_item = |outcome: &check::ItemOutcome| {
+        if let Some(item) = check::grade_item(c.program, outcome.clone()) {
+            // The receiver lives as long as the session; a closed one has nobody to tell.
+            let _ = progress.send((id.clone(), vec![ServerMsg::CheckItem { id: id.clone(), item }]));
+        }
+    };
+    let end = match gateway_checks::run(&state, c, &mut on_item).await {
+        Ok(report) => ServerMsg::CheckReport { id: id.clone(), report },
+        Err(e) => super::core::error(Some(id.clone()), e.code, e.message),
+    };
+    (id, vec![end])
 }
 
 /// Writes frames and flushes once: a traced exchange is a dozen frames, and one write each
