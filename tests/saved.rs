@@ -99,6 +99,26 @@ async fn saved_through_rest_reads_back_with_its_timeline() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_saved_exchange_past_the_retention_is_not_served() {
+    let dir = temp_dir("retention");
+    let store = socketlab::db::open(&dir, None).await.unwrap();
+    let g = start_with(|cfg| cfg.saved_age = std::time::Duration::from_millis(300), Some(store.clone())).await;
+    let (c, base) = (reqwest::Client::new(), g.url(""));
+    let ran = exchange(&c, &base, "udp", "short-lived").await;
+    let (status, link) = save(&c, &base, json!({"exchange": ran["id"]})).await;
+    assert_eq!(status, 201, "{link}");
+    let id = link["id"].as_str().unwrap().to_owned();
+    assert_eq!(get(&c, g.url(&format!("/api/v1/saved/{id}"))).await.0, 200, "within the retention");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (status, err) = get(&c, g.url(&format!("/api/v1/saved/{id}"))).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")), "past the retention");
+    assert_eq!(get(&c, g.url(&format!("/api/v1/saved/{id}/pcapng"))).await.0, 404);
+    g.stop().await;
+    store.close().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `socketlab serve` in `cwd` with `flags`, its store wherever those flags and the defaults say.
 fn serve_in(cwd: &std::path::Path, flags: &[&str]) -> (Proc, String) {
     let mut cmd: Command = socketlab();
