@@ -66,7 +66,7 @@ async fn saved_through_rest_reads_back_with_its_timeline() {
     assert_eq!(saved["events"], ran["events"], "the same timeline, event for event");
     assert_eq!(saved["capture"], false);
     let (status, err) = get(&c, g.url(&format!("/api/v1/saved/{id}/pcapng"))).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("not_found")), "no capture was taken");
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("capture_unavailable")), "no capture was taken");
 
     let page = c.get(g.url(&format!("/x/{id}"))).send().await.unwrap();
     assert_eq!(page.status(), 200);

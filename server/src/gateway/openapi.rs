@@ -132,8 +132,11 @@ pub fn document(targets: &[&str], clients: bool) -> Value {
             }
         }
     }
-    // The name in a REST reply is the name of its capture.
-    let link = json!({"capture": {"operationId": "pcapng", "parameters": {"exchange": "$response.body#/id"}}});
+    // The name in a REST reply is the name of its capture, and what saving it takes.
+    let link = json!({
+        "capture": {"operationId": "pcapng", "parameters": {"exchange": "$response.body#/id"}},
+        "save": {"operationId": "save_exchange", "requestBody": {"exchange": "$response.body#/id"}}
+    });
     if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1exchanges/post/responses/200").and_then(Value::as_object_mut) {
         ok.insert("links".into(), link);
     }

@@ -233,16 +233,18 @@ pub async fn read(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
     params(("id" = String, Path, description = "The short id from the permalink")),
     responses(
         (status = 200, description = "pcapng file", content_type = "application/x-pcapng"),
-        (status = 404, description = "No such saved exchange, or it was saved without packets (`not_found`)", body = ErrorBody),
+        (status = 404, description = "No such saved exchange, or it is past the retention (`not_found`)", body = ErrorBody),
+        (status = 409, description = "It was saved without captured packets (`capture_unavailable`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),
     ),
     tag = "saved"
 )]
 pub async fn pcapng(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let saved = find(&state, &id).await?;
-    let file = saved
-        .pcapng
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("saved exchange {id:?} has no captured packets")))?;
+    let file = saved.pcapng.ok_or_else(|| {
+        let why = format!("saved exchange {id:?} was saved without captured packets");
+        ApiError::new(ErrorCode::CaptureUnavailable, why)
+    })?;
     let disposition = format!("attachment; filename=\"socketlab-{id}.pcapng\"");
     Ok(([(header::CONTENT_TYPE, "application/x-pcapng".to_owned()), (header::CONTENT_DISPOSITION, disposition)], file)
         .into_response())
