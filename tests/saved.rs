@@ -173,3 +173,33 @@ async fn saved_through_one_instance_is_read_through_another_sharing_postgres() {
     assert!(!cwd.join("socketlab-data").exists(), "with --database nothing goes to SQLite");
     std::fs::remove_dir_all(&cwd).unwrap();
 }
+
+#[test]
+fn a_store_that_cannot_open_stops_serve_with_one_line() {
+    let cwd = temp_dir("bad-store");
+    // Nobody listens on port 1: the PostgreSQL store cannot open, and serve says so and stops.
+    let mut cmd = socketlab();
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--capture", "off"]);
+    cmd.args(["--database", "postgres://socketlab@127.0.0.1:1/none"]);
+    let (status, out, err) = support::run_with_input(cmd, b"");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot open the postgres store"), "{err}");
+
+    // Not a PostgreSQL URL: refused with the usage exit code before anything starts.
+    let mut cmd = socketlab();
+    cmd.args(["serve", "--database", "mysql://127.0.0.1/x"]);
+    let (status, _, err) = support::run_with_input(cmd, b"");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("postgres://"), "{err}");
+
+    // A data directory that cannot be made: a file stands where it should be.
+    std::fs::write(cwd.join("taken"), b"").unwrap();
+    let mut cmd = socketlab();
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--capture", "off"]);
+    cmd.arg("--data-dir").arg(cwd.join("taken").join("data"));
+    let (status, _, err) = support::run_with_input(cmd, b"");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot create the data directory"), "{err}");
+    std::fs::remove_dir_all(&cwd).unwrap();
+}
