@@ -34,6 +34,8 @@ pub mod range {
     pub const MAX_CONNECTIONS_PER_IP: RangeInclusive<u64> = 1..=100_000;
     pub const RATE_PER_SEC: RangeInclusive<u64> = 1..=1_000_000;
     pub const BURST: RangeInclusive<u64> = 1..=1_000_000;
+    pub const RATE_PER_IP: RangeInclusive<u64> = 1..=1_000_000;
+    pub const BURST_PER_IP: RangeInclusive<u64> = 1..=1_000_000;
     pub const EXCHANGE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
@@ -179,18 +181,30 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_MAX_IN_FLIGHT", value_parser = within::<usize>(range::MAX_IN_FLIGHT))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<usize>,
-    /// WebSockets one IP address may hold open [default: 32] [range: 1-100000].
+    /// WebSockets one IP address may hold open [default: 256] [range: 1-100000].
     #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS_PER_IP", value_parser = within::<usize>(range::MAX_CONNECTIONS_PER_IP))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections_per_ip: Option<usize>,
-    /// Exchanges per second one IP address may start, on average [default: 20] [range: 1-1000000].
+    /// Exchanges per second one WebSocket (over REST, one IP address) may start, on average
+    /// [default: 20] [range: 1-1000000].
     #[arg(long, env = "SOCKETLAB_RATE_PER_SEC", value_parser = within::<u32>(range::RATE_PER_SEC))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_sec: Option<u32>,
-    /// Exchanges one IP address may start in a burst [default: 60] [range: 1-1000000].
+    /// Exchanges one WebSocket (over REST, one IP address) may start in a burst [default: 60]
+    /// [range: 1-1000000].
     #[arg(long, env = "SOCKETLAB_BURST", value_parser = within::<u32>(range::BURST))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// Exchanges per second one IP address may start in all, its WebSockets and REST together
+    /// [default: 500] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_RATE_PER_IP", value_parser = within::<u32>(range::RATE_PER_IP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_ip: Option<u32>,
+    /// Exchanges one IP address may start in a burst, its WebSockets and REST together
+    /// [default: 1500] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_BURST_PER_IP", value_parser = within::<u32>(range::BURST_PER_IP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_per_ip: Option<u32>,
     /// How long to wait for a hosted server's reply, in milliseconds [default: 2000]
     /// [range: 1-600000].
     #[arg(long, env = "SOCKETLAB_EXCHANGE_TIMEOUT_MS", value_parser = within::<u64>(range::EXCHANGE_TIMEOUT_MS))]
@@ -274,7 +288,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 17] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 19] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -287,6 +301,8 @@ impl Settings {
             ("max_connections_per_ip", n(self.max_connections_per_ip), range::MAX_CONNECTIONS_PER_IP),
             ("rate_per_sec", self.rate_per_sec.map(u64::from), range::RATE_PER_SEC),
             ("burst", self.burst.map(u64::from), range::BURST),
+            ("rate_per_ip", self.rate_per_ip.map(u64::from), range::RATE_PER_IP),
+            ("burst_per_ip", self.burst_per_ip.map(u64::from), range::BURST_PER_IP),
             ("exchange_timeout_ms", self.exchange_timeout_ms, range::EXCHANGE_TIMEOUT_MS),
             ("handshake_timeout_ms", self.handshake_timeout_ms, range::HANDSHAKE_TIMEOUT_MS),
             ("idle_timeout_ms", self.idle_timeout_ms, range::IDLE_TIMEOUT_MS),

@@ -104,6 +104,7 @@ pub struct AppState {
     tracer: Tracer,
     metrics: Metrics,
     rate: RateLimiter,
+    ceiling: RateLimiter,
     conns: Arc<ConnectionLimiter>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -244,6 +245,7 @@ impl Gateway {
                 now.as_nanos() as u64 ^ u64::from(std::process::id())
             },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
+            ceiling: RateLimiter::new(config.limits.rate_per_ip, config.limits.burst_per_ip),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
             hub,
