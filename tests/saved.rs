@@ -203,3 +203,23 @@ fn a_store_that_cannot_open_stops_serve_with_one_line() {
     assert!(err.contains("cannot create the data directory"), "{err}");
     std::fs::remove_dir_all(&cwd).unwrap();
 }
+
+#[test]
+fn several_instances_opening_a_fresh_sqlite_store_at_once_all_start() {
+    let dir = temp_dir("fresh-race");
+    let data = dir.join("data");
+    let starting: Vec<Proc> = (0..6)
+        .map(|_| {
+            let mut cmd = socketlab();
+            cmd.args(["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--capture", "off"]);
+            cmd.arg("--data-dir").arg(&data);
+            Proc::start(cmd)
+        })
+        .collect();
+    for p in &starting {
+        let ready = p.line();
+        assert!(ready.starts_with("socketlab gateway ready at http://"), "{ready}");
+    }
+    drop(starting);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -120,7 +120,8 @@ impl<'de> Deserialize<'de> for Impair {
         struct Fields {
             #[serde(default)]
             drop: Option<Lose>,
-            #[serde(default)]
+            // `1755.0` is a whole number to JSON Schema, and so to the OpenAPI document.
+            #[serde(default, deserialize_with = "crate::whole::option")]
             delay_ms: Option<u64>,
             #[serde(default)]
             duplicate: Option<bool>,

@@ -11,6 +11,7 @@ pub mod infer;
 pub mod saved;
 pub mod tcp_state;
 pub mod upper;
+pub mod whole;
 pub mod wire;
 
 pub use event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};

@@ -78,6 +78,11 @@ pub struct ExchangeRequest {
     /// purpose to show a refused connection. Never an arbitrary address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// TCP only: milliseconds to keep the connection open before sending (at most 1000), as a
+    /// slow typist does; a second client of the `iterative` target waits in the backlog meanwhile.
+    #[serde(default, deserialize_with = "crate::whole::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1000))]
+    pub hold_ms: Option<u64>,
     /// Loss on demand for this one exchange (see `Impair`): UDP `drop` (`request`, `reply`),
     /// `delay_ms` or `duplicate`; TCP `drop` (`syn`, `syn_ack`, `data`, `reply`, `fin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +99,8 @@ pub enum Target {
     Hosted,
     /// A port the gateway keeps closed: TCP answers SYN with RST, UDP with ICMP port-unreachable.
     ClosedPort,
+    /// TCP only: the hosted TCP server in iterative mode; later clients wait in its backlog.
+    Iterative,
 }
 
 /// Whether the gateway captures packets, and why not when it does not.
@@ -121,7 +128,7 @@ pub enum ServerMsg {
     /// The end of a successful exchange.
     Reply(Reply),
     /// The end of a failed exchange (`id` set), or a frame that could not be taken (`id` null).
-    /// `exchange` names a failed exchange that ran, for its capture. `refused_id` names the id
+    /// `exchange` names a failed exchange that ran, for lab checks and its capture. `refused_id` names the id
     /// of a refused frame whose id is already running (`duplicate_id`): that error is no end
     /// of the running exchange, so it does not carry the id in `id`.
     Error {
@@ -183,7 +190,8 @@ pub struct Reply {
     pub reply_base64: Option<String>,
     /// From the first client call to the last byte of the reply, in microseconds.
     pub elapsed_us: u64,
-    /// The gateway's name for this exchange, for `GET /api/v1/exchanges/{exchange}/pcapng`.
+    /// The gateway's name for this (traced) exchange: for lab checks, and for
+    /// `GET /api/v1/exchanges/{exchange}/pcapng` when its packets were captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange: Option<String>,
 }
@@ -215,6 +223,9 @@ pub struct HostedServer {
     pub status: ServerStatus,
     /// The receive buffer: `recvfrom(2048)` or `recv(1024)`.
     pub buffer: usize,
+    /// True for the TCP server in iterative mode (the `iterative` target), as in the lesson.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iterative: bool,
 }
 
 /// `GET /api/v1/servers`.

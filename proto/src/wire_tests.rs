@@ -60,3 +60,20 @@ fn error_codes_match_their_wire_names() {
         assert_eq!(json, format!("\"{}\"", code.as_str()));
     }
 }
+
+#[test]
+fn counts_take_whole_numbers_however_written() {
+    let parse = |hold: &str| {
+        serde_json::from_str::<ExchangeRequest>(&format!(r#"{{"protocol":"tcp","message":"a","hold_ms":{hold}}}"#))
+            .map(|r| r.hold_ms)
+    };
+    assert_eq!(parse("994").ok(), Some(Some(994)));
+    assert_eq!(parse("994.0").ok(), Some(Some(994)));
+    assert_eq!(parse("null").ok(), Some(None));
+    for bad in ["994.5", "-1", "\"5\"", "1e300"] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    let delay = r#"{"protocol":"udp","message":"a","impair":{"delay_ms":1755.0}}"#;
+    let req: ExchangeRequest = serde_json::from_str(delay).expect("a whole delay written as a float");
+    assert_eq!(req.impair.and_then(|i| i.delay_ms), Some(1755));
+}

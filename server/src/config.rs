@@ -225,6 +225,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_SESSION_TIMEOUT_MS", value_parser = within::<u64>(range::SESSION_TIMEOUT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_timeout_ms: Option<u64>,
+    /// A directory of the operator's own labs (`*.toml`, see labs/README.md), offered after
+    /// the built-in ones; a malformed file stops startup.
+    #[arg(long, env = "SOCKETLAB_LABS_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labs_dir: Option<PathBuf>,
     /// Servers `POST /api/v1/checks` may grade, by name; only a config file's `[targets]`
     /// table sets them, such as `my-server = "127.0.0.1:12001"`.
     #[arg(skip)]

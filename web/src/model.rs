@@ -51,6 +51,13 @@ pub struct Exchange {
     pub capture: Option<String>,
 }
 
+impl Exchange {
+    /// Whether the timeline has packets from the wire, so there is a capture to export.
+    fn captured(&self) -> bool {
+        self.events.iter().any(|e| e.op == socketlab_proto::Op::Segment && !e.has(socketlab_proto::Flag::Inferred))
+    }
+}
+
 /// Traffic from another client, seen in the live view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
@@ -141,6 +148,7 @@ impl Model {
             message_base64: None,
             trace: None,
             target: (target == Target::ClosedPort).then_some(target),
+            hold_ms: None,
             impair: self.impair.filter(|i| target == Target::Hosted && i.plan(protocol).is_ok()),
         };
         (self.exchanges.len() - 1, ClientMsg::Exchange(req))
@@ -197,13 +205,13 @@ impl Model {
             ServerMsg::Reply(r) => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == r.id) {
                     x.outcome = Outcome::Reply { text: r.reply, elapsed_us: r.elapsed_us };
-                    x.capture = r.exchange;
+                    x.capture = r.exchange.filter(|_| x.captured());
                 }
             }
             ServerMsg::Error { id: Some(id), code, message, exchange, .. } => {
                 if let Some(x) = self.exchanges.iter_mut().find(|x| x.id == id) {
                     x.outcome = Outcome::Failed { code, message };
-                    x.capture = exchange;
+                    x.capture = exchange.filter(|_| x.captured());
                 }
             }
             ServerMsg::Error { id: None, message, .. } => self.notice = Some(message),
@@ -316,7 +324,19 @@ mod tests {
             exchange: Some("x1-a".into()),
         }));
         assert_eq!(m.exchanges[0].outcome, Outcome::Reply { text: "HI".into(), elapsed_us: 42 });
+        assert_eq!(m.exchanges[0].capture, None, "named, but no packets were captured to export");
+        let mut wire = event(4);
+        wire.op = Op::Segment;
+        m.exchanges[0].events.push(wire);
+        m.receive(ServerMsg::Reply(Reply {
+            id: id.clone(),
+            reply: "HI".into(),
+            reply_base64: None,
+            elapsed_us: 42,
+            exchange: Some("x1-a".into()),
+        }));
         assert_eq!(m.exchanges[0].capture.as_deref(), Some("x1-a"));
+        m.exchanges[0].events.pop();
         assert_eq!(m.steps(), 3);
         m.step_by(1);
         m.step_by(5);

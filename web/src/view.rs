@@ -224,7 +224,9 @@ pub(crate) mod tests {
 
     #[test]
     fn reply_region_escapes_and_times() {
-        let m = tcp_model();
+        let mut m = tcp_model();
+        assert!(!reply(&m).contains("pcap"), "inferred packets only: nothing to export");
+        m.exchanges[0].capture = Some("x1-0123".into());
         let html = reply(&m);
         assert!(html.contains("HI &lt;B&gt;"), "{html}");
         assert!(html.contains("in 1.500 ms"));

@@ -47,6 +47,8 @@ pub struct Config {
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
+    /// The operator's labs, besides the built-in ones.
+    pub labs_dir: Option<PathBuf>,
     /// Where client checks listen; `None` takes no client checks.
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
@@ -93,6 +95,7 @@ impl Default for Config {
                 session_timeout_ms: 3_600_000,
             },
             targets: std::collections::BTreeMap::new(),
+            labs_dir: None,
             check_listen: None,
             check_wait: Duration::from_secs(60),
         }
@@ -145,6 +148,7 @@ impl Settings {
                 session_timeout_ms: self.session_timeout_ms.unwrap_or(l.session_timeout_ms),
             },
             targets: self.targets.unwrap_or(d.targets),
+            labs_dir: self.labs_dir.or(d.labs_dir),
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
         }

@@ -12,6 +12,9 @@ use super::{Fut, SQLITE_FILE, Saved, Store, StoreError};
 
 const BACKEND: &str = "sqlite";
 
+/// How many times a store that another process is creating is opened before giving up.
+const TRIES: u64 = 10;
+
 /// Migrations, in order: (version, description, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql"))];
@@ -35,16 +38,33 @@ impl Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open)?;
-        let migrate = |source| StoreError::Migrate { backend: BACKEND, source };
-        let migrator = super::migrator(MIGRATIONS).await.map_err(migrate)?;
-        // Two processes opening a fresh file at once may race to create the migrations'
-        // table; the loser finds the winner's work on its second try.
-        if migrator.run(&pool).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            migrator.run(&pool).await.map_err(migrate)?;
+        let migrator =
+            super::migrator(MIGRATIONS).await.map_err(|source| StoreError::Migrate { backend: BACKEND, source })?;
+        // Processes opening a fresh file at once race to switch it to WAL and to create the
+        // migrations' table, and the losers get "database is locked"; they find the winner's
+        // work on a later try. The tries are few and bounded.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let pool = match SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await {
+                Ok(pool) => pool,
+                Err(e) if tries < TRIES => {
+                    tracing::debug!(error = %e, "opening the SQLite store again");
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                    continue;
+                }
+                Err(source) => return Err(open(source)),
+            };
+            match migrator.run(&pool).await {
+                Ok(()) => return Ok(Self { pool }),
+                Err(e) if tries < TRIES => {
+                    tracing::debug!(error = %e, "migrating the SQLite store again");
+                    pool.close().await;
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                Err(source) => return Err(StoreError::Migrate { backend: BACKEND, source }),
+            }
         }
-        Ok(Self { pool })
     }
 }
 

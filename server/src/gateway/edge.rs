@@ -54,7 +54,7 @@ impl Hosts {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some((public, public_port)) = &self.public
             && *public == name
-            && (public_port.is_none() || *public_port == port)
+            && (public_port.is_none() || *public_port == port || port.is_none() && is_default_port(*public_port))
         {
             return true;
         }
@@ -84,6 +84,12 @@ impl Hosts {
 }
 
 /// Splits `host[:port]` or `[v6]:port`; `None` when it is not of that shape.
+/// Browsers leave out 80 and 443 from `Host` and `Origin`, so `lab.example.edu:443` is also
+/// plain `lab.example.edu`.
+fn is_default_port(port: Option<u16>) -> bool {
+    matches!(port, Some(80 | 443))
+}
+
 fn split(authority: &str) -> Option<(&str, Option<u16>)> {
     let (name, port) = match authority.strip_prefix('[') {
         Some(rest) => {
@@ -242,6 +248,12 @@ mod tests {
         let with_port = Hosts::new("127.0.0.1:8080".parse().expect("addr"), Some("lab.example.edu:8443"));
         assert!(with_port.permits("lab.example.edu:8443"));
         assert!(!with_port.permits("lab.example.edu:9000"));
+        assert!(!with_port.permits("lab.example.edu"), "no port is 80 or 443, not 8443");
+        for default in ["lab.example.edu:443", "lab.example.edu:80"] {
+            let hosts = Hosts::new("127.0.0.1:8080".parse().expect("addr"), Some(default));
+            assert!(hosts.permits(default), "{default}");
+            assert!(hosts.permits("lab.example.edu"), "browsers leave out the default port of {default}");
+        }
     }
 
     #[test]

@@ -22,6 +22,9 @@ use crate::net;
 /// The most reply bytes a TCP exchange keeps.
 const MAX_REPLY: usize = 256 * 1024;
 
+/// The longest a TCP exchange may hold its connection open before sending.
+pub const MAX_HOLD_MS: u64 = 1000;
+
 /// Room for a UDP reply: upper-casing can triple a datagram's length (`ΐ` becomes three
 /// characters), and the hosted server reads at most `buffer` bytes.
 fn reply_room(buffer: usize) -> usize {
@@ -35,6 +38,8 @@ pub struct Prepared {
     pub payload: Vec<u8>,
     pub trace: bool,
     pub target: Target,
+    /// How long a TCP client waits between connect() and send().
+    pub hold: std::time::Duration,
     pub impair: Plan,
 }
 
@@ -61,14 +66,25 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
         ));
     }
     let target = req.target.unwrap_or_default();
+    if req.protocol == Protocol::Udp && target == Target::Iterative {
+        return Err(invalid("the iterative server is a TCP server; use protocol tcp"));
+    }
+    let hold_ms = req.hold_ms.unwrap_or(0);
+    if hold_ms > 0 && req.protocol == Protocol::Udp {
+        return Err(invalid("hold_ms is for TCP: a UDP client has no connection to hold"));
+    }
+    if hold_ms > MAX_HOLD_MS {
+        return Err(invalid(&format!("hold_ms is {hold_ms}; the most is {MAX_HOLD_MS}")));
+    }
     let impair = match &req.impair {
         None => Plan::None,
         Some(i) => i.plan(req.protocol).map_err(|m| invalid(&m))?,
     };
-    if req.impair.is_some_and(|i| i.kinds() > 0) && target == Target::ClosedPort {
-        return Err(invalid("impair works with the hosted servers, not the closed port"));
+    if req.impair.is_some_and(|i| i.kinds() > 0) && target != Target::Hosted {
+        return Err(invalid("impair works with the hosted servers, not the closed port or the iterative server"));
     }
-    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, impair })
+    let hold = std::time::Duration::from_millis(hold_ms);
+    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, hold, impair })
 }
 
 /// A finished exchange.
@@ -99,12 +115,12 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         return Err(fail(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down")));
     }
     let closed = p.target == Target::ClosedPort;
-    let server = state.servers.get(p.protocol);
+    let server = state.servers.for_target(p.protocol, p.target);
     let addr = if closed { state.closed.addr } else { server.addr };
     if !closed && !server.is_up() {
         return Err(fail(ApiError::new(
             ErrorCode::ServerDown,
-            format!("the hosted {} server on {} is not running", p.protocol.as_str().to_uppercase(), server.addr),
+            format!("the hosted {} server on {} is not running", server.protocol.as_str().to_uppercase(), server.addr),
         )));
     }
     if let (Plan::Tcp(lose), Some(why)) = (p.impair, &state.impairments.tcp_reason) {
@@ -167,7 +183,19 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             };
             let sock = rec.socket(Transport::Tcp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
-            let result = client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await;
+            let result = if p.hold.is_zero() {
+                client::tcp_exchange(socket, sock, addr, &p.payload, timeout, MAX_REPLY, &mut rec).await
+            } else {
+                // A client slow to send: connected, then silent for `hold`.
+                let deadline = Some(client::Deadline::after(timeout + p.hold));
+                match client::tcp_connect(socket, sock, addr, deadline, &mut rec).await {
+                    Ok(stream) => {
+                        tokio::time::sleep(p.hold).await;
+                        client::tcp_converse(stream, sock, &p.payload, deadline, MAX_REPLY, &mut rec).await
+                    }
+                    Err(e) => Err(e),
+                }
+            };
             (result, route, Op::Close)
         }
     };
@@ -254,6 +282,7 @@ mod tests {
             message_base64: b64.map(str::to_owned),
             trace: None,
             target: None,
+            hold_ms: None,
             impair: None,
         }
     }
@@ -271,6 +300,13 @@ mod tests {
         assert_eq!(code(req(Some("a"), Some("YQ=="))), ErrorCode::InvalidField);
         assert_eq!(code(req(None, Some("not base64!"))), ErrorCode::InvalidField);
         assert_eq!(code(req(Some(""), None)), ErrorCode::InvalidField);
+        let udp_iterative = ExchangeRequest { target: Some(Target::Iterative), ..req(Some("a"), None) };
+        assert_eq!(code(udp_iterative), ErrorCode::InvalidField);
+        let udp_hold = ExchangeRequest { hold_ms: Some(10), ..req(Some("a"), None) };
+        assert_eq!(code(udp_hold), ErrorCode::InvalidField);
+        let long_hold =
+            ExchangeRequest { protocol: Protocol::Tcp, hold_ms: Some(MAX_HOLD_MS + 1), ..req(Some("a"), None) };
+        assert_eq!(code(long_hold), ErrorCode::InvalidField);
         let big = "x".repeat(limits.max_message_bytes + 1);
         assert_eq!(code(req(Some(&big), None)), ErrorCode::TooLarge);
     }

@@ -26,7 +26,7 @@ impl AppState {
 
     /// What stands in the way of serving exchanges, one sentence each; empty when healthy.
     pub(super) fn problems(&self) -> Vec<String> {
-        let mut out: Vec<String> = [&self.servers.udp, &self.servers.tcp].iter().filter_map(|h| h.problem()).collect();
+        let mut out: Vec<String> = self.servers.all().iter().filter_map(|h| h.problem()).collect();
         let tcp = &self.tcp_status;
         let held = tcp.held_for_us(self.tracer.now_us()).filter(|&us| us >= HELD_TOO_LONG_US);
         if let Some(us) = held {

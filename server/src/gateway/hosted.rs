@@ -1,14 +1,19 @@
-//! The servers the gateway hosts, and the port it keeps closed on purpose.
+//! The servers the gateway hosts (UDP, TCP, and TCP in iterative mode for the backlog lab), and
+//! the port it keeps closed on purpose.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus};
-use tokio::net::TcpSocket;
+use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus, Target};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::error::NetError;
+use crate::log::Log;
+use crate::net;
+use crate::tcp_server::{Mode, TcpServer, TcpStatus};
 
 /// One hosted server as the gateway sees it.
 #[derive(Debug)]
@@ -16,6 +21,8 @@ pub struct Hosted {
     pub protocol: Protocol,
     pub addr: SocketAddr,
     pub buffer: usize,
+    /// The TCP server in iterative mode, beside the concurrent one.
+    pub iterative: bool,
     pub(super) up: AtomicBool,
     pub(super) stop: CancellationToken,
     /// Why the server stopped, when it failed.
@@ -28,17 +35,29 @@ impl Hosted {
             protocol,
             addr,
             buffer,
+            iterative: false,
             up: AtomicBool::new(true),
             stop: CancellationToken::new(),
             failure: Mutex::new(None),
         }
     }
 
+    /// The same, for the TCP server in iterative mode.
+    pub(super) fn iterative(mut self) -> Self {
+        self.iterative = true;
+        self
+    }
+
+    fn name(&self) -> String {
+        let name = self.protocol.as_str().to_uppercase();
+        if self.iterative { format!("iterative {name}") } else { name }
+    }
+
     /// Records how the server's `run` ended: it no longer serves, and a failure is logged and
     /// kept for `/healthz`.
     pub(super) fn ended(&self, result: Result<(), NetError>) {
         self.up.store(false, Ordering::Relaxed);
-        let name = self.protocol.as_str().to_uppercase();
+        let name = self.name();
         match result {
             Ok(()) => tracing::info!(server = %name, addr = %self.addr, "hosted server stopped"),
             Err(e) => {
@@ -53,7 +72,7 @@ impl Hosted {
         if self.is_up() {
             return None;
         }
-        let name = self.protocol.as_str().to_uppercase();
+        let name = self.name();
         Some(match &*self.failure.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(e) => format!("the hosted {name} server on {} failed: {e}", self.addr),
             None => format!("the hosted {name} server on {} is not running", self.addr),
@@ -72,15 +91,17 @@ impl Hosted {
             port: self.addr.port(),
             status: if self.is_up() { ServerStatus::Up } else { ServerStatus::Down },
             buffer: self.buffer,
+            iterative: self.iterative,
         }
     }
 }
 
-/// Both hosted servers.
+/// The hosted servers: UDP, TCP, and TCP in iterative mode for the backlog.
 #[derive(Debug)]
 pub struct HostedServers {
     pub udp: Hosted,
     pub tcp: Hosted,
+    pub tcp_iterative: Hosted,
 }
 
 impl HostedServers {
@@ -91,9 +112,36 @@ impl HostedServers {
         }
     }
 
-    pub(super) fn describe(&self) -> Vec<HostedInfo> {
-        vec![self.udp.describe(), self.tcp.describe()]
+    /// The server an exchange with `target` reaches; the closed port is not a server.
+    pub fn for_target(&self, p: Protocol, target: Target) -> &Hosted {
+        match (p, target) {
+            (Protocol::Tcp, Target::Iterative) => &self.tcp_iterative,
+            _ => self.get(p),
+        }
     }
+
+    pub(super) fn all(&self) -> [&Hosted; 3] {
+        [&self.udp, &self.tcp, &self.tcp_iterative]
+    }
+
+    pub(super) fn describe(&self) -> Vec<HostedInfo> {
+        self.all().iter().map(|h| h.describe()).collect()
+    }
+}
+
+/// Runs the backlog lab's TCP server: one client at a time, as in the lesson, with the hosted
+/// server's bounds so that a silent client is closed in time.
+pub(super) fn spawn_iterative(
+    state: &Arc<super::AppState>,
+    listener: TcpListener,
+    bounds: crate::tcp_server::Bounds,
+    tasks: &tokio_util::task::TaskTracker,
+) {
+    let c = &state.config;
+    let server = TcpServer::new(listener, c.tcp_buffer, Mode::Iterative, state.tracer.clone(), Log::Quiet)
+        .bounded(bounds, Arc::new(TcpStatus::default()));
+    let (s, stop) = (Arc::clone(state), state.servers.tcp_iterative.stop.clone());
+    tasks.spawn(async move { s.servers.tcp_iterative.ended(server.run(stop).await) });
 }
 
 /// A port nobody listens on, kept that way by the gateway so no other program can take it.
@@ -123,6 +171,31 @@ impl ClosedPort {
             return Ok(Self { addr, _tcp: tcp, _udp: udp });
         }
         Err(io(std::io::Error::other("no port with a free UDP twin was found")))
+    }
+}
+
+/// The gateway's sockets, bound before anything runs.
+#[derive(Debug)]
+pub struct Bound {
+    pub http: TcpListener,
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    /// The TCP server in iterative mode, on a port the kernel picks (listed in `hello`).
+    pub tcp_iterative: TcpListener,
+    pub closed: ClosedPort,
+    pub pinger: UdpSocket,
+}
+
+impl Bound {
+    /// Binds the sockets `config` names, and the iterative TCP server's on any free port.
+    pub async fn bind(config: &Config) -> Result<Self, NetError> {
+        let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
+        let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
+        let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
+        let tcp_iterative = net::bind_tcp(SocketAddr::new(config.bind, 0), 128)?;
+        let closed = ClosedPort::reserve(config.bind)?;
+        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
+        Ok(Self { http, udp, tcp, tcp_iterative, closed, pinger })
     }
 }
 

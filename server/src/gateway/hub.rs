@@ -3,9 +3,10 @@
 //! An exchange registers its client socket's address before it sends anything; every server
 //! event whose peer is that address goes to that exchange alone. Everything else (a Python
 //! client in a terminal, `nc`, a server starting) goes to the sockets that subscribed to all
-//! traffic, and nowhere when none did, so unobserved traffic costs no allocation.
+//! traffic, and nowhere when none did, so unobserved traffic costs no allocation. Observed
+//! conversations are also kept, boundedly, for lab checks of a client run in a terminal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +28,10 @@ pub struct Routed {
 /// How many observed events a slow subscriber may fall behind before it skips some.
 const OBSERVER_BACKLOG: usize = 4096;
 
+/// How many observed conversations are kept for lab checks, and how many events of each.
+const KEPT_CONVERSATIONS: usize = 256;
+const KEPT_EVENTS: usize = 256;
+
 /// One server event seen by subscribers to all traffic.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -41,6 +46,9 @@ pub struct Hub {
     routes: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Routed>>>,
     observers: broadcast::Sender<Observed>,
     observer_count: AtomicUsize,
+    /// The newest conversations observed while someone watched, so that a lab can check a
+    /// client run in a terminal against what the hosted server itself recorded.
+    kept: Mutex<VecDeque<(String, Vec<Event>)>>,
 }
 
 impl Default for Hub {
@@ -49,6 +57,7 @@ impl Default for Hub {
             routes: Mutex::new(HashMap::new()),
             observers: broadcast::channel(OBSERVER_BACKLOG).0,
             observer_count: AtomicUsize::new(0),
+            kept: Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -97,8 +106,31 @@ impl Hub {
                 Some(client) => format!("{transport} {client}"),
                 None => format!("{transport} server"),
             };
+            self.keep(&conversation, &event);
             let _ = self.observers.send(Observed { conversation, event });
         }
+    }
+}
+
+impl Hub {
+    fn keep(&self, conversation: &str, event: &Event) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        match kept.iter_mut().find(|(name, _)| name == conversation) {
+            Some((_, events)) if events.len() < KEPT_EVENTS => events.push(event.clone()),
+            Some(_) => {}
+            None => {
+                if kept.len() >= KEPT_CONVERSATIONS {
+                    kept.pop_front();
+                }
+                kept.push_back((conversation.to_owned(), vec![event.clone()]));
+            }
+        }
+    }
+
+    /// The events of an observed conversation, such as `udp 127.0.0.1:53211`, if still kept.
+    pub fn conversation(&self, name: &str) -> Option<Vec<Event>> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.iter().find(|(n, _)| n == name).map(|(_, events)| events.clone())
     }
 }
 
@@ -189,5 +221,23 @@ mod tests {
         drop(route);
         drop(observer);
         assert!(!hub.wants(Some(a)), "routes and observers unregister on drop");
+    }
+
+    #[test]
+    fn observed_conversations_are_kept_boundedly_while_watched() {
+        let hub = Arc::new(Hub::default());
+        let a: SocketAddr = "127.0.0.1:1000".parse().expect("addr");
+        hub.emit(event(Some(a)));
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000"), None, "nobody watched");
+        let _observer = hub.observe();
+        for _ in 0..KEPT_EVENTS + 5 {
+            hub.emit(event(Some(a)));
+        }
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000").map(|e| e.len()), Some(KEPT_EVENTS));
+        for port in 0..KEPT_CONVERSATIONS {
+            hub.emit(event(Some(SocketAddr::from(([127, 0, 0, 2], 3000 + port as u16)))));
+        }
+        assert_eq!(hub.conversation("udp 127.0.0.1:1000"), None, "the oldest went first");
+        assert!(hub.conversation("udp 127.0.0.2:3000").is_some());
     }
 }

@@ -3,6 +3,10 @@
 //! exact equivalent), plus a cap on WebSockets per IP. A class behind one NAT shares an
 //! address, so each student's WebSocket has its own bucket and only the ceiling is shared.
 //!
+//! Addresses are counted as a network would hand them out: an IPv4 address alone, an IPv6
+//! address by its /64, since one host commonly holds a whole /64 and could otherwise make up
+//! new addresses to escape the limit.
+//!
 //! The rate limiter takes its clock as a type parameter, so tests drive it with governor's
 //! fake clock instead of sleeping. The connection cap stays hand-written: governor limits
 //! rates, not how many things are open at once.
@@ -13,7 +17,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, middleware::NoOpMiddleware};
 
@@ -22,11 +26,26 @@ const PRUNE_ABOVE: usize = 10_000;
 
 type Keyed<C> = governor::RateLimiter<IpAddr, HashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
+/// Forgetting refilled addresses scans them all, so it runs at most this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// The key an address is limited under: IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its /64.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 /// A rate limit per IP address: `rate` exchanges a second on average, `burst` at once.
 #[derive(Debug)]
 pub struct RateLimiter<C: Clock = DefaultClock> {
     limiter: Keyed<C>,
     clock: C,
+    last_prune: Mutex<Option<C::Instant>>,
 }
 
 impl RateLimiter {
@@ -40,15 +59,24 @@ impl<C: Clock + Clone> RateLimiter<C> {
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
-        Self { limiter: governor::RateLimiter::hashmap_with_clock(quota, clock.clone()), clock }
+        Self {
+            limiter: governor::RateLimiter::hashmap_with_clock(quota, clock.clone()),
+            clock,
+            last_prune: Mutex::new(None),
+        }
     }
 
     /// Lets one more exchange from `ip` through, or says how long until one may start.
     pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
         if self.limiter.len() > PRUNE_ABOVE {
-            self.limiter.retain_recent();
+            let now = self.clock.now();
+            let mut last = self.last_prune.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_none_or(|at| Duration::from(now.duration_since(at)) >= PRUNE_EVERY) {
+                *last = Some(now);
+                self.limiter.retain_recent();
+            }
         }
-        self.limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter.check_key(&limit_key(ip)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -94,6 +122,7 @@ impl ConnectionLimiter {
 
     /// Admits one more connection from `ip`, held until the returned guard drops.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionGuard> {
+        let ip = limit_key(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = open.entry(ip).or_insert(0);
         if *n >= self.max {
@@ -197,6 +226,21 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         assert!(limiter.try_take(A).is_ok());
         assert!(limiter.limiter.len() <= 2, "refilled addresses forgotten: {}", limiter.limiter.len());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_the_limit_of_their_64() {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(1, 2, clock);
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("ipv6");
+        assert!(limiter.try_take(v6("2001:db8:1:2::1")).is_ok());
+        assert!(limiter.try_take(v6("2001:db8:1:2:ffff::7")).is_ok());
+        assert!(limiter.try_take(v6("2001:db8:1:2::99")).is_err(), "the same /64 is one address");
+        assert!(limiter.try_take(v6("2001:db8:1:3::1")).is_ok(), "another /64 is another");
+        assert_eq!(limit_key(v6("::ffff:10.0.0.1")), A, "IPv4-mapped counts as IPv4");
+        let cap = ConnectionLimiter::new(1);
+        let _held = cap.admit(v6("2001:db8::1")).expect("first");
+        assert!(cap.admit(v6("2001:db8::2")).is_none(), "the cap also counts the /64");
     }
 
     #[test]

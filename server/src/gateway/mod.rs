@@ -15,6 +15,7 @@ mod exchange;
 mod health;
 mod hosted;
 mod hub;
+mod labs;
 mod limits;
 mod listener;
 mod metrics;
@@ -40,7 +41,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use self::hosted::{ClosedPort, Hosted, HostedServers};
+pub use self::hosted::{Bound, ClosedPort, Hosted, HostedServers};
 use self::hub::Hub;
 use self::limits::{ConnectionLimiter, RateLimiter};
 use self::metrics::Metrics;
@@ -51,7 +52,6 @@ use crate::error::NetError;
 use crate::impair::nft::Nft;
 use crate::impair::{Loss, UdpTable};
 use crate::log::Log;
-use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
@@ -73,6 +73,8 @@ pub enum ServeError {
     Capture(#[from] CaptureError),
     #[error(transparent)]
     Store(#[from] crate::db::StoreError),
+    #[error(transparent)]
+    Labs(#[from] labs::LabsError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -90,6 +92,7 @@ pub struct AppState {
     tcp_status: Arc<TcpStatus>,
     store: Store,
     db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
+    labs: labs::Labs,
     udp_pool: pool::UdpPool,
     /// What the hosted UDP server does to chosen clients' next datagram.
     udp_impair: Arc<UdpTable>,
@@ -137,28 +140,6 @@ impl AppState {
     }
 }
 
-/// The gateway's sockets, bound before anything runs.
-#[derive(Debug)]
-pub struct Bound {
-    pub http: TcpListener,
-    pub udp: UdpSocket,
-    pub tcp: TcpListener,
-    pub closed: ClosedPort,
-    pub pinger: UdpSocket,
-}
-
-impl Bound {
-    /// Binds the three sockets `config` names.
-    pub async fn bind(config: &Config) -> Result<Self, NetError> {
-        let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
-        let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
-        let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
-        let closed = ClosedPort::reserve(config.bind)?;
-        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
-        Ok(Self { http, udp, tcp, closed, pinger })
-    }
-}
-
 /// A gateway ready to run.
 #[derive(Debug)]
 pub struct Gateway {
@@ -166,6 +147,7 @@ pub struct Gateway {
     http: TcpListener,
     udp: UdpSocket,
     tcp: TcpListener,
+    tcp_iterative: TcpListener,
     pinger: UdpSocket,
     /// The hosted servers' and the capture's tasks.
     servers: TaskTracker,
@@ -207,14 +189,17 @@ impl Gateway {
         let servers = HostedServers {
             udp: Hosted::new(Protocol::Udp, addr(bound.udp.local_addr())?, config.udp_buffer),
             tcp: Hosted::new(Protocol::Tcp, addr(bound.tcp.local_addr())?, config.tcp_buffer),
+            tcp_iterative: Hosted::new(Protocol::Tcp, addr(bound.tcp_iterative.local_addr())?, config.tcp_buffer)
+                .iterative(),
         };
         let hosts = edge::Hosts::new(addr(bound.http.local_addr())?, config.public_name.as_deref());
         let hub = Arc::new(Hub::default());
         let tracer = Tracer::new(hub.clone());
         let watched = Watched {
             udp: vec![servers.udp.addr.port(), bound.closed.addr.port()],
-            tcp: vec![servers.tcp.addr.port(), bound.closed.addr.port()],
+            tcp: vec![servers.tcp.addr.port(), servers.tcp_iterative.addr.port(), bound.closed.addr.port()],
         };
+        let labs = labs::Labs::load(config.labs_dir.as_deref())?;
         let tasks = TaskTracker::new();
         let capture_stop = CancellationToken::new();
         let capture_live = Arc::new(capture::Liveness::new(capture_stop.clone()));
@@ -235,6 +220,7 @@ impl Gateway {
             tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
             db: std::sync::OnceLock::new(),
+            labs,
             udp_pool: pool::UdpPool::default(),
             udp_impair: Arc::new(UdpTable::default()),
             impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
@@ -263,6 +249,7 @@ impl Gateway {
             http: bound.http,
             udp: bound.udp,
             tcp: bound.tcp,
+            tcp_iterative: bound.tcp_iterative,
             pinger: bound.pinger,
             servers: tasks,
             capture_stop,
@@ -280,7 +267,7 @@ impl Gateway {
 
     /// Serves until the shutdown token fires, then shuts down in order.
     pub async fn run(self) -> Result<(), ServeError> {
-        let Self { state, http, udp, tcp, pinger, servers, capture_stop } = self;
+        let Self { state, http, udp, tcp, tcp_iterative, pinger, servers, capture_stop } = self;
         let udp = UdpServer::new(udp, state.config.udp_buffer, state.tracer.clone(), Log::Quiet)
             .impaired(Arc::clone(&state.udp_impair));
         let bounds = state.config.tcp_bounds(crate::fds::hosted_room());
@@ -291,6 +278,7 @@ impl Gateway {
         servers.spawn(async move { s.servers.get(p).ended(udp.run(stop).await) });
         let (s, p, stop) = watch(&state.servers.tcp);
         servers.spawn(async move { s.servers.get(p).ended(tcp.run(stop).await) });
+        hosted::spawn_iterative(&state, tcp_iterative, bounds, &servers);
         let loss = Loss::new(f64::from(PINGER_LOSS_PERCENT) / 100.0, state.pinger_seed);
         let pinger = UdpServer::new(pinger, state.config.udp_buffer, state.tracer.clone(), Log::Quiet).lossy(loss);
         let stop = state.servers.udp.stop.clone();
@@ -327,6 +315,7 @@ impl Gateway {
         }
         state.servers.udp.stop.cancel();
         state.servers.tcp.stop.cancel();
+        state.servers.tcp_iterative.stop.cancel();
         capture_stop.cancel();
         servers.wait().await;
         if let Some(nft) = &state.nft {
@@ -351,6 +340,7 @@ fn router(state: Arc<AppState>) -> Router {
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
         .merge(saved::routes(&state))
+        .merge(labs::routes(&state))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))

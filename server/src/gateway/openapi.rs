@@ -4,9 +4,10 @@
 //! Three things are added to the generated document. Every operation gets the answers the
 //! HTTP edge gives before any route runs (408, 413, 421; see `edge.rs` and `listener.rs`).
 //! `ExchangeRequest` gets the rule that exactly one of `message` and `message_base64` is
-//! given, and not empty, as a `oneOf`. And `CheckRequest` names the programs the gateway
+//! given, and not empty, as a `oneOf`, and the rule that only TCP takes the `iterative`
+//! target and `hold_ms`, as an `allOf`. And `CheckRequest` names the programs the gateway
 //! checks and the targets this operator listed, so the document of each gateway says which
-//! checks it takes. This module depends on `rest.rs` and `checks.rs` for the annotations;
+//! checks it takes. This module depends on `rest.rs`, `checks.rs` and `labs.rs` for the annotations;
 //! nothing depends on it but the router.
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::{AppState, checks, rest, saved};
+use super::{AppState, checks, labs, rest, saved};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
@@ -42,6 +43,9 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         rest::servers,
         rest::healthz,
         rest::metrics,
+        labs::list,
+        labs::lab,
+        labs::check,
         openapi,
         ws
     ),
@@ -70,7 +74,16 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         rest::Health,
         SaveRequest,
         SavedLink,
-        SavedExchange
+        SavedExchange,
+        labs::LabCheckRequest,
+        socketlab_labs::view::LabSummary,
+        socketlab_labs::view::LabView,
+        socketlab_labs::view::StepView,
+        socketlab_labs::view::Prompt,
+        socketlab_labs::view::ActionView,
+        socketlab_labs::StepResult,
+        socketlab_labs::CheckResult,
+        socketlab_labs::eval::At
     ))
 )]
 struct ApiDoc;
@@ -153,12 +166,26 @@ pub fn document(targets: &[&str], clients: bool) -> Value {
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/ExchangeRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_message());
-        request.insert("allOf".into(), json!([impair_rule()]));
+        request.insert("allOf".into(), json!([impair_rule(), {"anyOf": tcp_only()}]));
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/CheckRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_check(targets, clients));
     }
     doc
+}
+
+/// The `iterative` target and a hold are for TCP: a UDP exchange has neither.
+fn tcp_only() -> Value {
+    json!([
+        {"properties": {"protocol": {"const": "tcp"}}},
+        {
+            "properties": {
+                "protocol": {"const": "udp"},
+                "target": {"enum": ["hosted", "closed_port", null]},
+                "hold_ms": {"enum": [0, null]}
+            }
+        }
+    ])
 }
 
 /// A server program with one of the listed target names, or, when the gateway takes client
@@ -246,7 +273,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document(&["my-server"], false);
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 11, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 14, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -280,6 +307,10 @@ mod tests {
         let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];
         assert_eq!(rule[0]["properties"]["message"]["minLength"], 1);
         assert_eq!(rule[1]["required"][0], "message_base64");
+        let check = &doc["paths"]["/api/v1/labs/{lab}/steps/{step}/check"]["post"]["responses"];
+        for status in ["200", "400", "404", "415", "422"] {
+            assert!(check[status].is_object(), "the lab check lacks {status}");
+        }
         let impair = doc["components"]["schemas"]["ExchangeRequest"]["allOf"][0]["anyOf"].to_string();
         assert!(!impair.contains("null,") && !impair.contains(":null"), "every schema is an object: {impair}");
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();

@@ -206,13 +206,14 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
     let (events, last) = match exchange::run(&state, &prepared).await {
         Ok(o) => {
             let (reply, reply_base64) = reply_text(&o.reply);
-            let reply = Reply { id: id.clone(), reply, reply_base64, elapsed_us: o.elapsed_us, exchange: o.exchange };
+            let exchange = o.stored.or(o.exchange);
+            let reply = Reply { id: id.clone(), reply, reply_base64, elapsed_us: o.elapsed_us, exchange };
             (o.events, ServerMsg::Reply(reply))
         }
         Err(f) => {
             let mut error = super::core::error(Some(id.clone()), f.error.code, f.error.message);
             if let ServerMsg::Error { exchange, .. } = &mut error {
-                *exchange = f.exchange;
+                *exchange = f.stored.or(f.exchange);
             }
             (f.events, error)
         }
