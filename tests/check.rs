@@ -411,3 +411,176 @@ async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() 
     assert_eq!(report["target"], listen.to_string());
     r.stop().await;
 }
+
+#[test]
+fn a_client_that_keeps_sending_yields_a_bounded_timeline() {
+    let flood = peer("tcp_client_floods.py");
+    let args = ["tcp-client", "--listen", "127.0.0.1:0", "--timeout-ms", "1000", "--format", "json", "--"];
+    let (_, out, err) = check(&[&args[..], &["python3", "-u", &flood, "{port}"]].concat());
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let events = item(&report, "closes")["events"].as_array().unwrap();
+    // At most 32 reads one by one, a summary and the end: never one event per read.
+    assert!(events.len() <= 40, "{} events in closes", events.len());
+    let details: Vec<&str> = events.iter().filter_map(|e| e["detail"].as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("stopped reading")), "{details:?}");
+    // It reads the reply before it starts sending, and never closes.
+    assert_eq!(ids(&report, "fail"), set(&["closes"]), "{report:#}");
+    assert!(item(&report, "closes")["reason"].as_str().unwrap().contains("kept sending"), "{report:#}");
+}
+
+/// Connects to the check on 127.0.0.1:`port` from the address `from` and sends `sentence`,
+/// for a TCP client from 127.0.0.1 or an intruder from another loopback address.
+fn tcp_client_from(rt: &tokio::runtime::Handle, from: &str, port: u16, sentence: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(sentence).unwrap();
+    stream
+}
+
+async fn ws_check_report(ws: &mut gateway::Ws, id: &str) -> Value {
+    for _ in 0..10 {
+        let frame = gateway::recv(ws).await;
+        assert_eq!(frame["id"], id, "{frame}");
+        match frame["type"].as_str().unwrap() {
+            "check_item" => {}
+            "check_report" => return frame["report"].clone(),
+            other => panic!("unexpected frame {other}: {frame}"),
+        }
+    }
+    panic!("no report after 10 frames");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_checks_grade_only_the_requesters_address_and_a_few_per_address() {
+    use std::io::Read;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.check_listen = Some(listen);
+        c.check_wait = std::time::Duration::from_secs(10);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        http.post(r.url("/api/v1/checks")).header("content-type", "application/json").body(body.to_string()).send()
+    };
+
+    // UDP: another address (127.0.0.2) sends first; it gets no answer and no place in the report.
+    let check = tokio::spawn(post(serde_json::json!({"program": "udp-client"})));
+    tokio::task::spawn_blocking(move || {
+        wait_until_listening(port, true);
+        let intruder = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        intruder.send_to(b"intruder-udp", listen).unwrap();
+        let mut client = python("udp_client.py");
+        client.arg(port.to_string());
+        let (status, out, err) = run_with_input(client, "hello socket\nstraße\nend\n".as_bytes());
+        assert!(status.success() && out.contains("STRASSE"), "{out}\n{err}");
+        intruder.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        let got = intruder.recv_from(&mut buf).map(|(n, _)| buf[..n].to_vec());
+        assert_eq!(got.unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "the intruder was answered");
+    })
+    .await
+    .unwrap();
+    let resp = check.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert!(!report.to_string().contains("intruder"), "{report:#}");
+    assert_eq!(ids(&report, "pass"), set(&["one-datagram", "one-socket"]), "{report:#}");
+
+    // TCP over the WebSocket: the intruder connects first and is cut off unread.
+    let mut ws = gateway::connect(&r).await;
+    gateway::send(&mut ws, serde_json::json!({"type": "check", "id": "c", "program": "tcp-client"})).await;
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        wait_until_listening(port, false);
+        let mut intruder = tcp_client_from(&rt, "127.0.0.2", port, b"intruder-tcp");
+        let mut client = tcp_client_from(&rt, "127.0.0.1", port, b"hello tcp");
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"HELLO TCP");
+        let mut rest = Vec::new();
+        assert!(!matches!(intruder.read_to_end(&mut rest), Ok(n) if n > 0), "the intruder was answered");
+    })
+    .await
+    .unwrap();
+    let report = ws_check_report(&mut ws, "c").await;
+    assert!(!report.to_string().contains("intruder"), "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert!(item(&report, "connects")["reason"].as_str().unwrap().contains("127.0.0.1:"), "{report:#}");
+
+    // A third client check from this address runs; a fourth is over its share.
+    gateway::send(&mut ws, serde_json::json!({"type": "check", "id": "d", "program": "tcp-client"})).await;
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        wait_until_listening(port, false);
+        let mut client = tcp_client_from(&rt, "127.0.0.1", port, b"again");
+        client.read_to_end(&mut Vec::new()).unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(ws_check_report(&mut ws, "d").await["passed"], true);
+    let resp = post(serde_json::json!({"program": "udp-client"})).await.unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn one_check_runs_against_a_target_at_a_time() {
+    let (_server, port) = python_server("tcp_server.py");
+    let listed: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let r = gateway::start(|c| {
+        c.targets.insert("my-server".to_owned(), listed);
+        c.limits.exchange_timeout_ms = 1000;
+    })
+    .await;
+    let mut ws = gateway::connect(&r).await;
+    let frame =
+        |id: &str| serde_json::json!({"type": "check", "id": id, "program": "tcp-server", "target": "my-server"});
+    gateway::send(&mut ws, frame("k1")).await;
+    let first = gateway::recv(&mut ws).await;
+    assert_eq!((&first["type"], &first["id"]), (&"check_item".into(), &"k1".into()), "{first}");
+
+    // k1 is still running: a second check of the same target, by REST or WebSocket, is refused.
+    let resp = reqwest::Client::new()
+        .post(r.url("/api/v1/checks"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"program": "tcp-server", "target": "my-server"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "too_many_in_flight");
+    gateway::send(&mut ws, frame("k2")).await;
+    let (mut k1_report, mut k2_error) = (None, None);
+    for _ in 0..12 {
+        let f = gateway::recv(&mut ws).await;
+        match (f["id"].as_str().unwrap(), f["type"].as_str().unwrap()) {
+            ("k1", "check_item") => {}
+            ("k1", "check_report") => k1_report = Some(f["report"].clone()),
+            ("k2", "error") => k2_error = Some(f["code"].clone()),
+            _ => panic!("unexpected frame {f}"),
+        }
+        if k1_report.is_some() && k2_error.is_some() {
+            break;
+        }
+    }
+    assert_eq!(k2_error.unwrap(), "too_many_in_flight");
+    assert_eq!(k1_report.unwrap()["passed"], true);
+
+    // Once k1 has ended, the target takes a check again: it runs, and finds the server that
+    // k1's invalid-utf8 item killed gone.
+    gateway::send(&mut ws, frame("k3")).await;
+    let last = gateway::recv(&mut ws).await;
+    assert_eq!((&last["id"], &last["code"]), (&"k3".into(), &"connection_refused".into()), "{last}");
+    r.stop().await;
+}

@@ -1,7 +1,9 @@
 //! Loss on demand, over the WebSocket and REST: UDP impairments done by the hosted server
 //! (lost request, lost reply, delayed and duplicated reply), with inferred and with captured
-//! packets, and the checks that refuse a wrong combination. Captured variants need root or
-//! CAP_NET_RAW, as tests/capture.rs does; without it they fail rather than skip.
+//! packets, and the checks that refuse a wrong combination (a delay as long as the exchange's
+//! timeout among them), and a delayed answer whose exchange ended never reaching a later
+//! socket on the same port. Captured variants need root or CAP_NET_RAW, as tests/capture.rs
+//! does; without it they fail rather than skip.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -110,11 +112,13 @@ async fn duplicate_and_delay_captured() {
 
 #[tokio::test]
 async fn wrong_combinations_are_invalid_fields_and_hello_says_what_works() {
-    let r = start(|_| {}).await;
+    let r = start(|c| c.limits.exchange_timeout_ms = 1000).await;
     let mut ws = connect(&r).await;
     for (i, (protocol, impair)) in [
         ("udp", json!({"drop":"syn_ack"})),
         ("udp", json!({"delay_ms":5001})),
+        // An answer as late as the timeout would come after the exchange gave up on it.
+        ("udp", json!({"delay_ms":1000})),
         ("udp", json!({"drop":"request","duplicate":true})),
         ("tcp", json!({"drop":"request"})),
         ("tcp", json!({"delay_ms":100})),
@@ -126,6 +130,9 @@ async fn wrong_combinations_are_invalid_fields_and_hello_says_what_works() {
         send(&mut ws, json!({"type":"exchange","id":id,"protocol":protocol,"message":"x","impair":impair})).await;
         let (_, end) = collect(&mut ws, &id).await;
         assert_eq!(end["code"], "invalid_field", "{protocol} {impair}: {end}");
+        if impair["delay_ms"] == 1000 {
+            assert!(end["message"].as_str().unwrap().contains("(1000 ms)"), "the bound is named: {end}");
+        }
         let (status, body) = rest(&r, json!({"protocol":protocol,"message":"x","impair":impair})).await;
         assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_field")), "{body}");
     }
@@ -163,4 +170,78 @@ async fn the_hosted_pinger_loses_the_requests_its_announced_seed_says() {
     let mut again = socketlab::impair::Loss::new(0.3, pinger["seed"].as_u64().unwrap());
     assert_eq!(lost, (0..20).filter(|_| again.lose()).count(), "exactly the predicted pings were lost");
     r.stop().await;
+}
+
+/// Sends every server call to the test.
+#[derive(Debug)]
+struct Calls(tokio::sync::mpsc::UnboundedSender<socketlab_proto::Event>);
+
+impl socketlab::trace::Sink for Calls {
+    fn wants(&self, _peer: Option<std::net::SocketAddr>) -> bool {
+        true
+    }
+    fn emit(&self, event: socketlab_proto::Event) {
+        let _ = self.0.send(event);
+    }
+}
+
+#[tokio::test]
+async fn a_delayed_answer_is_not_sent_once_its_exchange_is_over() {
+    use socketlab::impair::UdpTable;
+    use socketlab_proto::Op;
+    use socketlab_proto::impair::UdpImpair;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::net::UdpSocket;
+    use tokio::time::timeout;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let tracer = socketlab::trace::Tracer::new(Arc::new(Calls(tx)));
+    let table = Arc::new(UdpTable::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server = socket.local_addr().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = socketlab::udp_server::UdpServer::new(socket, 2048, tracer, socketlab::log::Log::Quiet)
+        .impaired(Arc::clone(&table))
+        .run(cancel.clone());
+    let task = tokio::spawn(run);
+    let late = UdpImpair { delay_ms: 300, ..UdpImpair::default() };
+
+    // An exchange asks for a late answer and ends before it comes, as one that fails would.
+    let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = first.local_addr().unwrap().port();
+    let guard = table.set(first.local_addr().unwrap(), late);
+    first.send_to(b"stale", server).await.unwrap();
+    let received = timeout(Duration::from_secs(5), async {
+        while let Some(e) = rx.recv().await {
+            if e.op == Op::Recvfrom {
+                return;
+            }
+        }
+    });
+    received.await.expect("the server took the datagram");
+    drop(guard);
+    drop(first);
+
+    // A later socket on the same port never gets that answer.
+    let later = UdpSocket::bind(("127.0.0.1", port)).await.expect("the port is free again");
+    let mut buf = [0u8; 64];
+    let got = timeout(Duration::from_millis(1000), later.recv_from(&mut buf)).await;
+    assert!(
+        got.is_err(),
+        "the ended exchange's answer reached a later socket: {:?}",
+        got.map(|r| r.map(|(n, _)| buf[..n].to_vec()))
+    );
+
+    // An exchange still on gets its late answer.
+    let guard = table.set(later.local_addr().unwrap(), late);
+    later.send_to(b"on time", server).await.unwrap();
+    let (n, _) = timeout(Duration::from_secs(5), later.recv_from(&mut buf)).await.expect("answered").unwrap();
+    assert_eq!(&buf[..n], b"ON TIME");
+    drop(guard);
+    while let Ok(e) = rx.try_recv() {
+        assert!(!(e.op == Op::Sendto && e.preview.as_deref() == Some("STALE")), "no sendto of the stale answer: {e:?}");
+    }
+    cancel.cancel();
+    task.await.unwrap().unwrap();
 }

@@ -56,7 +56,8 @@ pub struct Impair {
     /// or `fin`, dropped once so that the kernel retransmits it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<Lose>,
-    /// UDP only: the server waits this long before it answers (at most 5000).
+    /// UDP only: the server waits this long before it answers (at most 5000, and below the
+    /// gateway's exchange timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5000))]
     pub delay_ms: Option<u64>,
@@ -232,16 +233,19 @@ pub fn mark_lost_datagram(events: &mut Vec<Event>, from: Side) {
     events.insert(at, lost);
 }
 
-/// Whether a captured segment is the one `lose` names.
+/// Whether a captured segment is one the nftables rule for `lose` drops: each arm follows that
+/// rule's match (server/src/impair/nft.rs), so that a message longer than one segment has its
+/// loss on the segment that carries PSH, the one the rule drops, not on the first.
 fn is_target(lose: Lose, e: &Event) -> bool {
     let Some(s) = &e.segment else { return false };
     let flags: Vec<&str> = s.flags.split(',').collect();
     let has = |f: &str| flags.contains(&f);
+    let pushed = has("PSH") && !has("SYN") && !has("RST");
     match lose {
         Lose::Syn => e.side == Side::Client && has("SYN") && !has("ACK"),
         Lose::SynAck => e.side == Side::Server && has("SYN") && has("ACK"),
-        Lose::Data => e.side == Side::Client && s.len > 0,
-        Lose::Reply => e.side == Side::Server && s.len > 0,
+        Lose::Data => e.side == Side::Client && pushed,
+        Lose::Reply => e.side == Side::Server && pushed,
         Lose::Fin => e.side == Side::Server && has("FIN"),
         Lose::Request => false,
     }
@@ -256,22 +260,33 @@ fn retransmit_note(waited_us: u64) -> String {
 }
 
 /// Marks the captured TCP segment that `lose` dropped as lost, and the copies the kernel sent
-/// again (same direction, sequence number and flags) as retransmissions.
+/// again (same direction, sequence number, flags and length) as retransmissions. The rule drops
+/// the first segment it matches; that segment is marked only when a later copy was captured,
+/// the evidence that the receiver never got it (a rule that never fired leaves no mark).
 pub fn mark_lost_segment(events: &mut [Event], lose: Lose) {
     let captured = |e: &Event| e.op == Op::Segment && !e.has(Flag::Inferred) && e.socket.transport == Transport::Tcp;
     let Some(i) = events.iter().position(|e| captured(e) && is_target(lose, e)) else { return };
     let (t0, side, seg) = (events[i].t_us, events[i].side, events[i].segment.clone().unwrap_or_default());
+    let copies: Vec<usize> = (i + 1..events.len())
+        .filter(|&j| {
+            let e = &events[j];
+            captured(e)
+                && e.side == side
+                && e.segment.as_ref().is_some_and(|s| s.seq == seg.seq && s.flags == seg.flags && s.len == seg.len)
+        })
+        .collect();
+    if copies.is_empty() {
+        return;
+    }
     events[i].flag(Flag::Lost);
     events[i].detail = Some(format!(
         "Lost: socketlab's nftables rule dropped this segment once (impair drop: {}), after the capture saw it. The receiving kernel never got it.",
         lose.as_str()
     ));
-    for e in events.iter_mut().skip(i + 1).filter(|e| captured(e) && e.side == side) {
-        let Some(s) = &e.segment else { continue };
-        if s.seq == seg.seq && s.flags == seg.flags && s.len == seg.len {
-            e.flag(Flag::Retransmission);
-            e.detail = Some(retransmit_note(e.t_us.saturating_sub(t0)));
-        }
+    for j in copies {
+        let e = &mut events[j];
+        e.flag(Flag::Retransmission);
+        e.detail = Some(retransmit_note(e.t_us.saturating_sub(t0)));
     }
 }
 
@@ -356,5 +371,26 @@ mod tests {
         assert!(events[3].has(Flag::Retransmission));
         assert!(events[3].detail.as_deref().is_some_and(|d| d.contains("after 1000 ms")));
         assert!(!events[2].has(Flag::Retransmission), "only the lost segment's copies are marked");
+    }
+
+    fn data(t: u64, flags: &str, seq: u32, len: u64) -> Event {
+        let sock = SocketRef { id: 0, role: Role::Client, transport: Transport::Tcp };
+        let mut e = Event::new(t, Side::Client, sock, Op::Segment);
+        e.segment = Some(Segment { seq: Some(seq), ..Segment::inferred(flags, len) });
+        e
+    }
+
+    #[test]
+    fn a_message_longer_than_a_segment_loses_the_one_the_rule_drops_once_resent() {
+        // Two segments: the first fills the MSS without PSH, the rule drops the second.
+        let sent = [data(0, "ACK", 1, 65483), data(10, "PSH,ACK", 65484, 1000)];
+        let mut events = [sent[0].clone(), sent[1].clone(), data(200_000, "PSH,ACK", 65484, 1000)];
+        mark_lost_segment(&mut events, Lose::Data);
+        let lost: Vec<bool> = events.iter().map(|e| e.has(Flag::Lost)).collect();
+        assert_eq!(lost, [false, true, false]);
+        assert!(events[2].has(Flag::Retransmission));
+        let mut events = sent;
+        mark_lost_segment(&mut events, Lose::Data);
+        assert!(events.iter().all(|e| e.flags.is_empty()), "no later copy, no loss shown: {events:?}");
     }
 }

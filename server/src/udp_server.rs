@@ -119,7 +119,8 @@ impl UdpServer {
             };
             let data = &buf[..dgram.len];
             let from = dgram.from;
-            let impair = self.impair.as_ref().and_then(|t| t.take(from)).unwrap_or_default();
+            let entry = self.impair.as_ref().and_then(|t| t.take(from));
+            let impair = entry.as_ref().map(|e| e.impair).unwrap_or_default();
             if self.loss.as_mut().is_some_and(Loss::lose) {
                 // The pinger assignment's server: read the request and pretend it was lost.
                 self.log.queue(&mut pending, format_args!("udp {from}: request lost (simulated)"));
@@ -162,12 +163,19 @@ impl UdpServer {
                     )
                 });
             } else if impair.delay_ms > 0 {
-                // Answer later without holding up other clients; shutdown cancels the wait.
+                // Answer later without holding up other clients. Shutdown cancels the wait, and
+                // so does the end of the exchange: its socket is closed by then, and a later
+                // socket on the same port must not take this answer for its own.
                 let (socket, tracer, bytes) = (Arc::clone(&self.socket), tracer.clone(), upper.bytes.clone());
                 let (cancel, wait) = (cancel.clone(), Duration::from_millis(impair.delay_ms));
+                let ended = entry.map(|e| e.ended).unwrap_or_default();
                 tokio::spawn(async move {
                     tokio::select! {
+                        biased;
                         () = cancel.cancelled() => {}
+                        () = ended.cancelled() => {
+                            tracing::debug!(peer = %from, "udp: the exchange ended before its delayed answer; not sent");
+                        }
                         () = tokio::time::sleep(wait) => {
                             let reply = Reply { socket: &socket, tracer: &tracer, sock, local, to: from };
                             let _ = reply.send(&bytes).await;

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use super::ClientOpts;
 use super::child::Client;
-use super::probe::{TcpEnd, shown};
+use super::probe::{MAX_REPLY, ReadLog, TcpEnd, shown};
 use crate::client::Recorder;
 use crate::net;
 
@@ -32,7 +32,7 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     let known = (!opts.command.is_empty() || !opts.sentences.is_empty()).then_some(typed.as_str());
 
     let started = rec.now();
-    let (mut stream, peer) = match tokio::time::timeout(opts.wait, listener.accept()).await {
+    let (mut stream, peer) = match tokio::time::timeout(opts.wait, accept_client(&listener, opts)).await {
         Ok(Ok(x)) => x,
         _ => {
             let reason = format!("no connection within {} s", opts.wait.as_secs_f64());
@@ -81,17 +81,34 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     let t = rec.now();
     let _ = stream.shutdown().await;
     rec.push_at(t, |t| ev(t, Op::Shutdown).detail("the server's FIN, as close() would send"));
-    let end = read_to_end(&mut stream, opts, rec, conn, addr, peer).await;
+    let (end, flooded) = read_to_end(&mut stream, opts, rec, conn, addr, peer).await;
     if let Some(c) = client.as_mut() {
         // Its output is complete once it exits; one that never does is graded on what it printed.
         let _ = c.exited_within(opts.timeout).await;
     }
     let events = rec.take();
     out.push(reads_reply(&data, &reply, end, client.as_ref()).with_events(events.clone()));
-    out.push(closes(end, opts).with_events(events));
+    out.push(closes(end, flooded, opts).with_events(events));
     Ok((addr.to_string(), out))
 }
 
+/// Accepts the first connection from the client to grade; any other host's is closed
+/// unrecorded. The caller's deadline bounds the loop.
+async fn accept_client(
+    listener: &tokio::net::TcpListener,
+    opts: &ClientOpts,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if opts.takes(peer.ip()) {
+            return Ok((stream, peer));
+        }
+        drop(stream);
+    }
+}
+
+/// Reads what the client sends after the reply until it closes; true when it sent so much
+/// that the check stopped reading.
 async fn read_to_end(
     stream: &mut TcpStream,
     opts: &ClientOpts,
@@ -99,34 +116,37 @@ async fn read_to_end(
     conn: SocketRef,
     addr: SocketAddr,
     peer: SocketAddr,
-) -> TcpEnd {
+) -> (TcpEnd, bool) {
     let deadline = tokio::time::Instant::now() + opts.timeout;
     let mut buf = vec![0u8; 4096];
-    // Bytes after the sentence are read and dropped; the deadline bounds the loop.
+    let mut log = ReadLog::default();
+    let ev = |t, op| Event::new(t, Side::Server, conn, op).addrs(Some(addr), Some(peer));
+    // Bytes after the sentence are read and dropped; the deadline bounds the loop, and reading
+    // stops once the client has sent too much.
     loop {
         let started = rec.now();
         let (end, detail) = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Ok(Ok(0)) => (TcpEnd::Fin, "the client closed the connection (FIN)".to_owned()),
             Ok(Ok(n)) => {
-                rec.push(|t| {
-                    Event::new(t, Side::Server, conn, Op::Recv)
-                        .addrs(Some(addr), Some(peer))
-                        .started(started)
-                        .payload(&buf[..n])
-                });
-                continue;
+                if log.count(n) {
+                    rec.push(|t| ev(t, Op::Recv).started(started).payload(&buf[..n]));
+                }
+                match log.full() {
+                    Some(why) => (TcpEnd::Open, why),
+                    None => continue,
+                }
             }
             Ok(Err(e)) => (TcpEnd::Reset, format!("the connection was reset: {e}")),
             Err(_) => (TcpEnd::Open, format!("still open after {} ms", opts.timeout.as_millis())),
         };
+        if let Some(summary) = log.summary() {
+            rec.push(|t| ev(t, Op::Recv).detail(summary));
+        }
         rec.push(|t| {
-            let e = Event::new(t, Side::Server, conn, Op::Recv)
-                .addrs(Some(addr), Some(peer))
-                .started(started)
-                .detail(detail);
+            let e = ev(t, Op::Recv).started(started).detail(detail);
             if end == TcpEnd::Fin { e.payload(&[]) } else { e.with_flag(Flag::Failed) }
         });
-        return end;
+        return (end, log.full().is_some());
     }
 }
 
@@ -174,8 +194,14 @@ fn reads_reply(data: &[u8], reply: &[u8], end: TcpEnd, client: Option<&Client>) 
     }
 }
 
-fn closes(end: TcpEnd, opts: &ClientOpts) -> ItemOutcome {
+fn closes(end: TcpEnd, flooded: bool, opts: &ClientOpts) -> ItemOutcome {
     const ID: &str = "closes";
+    if flooded {
+        return ItemOutcome::fail(
+            ID,
+            format!("it kept sending after the reply (more than {MAX_REPLY} bytes) instead of calling close()"),
+        );
+    }
     match end {
         TcpEnd::Fin => ItemOutcome::pass(ID, "it closed the connection (FIN)"),
         TcpEnd::Reset => ItemOutcome::pass(ID, "it closed the connection (with RST: see reads-reply)"),

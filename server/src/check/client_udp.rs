@@ -42,11 +42,16 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
     let mut seen: Vec<Seen> = Vec::new();
     let first_by = tokio::time::Instant::now() + opts.wait;
     let mut buf = vec![0u8; 64 * 1024];
-    // Bounded: at most MAX_DATAGRAMS, and each wait ends at a deadline.
+    // Bounded: at most MAX_DATAGRAMS, and each wait ends at a deadline that only a datagram
+    // from the client to grade moves.
+    let mut by = first_by;
     while seen.len() < MAX_DATAGRAMS {
-        let by = if seen.is_empty() { first_by } else { tokio::time::Instant::now() + opts.timeout };
         let started = rec.now();
         let Ok(Ok((n, from))) = tokio::time::timeout_at(by, socket.recv_from(&mut buf)).await else { break };
+        if !opts.takes(from.ip()) {
+            // Another host's datagram: neither answered nor recorded, so it shows in no report.
+            continue;
+        }
         let data = buf[..n].to_vec();
         rec.push(|t| {
             Event::new(t, Side::Server, sock, Op::Recvfrom)
@@ -62,6 +67,7 @@ pub async fn run(opts: &ClientOpts, rec: &mut Recorder) -> Result<(String, Vec<I
             break;
         }
         seen.push(Seen { data, from, reply });
+        by = tokio::time::Instant::now() + opts.timeout;
     }
     let events = rec.take();
 

@@ -13,7 +13,7 @@ mod probe;
 mod server_tcp;
 mod server_udp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -85,9 +85,17 @@ pub struct ClientOpts {
     /// Whether to tell the person at the terminal where to point the client (not through the
     /// gateway, whose page and API say it instead).
     pub announce: bool,
+    /// The only address a client is taken from (the gateway's requester); datagrams and
+    /// connections from anywhere else are dropped unrecorded.
+    pub only_from: Option<IpAddr>,
 }
 
 impl ClientOpts {
+    /// Whether a client at `ip` is the one to grade.
+    fn takes(&self, ip: IpAddr) -> bool {
+        self.only_from.is_none_or(|only| only.to_canonical() == ip.to_canonical())
+    }
+
     /// The sentences to type: the given ones, or the defaults.
     fn sentences(&self) -> Vec<String> {
         if self.sentences.is_empty() {
@@ -159,6 +167,7 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
             sentences: a.sentences,
             command: a.command,
             announce: true,
+            only_from: None,
         };
         let ran = match a.program {
             Program::UdpClient => client_udp::run(&opts, &mut rec).await,
@@ -188,17 +197,19 @@ pub async fn grade_server(
     Ok(check::grade(program, &addr.to_string(), outcomes))
 }
 
-/// Listens on `listen` for a student's client, at most `wait` for its first message, and
-/// grades it as `program` (a client program); the items are handed to `on_item` once the
-/// client is done. An error says the check could not listen.
+/// Listens on `listen` for a student's client (only from `only_from`, when given), at most
+/// `wait` for its first message, and grades it as `program` (a client program); the items are
+/// handed to `on_item` once the client is done. An error says the check could not listen.
 pub async fn grade_client(
     program: Program,
     listen: SocketAddr,
+    only_from: Option<IpAddr>,
     wait: Duration,
     timeout: Duration,
     on_item: &mut OnItem<'_>,
 ) -> Result<check::Report, String> {
-    let opts = ClientOpts { listen, wait, timeout, sentences: Vec::new(), command: Vec::new(), announce: false };
+    let opts =
+        ClientOpts { listen, wait, timeout, sentences: Vec::new(), command: Vec::new(), announce: false, only_from };
     let mut rec = Recorder::new(Tracer::silent(), true);
     let (target, outcomes) = match program {
         Program::UdpClient => client_udp::run(&opts, &mut rec).await?,

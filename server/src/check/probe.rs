@@ -15,8 +15,45 @@ use tokio::net::{TcpStream, UdpSocket};
 use crate::client::Recorder;
 use crate::net;
 
-/// Bytes a probe keeps of one reply.
-const MAX_REPLY: usize = 64 * 1024;
+/// Bytes a probe keeps of one reply, and reads of a stream past which it stops reading.
+pub const MAX_REPLY: usize = 64 * 1024;
+/// Reads of one stream that a timeline shows one by one; the rest are summed up in one event.
+pub const MAX_READ_EVENTS: usize = 32;
+
+/// Counts the reads of one stream, so that a peer that keeps sending grows neither the
+/// timeline nor the memory without bound.
+#[derive(Debug, Default)]
+pub struct ReadLog {
+    bytes: usize,
+    shown: usize,
+    unshown_reads: usize,
+    unshown_bytes: usize,
+}
+
+impl ReadLog {
+    /// Counts a read of `n` bytes; true when it gets its own event.
+    pub fn count(&mut self, n: usize) -> bool {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.shown < MAX_READ_EVENTS {
+            self.shown += 1;
+            return true;
+        }
+        self.unshown_reads += 1;
+        self.unshown_bytes = self.unshown_bytes.saturating_add(n);
+        false
+    }
+
+    /// Set once more than [`MAX_REPLY`] bytes arrived: reading stops there.
+    pub fn full(&self) -> Option<String> {
+        (self.bytes > MAX_REPLY).then(|| format!("more than {MAX_REPLY} bytes arrived; the check stopped reading"))
+    }
+
+    /// The one event's detail for the reads not shown, if any.
+    pub fn summary(&self) -> Option<String> {
+        (self.unshown_reads > 0)
+            .then(|| format!("{} more reads ({} bytes) not shown one by one", self.unshown_reads, self.unshown_bytes))
+    }
+}
 
 /// The recorder, timeout and liveness that the items of one check share.
 #[derive(Debug)]
@@ -208,7 +245,9 @@ impl Probe {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut data = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
-        // Each read either moves bytes, ends the connection, or runs into the deadline.
+        let mut log = ReadLog::default();
+        // Each read either moves bytes, ends the connection, or runs into the deadline; reading
+        // stops past MAX_REPLY.
         loop {
             let started = self.rec.now();
             let end = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
@@ -216,8 +255,10 @@ impl Probe {
                 Ok(Ok(n)) => {
                     let room = MAX_REPLY.saturating_sub(data.len());
                     data.extend_from_slice(&buf[..n.min(room)]);
-                    self.rec.push(|t| ev(t, sock, Op::Recv, local, peer).started(started).payload(&buf[..n]));
-                    None
+                    if log.count(n) {
+                        self.rec.push(|t| ev(t, sock, Op::Recv, local, peer).started(started).payload(&buf[..n]));
+                    }
+                    log.full().map(|why| (TcpEnd::Open, why))
                 }
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                     Some((TcpEnd::Reset, "the connection was reset (RST)".to_owned()))
@@ -226,6 +267,9 @@ impl Probe {
                 Err(_) => Some((TcpEnd::Open, format!("still open after {} ms", self.timeout.as_millis()))),
             };
             if let Some((end, detail)) = end {
+                if let Some(summary) = log.summary() {
+                    self.rec.push(|t| ev(t, sock, Op::Recv, local, peer).detail(summary));
+                }
                 self.rec.push(|t| {
                     let e = ev(t, sock, Op::Recv, local, peer).started(started).detail(detail);
                     if end == TcpEnd::Fin { e.payload(&[]) } else { e.with_flag(Flag::Failed) }
@@ -261,4 +305,20 @@ pub fn shown(data: &[u8]) -> String {
     let text = String::from_utf8_lossy(data);
     let cut: String = text.chars().take(40).collect();
     if cut.len() < text.len() { format!("{cut:?}...") } else { format!("{cut:?}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_log_shows_32_reads_then_sums_up_and_fills_past_the_reply_size() {
+        let mut log = ReadLog::default();
+        let shown = (0..100).filter(|_| log.count(10)).count();
+        assert_eq!(shown, MAX_READ_EVENTS);
+        assert_eq!(log.summary().as_deref(), Some("68 more reads (680 bytes) not shown one by one"));
+        assert!(log.full().is_none());
+        assert!(!log.count(MAX_REPLY));
+        assert!(log.full().is_some(), "more than MAX_REPLY bytes in all");
+    }
 }

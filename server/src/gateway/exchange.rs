@@ -83,6 +83,13 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
     if req.impair.is_some_and(|i| i.kinds() > 0) && target != Target::Hosted {
         return Err(invalid("impair works with the hosted servers, not the closed port or the iterative server"));
     }
+    if matches!(impair, Plan::Udp(u) if u.delay_ms >= limits.exchange_timeout_ms) {
+        // The answer would come after the exchange gave up on it.
+        return Err(invalid(&format!(
+            "impair.delay_ms must be below the exchange timeout ({} ms)",
+            limits.exchange_timeout_ms
+        )));
+    }
     let hold = std::time::Duration::from_millis(hold_ms);
     Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, hold, impair })
 }
@@ -155,7 +162,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             let local = socket.local_addr().map_err(|e| fail(ApiError::new(ErrorCode::Internal, e.to_string())))?;
             let route = p.trace.then(|| state.hub.route(local));
             // Told before the datagram leaves; the entry goes when the exchange ends.
-            let _impaired = match p.impair {
+            let impaired = match p.impair {
                 Plan::Udp(u) => Some(state.udp_impair.set(local, u)),
                 _ => None,
             };
@@ -163,6 +170,9 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
             let room = reply_room(server.buffer);
             let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), room, &mut rec).await;
+            // The entry goes first: a delayed answer still waiting is then never sent, while
+            // the port is still this socket's.
+            drop(impaired);
             drop(socket);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Close).addrs(Some(local), Some(addr)));
             (result, route, Op::Sendto)
@@ -309,6 +319,15 @@ mod tests {
         assert_eq!(code(long_hold), ErrorCode::InvalidField);
         let big = "x".repeat(limits.max_message_bytes + 1);
         assert_eq!(code(req(Some(&big), None)), ErrorCode::TooLarge);
+        let delayed = |ms: u64| ExchangeRequest {
+            impair: Some(socketlab_proto::impair::Impair { delay_ms: Some(ms), ..Default::default() }),
+            ..req(Some("hi"), None)
+        };
+        let below = limits.exchange_timeout_ms - 1;
+        assert!(prepare(&delayed(below), &limits).is_ok());
+        let err = prepare(&delayed(limits.exchange_timeout_ms), &limits).expect_err("not below the timeout");
+        assert_eq!(err.code, ErrorCode::InvalidField);
+        assert!(err.message.contains(&format!("({} ms)", limits.exchange_timeout_ms)), "{}", err.message);
     }
 
     #[test]

@@ -52,6 +52,15 @@ impl RateLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         Self::with_clock(rate_per_sec, burst, DefaultClock::default())
     }
+
+    /// A limit of one take every `period` on average, `burst` at once, for things rarer than
+    /// one a second; a zero period counts as a millisecond.
+    pub fn per_period(period: Duration, burst: u32) -> Self {
+        let quota = Quota::with_period(period.max(Duration::from_millis(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Self::with_quota(quota, DefaultClock::default())
+    }
 }
 
 impl<C: Clock + Clone> RateLimiter<C> {
@@ -59,6 +68,10 @@ impl<C: Clock + Clone> RateLimiter<C> {
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
+        Self::with_quota(quota, clock)
+    }
+
+    fn with_quota(quota: Quota, clock: C) -> Self {
         Self {
             limiter: governor::RateLimiter::hashmap_with_clock(quota, clock.clone()),
             clock,

@@ -113,8 +113,8 @@ pub struct AppState {
     tracker: TaskTracker,
     /// The OpenAPI document, made on first request: it names this gateway's targets.
     openapi: std::sync::OnceLock<serde_json::Value>,
-    /// Held while a client check listens on `check_listen`.
-    client_check: tokio::sync::Mutex<()>,
+    /// What keeps checks from piling up on `check_listen` or on a listed target.
+    checks: checks::Slots,
 }
 
 impl AppState {
@@ -238,11 +238,11 @@ impl Gateway {
             metrics: Metrics::default(),
             servers,
             hosts,
+            checks: checks::Slots::new(&config),
             config,
             cancel,
             tracker: TaskTracker::new(),
             openapi: std::sync::OnceLock::new(),
-            client_check: tokio::sync::Mutex::new(()),
         });
         Ok(Self {
             state,

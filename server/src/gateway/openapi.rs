@@ -7,7 +7,7 @@
 //! given, and not empty, as a `oneOf`, and the rule that only TCP takes the `iterative`
 //! target and `hold_ms`, as an `allOf`. And `CheckRequest` names the programs the gateway
 //! checks and the targets this operator listed, so the document of each gateway says which
-//! checks it takes. This module depends on `rest.rs`, `checks.rs` and `labs.rs` for the annotations;
+//! checks it takes; the longest `impair.delay_ms` is the one its exchange timeout allows. This module depends on `rest.rs`, `checks.rs` and `labs.rs` for the annotations;
 //! nothing depends on it but the router.
 
 use std::sync::Arc;
@@ -98,7 +98,8 @@ struct ApiDoc;
 pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
     let names: Vec<&str> = state.config.targets.keys().map(String::as_str).collect();
     let clients = state.config.check_listen.is_some();
-    Json(state.openapi.get_or_init(|| document(&names, clients))).into_response()
+    let max_delay = max_delay_ms(state.config.limits.exchange_timeout_ms);
+    Json(state.openapi.get_or_init(|| document(&names, clients, max_delay))).into_response()
 }
 
 /// The WebSocket API; see the README for its frames. The handshake needs `Connection:
@@ -119,9 +120,15 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
 #[allow(dead_code)]
 fn ws() {}
 
-/// The document for a gateway that lists `targets` and takes client checks or not, with the
-/// crate's version and the additions the module doc names.
-pub fn document(targets: &[&str], clients: bool) -> Value {
+/// The longest `impair.delay_ms` a gateway with this exchange timeout takes: the answer must
+/// come before the exchange gives up on it.
+pub fn max_delay_ms(exchange_timeout_ms: u64) -> u64 {
+    MAX_DELAY_MS.min(exchange_timeout_ms.saturating_sub(1))
+}
+
+/// The document for a gateway that lists `targets`, takes client checks or not and takes
+/// delays up to `max_delay`, with the crate's version and the additions the module doc names.
+pub fn document(targets: &[&str], clients: bool, max_delay: u64) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
@@ -166,7 +173,7 @@ pub fn document(targets: &[&str], clients: bool) -> Value {
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/ExchangeRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_message());
-        request.insert("allOf".into(), json!([impair_rule(), {"anyOf": tcp_only()}]));
+        request.insert("allOf".into(), json!([impair_rule(max_delay), {"anyOf": tcp_only()}]));
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/CheckRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_check(targets, clients));
@@ -236,8 +243,9 @@ fn one_message() -> Value {
 }
 
 /// Which `impair` each protocol takes: at most one field given (not null), UDP's `drop`,
-/// `delay_ms` or `duplicate`, TCP's `drop` only, and none at all for the `closed_port` target.
-fn impair_rule() -> Value {
+/// `delay_ms` (up to `max_delay`) or `duplicate`, TCP's `drop` only, and none at all for the
+/// `closed_port` target.
+fn impair_rule(max_delay: u64) -> Value {
     let none = json!({"type": "null"});
     // An impair object whose fields other than `given` are absent or null.
     let only = |given: &str, schema: Value| {
@@ -254,7 +262,7 @@ fn impair_rule() -> Value {
     let hosted = json!({"enum": ["hosted", null]});
     let udp = json!({"anyOf": [
         only("drop", json!({"enum": ["request", "reply"]})),
-        only("delay_ms", json!({"type": "integer", "minimum": 1, "maximum": MAX_DELAY_MS})),
+        only("delay_ms", json!({"type": "integer", "minimum": 1, "maximum": max_delay})),
         only("duplicate", json!({"type": "boolean"})),
     ]});
     let tcp = only("drop", json!({"enum": ["syn", "syn_ack", "data", "reply", "fin"]}));
@@ -271,7 +279,7 @@ mod tests {
 
     #[test]
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
-        let doc = document(&["my-server"], false);
+        let doc = document(&["my-server"], false, max_delay_ms(2000));
         let paths = doc["paths"].as_object().expect("paths");
         assert_eq!(paths.len(), 14, "{:?}", paths.keys());
         for (path, item) in paths {
@@ -293,7 +301,7 @@ mod tests {
         assert_eq!(rule["target"]["enum"], json!(["my-server"]));
         assert_eq!(rule["program"]["enum"], json!(["udp-server", "tcp-server"]));
         assert_eq!(doc["components"]["schemas"]["CheckRequest"]["oneOf"].as_array().map(Vec::len), Some(1));
-        let clients = document(&[], true);
+        let clients = document(&[], true, max_delay_ms(2000));
         let rule = &clients["components"]["schemas"]["CheckRequest"]["oneOf"][1]["properties"];
         assert_eq!(rule["program"]["enum"], json!(["udp-client", "tcp-client"]));
         assert!(doc["components"]["schemas"]["Report"]["properties"]["items"].is_object());
@@ -313,6 +321,8 @@ mod tests {
         }
         let impair = doc["components"]["schemas"]["ExchangeRequest"]["allOf"][0]["anyOf"].to_string();
         assert!(!impair.contains("null,") && !impair.contains(":null"), "every schema is an object: {impair}");
+        assert!(impair.contains(r#""maximum":1999"#), "a delay stays below the exchange timeout: {impair}");
+        assert_eq!(max_delay_ms(60_000), MAX_DELAY_MS);
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
         for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
             assert!(codes.contains(code), "{code} missing from {codes}");

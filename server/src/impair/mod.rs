@@ -4,7 +4,9 @@
 //! UDP needs no privilege: the gateway tells its hosted UDP server, before it sends, what to
 //! do to the next datagram from this exchange's client address (lose it, lose the answer,
 //! answer late or twice), as the textbook's pinger server loses requests itself. The entry is
-//! used once and removed when the exchange ends, so no other client is ever affected.
+//! used once and removed when the exchange ends, so no other client is ever affected: a late
+//! answer still waiting when its exchange ends is never sent (the exchange's socket is gone,
+//! and another may hold its port by then).
 //!
 //! [`Loss`] is the pinger server's random loss: a share of all requests, repeatable from a seed
 //! so that a run can be graded.
@@ -17,31 +19,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use socketlab_proto::impair::UdpImpair;
+use tokio_util::sync::CancellationToken;
 
 /// What the hosted UDP server does to the next datagram from each listed client.
 #[derive(Debug, Default)]
 pub struct UdpTable {
-    map: Mutex<HashMap<SocketAddr, UdpImpair>>,
+    map: Mutex<HashMap<SocketAddr, Entry>>,
     /// Entries in `map`, so that the server skips the lock when nothing is impaired.
     len: AtomicUsize,
 }
 
 impl UdpTable {
-    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, UdpImpair>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, Entry>> {
         // A panic while holding the lock cannot leave the map half-updated.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Impairs the next datagram from `client` until the guard is dropped.
     pub fn set(self: &Arc<Self>, client: SocketAddr, impair: UdpImpair) -> UdpGuard {
+        let ended = CancellationToken::new();
         let mut map = self.lock();
-        map.insert(client, impair);
+        map.insert(client, Entry { impair, ended: ended.clone() });
         self.len.store(map.len(), Ordering::Relaxed);
-        UdpGuard { table: Arc::clone(self), client }
+        UdpGuard { table: Arc::clone(self), client, ended }
     }
 
     /// Takes what to do to this datagram from `client`, once.
-    pub fn take(&self, client: SocketAddr) -> Option<UdpImpair> {
+    pub fn take(&self, client: SocketAddr) -> Option<Entry> {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
         }
@@ -52,15 +56,26 @@ impl UdpTable {
     }
 }
 
-/// Removes a client's entry when its exchange ends, used or not.
+/// What to do to one datagram, and whether its exchange is still on.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub impair: UdpImpair,
+    /// Cancelled when the exchange ends: a delayed answer still waiting is not sent.
+    pub ended: CancellationToken,
+}
+
+/// Removes a client's entry when its exchange ends, used or not, and tells a delayed answer
+/// that its exchange is over.
 #[derive(Debug)]
 pub struct UdpGuard {
     table: Arc<UdpTable>,
     client: SocketAddr,
+    ended: CancellationToken,
 }
 
 impl Drop for UdpGuard {
     fn drop(&mut self) {
+        self.ended.cancel();
         let mut map = self.table.lock();
         map.remove(&self.client);
         self.table.len.store(map.len(), Ordering::Relaxed);
@@ -122,12 +137,15 @@ mod tests {
         let b = SocketAddr::from(([127, 0, 0, 1], 4001));
         let imp = UdpImpair { drop_request: true, ..UdpImpair::default() };
         let guard = table.set(a, imp);
-        assert_eq!(table.take(b), None);
-        assert_eq!(table.take(a), Some(imp));
-        assert_eq!(table.take(a), None, "once");
+        assert!(table.take(b).is_none());
+        let taken = table.take(a).expect("set");
+        assert_eq!(taken.impair, imp);
+        assert!(table.take(a).is_none(), "once");
         let again = table.set(b, imp);
         drop(again);
-        assert_eq!(table.take(b), None, "the guard removed it");
+        assert!(table.take(b).is_none(), "the guard removed it");
+        assert!(!taken.ended.is_cancelled());
         drop(guard);
+        assert!(taken.ended.is_cancelled(), "the exchange's end is told to a late answer");
     }
 }

@@ -62,7 +62,7 @@ impl Gate for Admission {
     }
 
     fn prepare_check(&self, req: &CheckRequest) -> Result<Admitted, ApiError> {
-        gateway_checks::admit(&self.state, req)
+        gateway_checks::admit(&self.state, req, self.peer.ip())
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
