@@ -81,7 +81,7 @@ async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
     let flags = ["--database", url.as_str(), "--trusted-proxies", "127.0.0.1"];
     let (a, http_a, _) = serve_with(&flags, &[]);
     let (b, http_b, _) = serve_with(&flags, &[]);
-    let (_nginx, front, dir) = nginx(&http_a, &http_b);
+    let (nginx, front, dir) = nginx(&http_a, &http_b);
     let (front, direct_a, direct_b) =
         (format!("http://{front}"), format!("http://{http_a}"), format!("http://{http_b}"));
     let c = reqwest::Client::new();
@@ -149,5 +149,6 @@ async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    std::fs::remove_dir_all(&dir).ok();
+    drop(nginx);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
