@@ -211,10 +211,67 @@ async fn rate_limit_answers_429_with_retry_after() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
 
+    // A WebSocket has its own bucket, as each student behind a shared address does.
     let mut ws = connect(&r).await;
+    for id in ["r1", "r2"] {
+        send(&mut ws, json!({"type":"exchange","id":id,"protocol":"udp","message":"x","trace":false})).await;
+        let (_, end) = collect(&mut ws, id).await;
+        assert_eq!(end["type"], "reply", "{end}");
+    }
     send(&mut ws, json!({"type":"exchange","id":"r","protocol":"udp","message":"x"})).await;
     let e = recv(&mut ws).await;
     assert_eq!((e["code"].as_str(), e["id"].as_str()), (Some("rate_limited"), Some("r")));
+    assert!(e["message"].as_str().unwrap().contains("this WebSocket"), "{e}");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn websockets_from_one_address_share_only_its_ceiling() {
+    let r = start(|c| {
+        c.limits.rate_per_sec = 1;
+        c.limits.burst = 2;
+        c.limits.rate_per_ip = 1;
+        c.limits.burst_per_ip = 3;
+    })
+    .await;
+    let mut sockets = [connect(&r).await, connect(&r).await];
+    let mut ends = Vec::new();
+    for (n, id) in [(0, "a1"), (1, "b1"), (0, "a2"), (1, "b2")] {
+        let ws = &mut sockets[n];
+        send(ws, json!({"type":"exchange","id":id,"protocol":"udp","message":"x","trace":false})).await;
+        let (_, end) = collect(ws, id).await;
+        ends.push(end["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ends, ["reply", "reply", "reply", "error"], "three from the address in all");
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_limits_serve_a_class_behind_one_address() {
+    // 20 WebSockets from one address, 10 exchanges each, as fast as they go: with the default
+    // limits (a bucket per WebSocket, a ceiling per address) every one is answered.
+    let r = start(|c| {
+        let d = socketlab::config::Config::default().limits;
+        (c.limits.rate_per_sec, c.limits.burst) = (d.rate_per_sec, d.burst);
+        (c.limits.rate_per_ip, c.limits.burst_per_ip) = (d.rate_per_ip, d.burst_per_ip);
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        sockets.push(connect(&r).await);
+    }
+    let runs = sockets.into_iter().enumerate().map(|(n, mut ws)| async move {
+        let mut replies = 0;
+        for i in 0..10 {
+            let id = format!("s{n}-{i}");
+            send(&mut ws, json!({"type":"exchange","id":id,"protocol":"udp","message":"x","trace":false})).await;
+            let (_, end) = collect(&mut ws, &id).await;
+            replies += usize::from(end["type"] == "reply");
+        }
+        replies
+    });
+    let replies: usize = futures_util::future::join_all(runs).await.into_iter().sum();
+    assert_eq!(replies, 200);
     r.stop().await;
 }
 

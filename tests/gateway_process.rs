@@ -104,7 +104,7 @@ fn sigterm_during_traffic_closes_every_socket_with_1001_and_exits_zero() {
 fn without_permission_capture_auto_falls_back_and_capture_on_refuses() {
     // A user namespace has no CAP_NET_RAW over the machine's network.
     let mut cmd = std::process::Command::new("unshare");
-    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab")).env("SOCKETLAB_DATA_DIR", data_dir());
     cmd.args(["serve", "--capture", "auto", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0"]);
     let p = Proc::start(cmd);
     let ready = p.line();
@@ -126,7 +126,7 @@ fn without_permission_capture_auto_falls_back_and_capture_on_refuses() {
     drop(p);
 
     let mut cmd = std::process::Command::new("unshare");
-    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.arg("--user").arg(env!("CARGO_BIN_EXE_socketlab")).env("SOCKETLAB_DATA_DIR", data_dir());
     cmd.args(["serve", "--capture", "on", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0"]);
     let (status, out, err) = run_with_input(cmd, b"");
     assert_eq!(status.code(), Some(1), "{out}");

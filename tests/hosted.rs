@@ -250,7 +250,8 @@ fn serve_with_few_descriptors() -> (support::Proc, String) {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
         .arg("ulimit -n 512 && exec \"$0\" serve --http 127.0.0.1:0 --udp-port 0 --tcp-port 0 --capture off --tcp-read-timeout-ms 600000")
-        .arg(env!("CARGO_BIN_EXE_socketlab"));
+        .arg(env!("CARGO_BIN_EXE_socketlab"))
+        .env("SOCKETLAB_DATA_DIR", support::data_dir());
     let p = support::Proc::start(cmd);
     let ready = p.line();
     assert!(ready.starts_with("socketlab gateway ready at http://127.0.0.1:"), "{ready}");

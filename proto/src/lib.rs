@@ -8,6 +8,7 @@ pub mod check;
 pub mod event;
 pub mod impair;
 pub mod infer;
+pub mod saved;
 pub mod tcp_state;
 pub mod upper;
 pub mod whole;

@@ -269,10 +269,16 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// WebSockets one IP address may hold open at once.
     pub max_connections_per_ip: usize,
-    /// Exchanges per second one IP address may start, on average.
+    /// Exchanges per second one WebSocket (over REST, one IP address) may start, on average.
     pub rate_per_sec: u32,
-    /// Exchanges one IP address may start in a burst.
+    /// Exchanges one WebSocket (over REST, one IP address) may start in a burst.
     pub burst: u32,
+    /// Exchanges per second one IP address may start in all, its WebSockets and REST together.
+    #[serde(default)]
+    pub rate_per_ip: u32,
+    /// Exchanges one IP address may start in a burst, its WebSockets and REST together.
+    #[serde(default)]
+    pub burst_per_ip: u32,
     /// How long the gateway waits for a server's reply.
     pub exchange_timeout_ms: u64,
     /// How long an upgrade may take before the gateway gives up.

@@ -34,11 +34,15 @@ pub mod range {
     pub const MAX_CONNECTIONS_PER_IP: RangeInclusive<u64> = 1..=100_000;
     pub const RATE_PER_SEC: RangeInclusive<u64> = 1..=1_000_000;
     pub const BURST: RangeInclusive<u64> = 1..=1_000_000;
+    pub const RATE_PER_IP: RangeInclusive<u64> = 1..=1_000_000;
+    pub const BURST_PER_IP: RangeInclusive<u64> = 1..=1_000_000;
     pub const EXCHANGE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=600_000;
     pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
     pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 1..=604_800_000;
     pub const CHECK_WAIT_MS: RangeInclusive<u64> = 100..=600_000;
+    pub const SAVED_MAX_BYTES: RangeInclusive<u64> = 1024..=67_108_864;
+    pub const SAVED_DAYS: RangeInclusive<u64> = 1..=36_500;
 }
 
 /// A clap value parser that accepts only `r`.
@@ -53,6 +57,18 @@ const HOST_NAME_RULE: &str = "a host name with an optional port, such as lab.exa
 fn host_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
     if ok { Ok(s.to_owned()) } else { Err(format!("{s:?} is not {HOST_NAME_RULE}")) }
+}
+
+/// What `database` must look like.
+const DATABASE_RULE: &str = "a postgres:// or postgresql:// URL";
+
+fn database_url(s: &str) -> Result<String, String> {
+    if crate::db::is_postgres_url(s) { Ok(s.to_owned()) } else { Err(format!("the database is not {DATABASE_RULE}")) }
+}
+
+/// One `trusted_proxies` entry, checked.
+fn proxy_net(s: &str) -> Result<String, String> {
+    s.parse::<crate::gateway::proxy::Cidr>().map(|_| s.trim().to_owned())
 }
 
 /// `socketlab serve`'s settings: flags, `SOCKETLAB_*` variables and TOML keys (snake_case).
@@ -111,6 +127,25 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_STORE_SECS", value_parser = within::<u64>(range::STORE_SECS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_secs: Option<u64>,
+    /// Directory of the embedded SQLite store (saved exchanges), created on first run
+    /// [default: socketlab-data].
+    #[arg(long, env = "SOCKETLAB_DATA_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL such as postgres://user:password@host/db: keep saved exchanges there
+    /// instead of in SQLite, shared by every instance given the same URL.
+    #[arg(long, env = "SOCKETLAB_DATABASE", value_parser = database_url)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Largest saved exchange, timeline and capture together, in bytes [default: 1048576]
+    /// [range: 1024-67108864].
+    #[arg(long, env = "SOCKETLAB_SAVED_MAX_BYTES", value_parser = within::<usize>(range::SAVED_MAX_BYTES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_max_bytes: Option<usize>,
+    /// How long a saved exchange is kept, in days [default: 90] [range: 1-36500].
+    #[arg(long, env = "SOCKETLAB_SAVED_DAYS", value_parser = within::<u64>(range::SAVED_DAYS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_days: Option<u64>,
     /// A TOML file with any of these settings (names in snake_case; unknown names are an error).
     #[arg(long, env = "SOCKETLAB_CONFIG")]
     #[serde(skip)]
@@ -124,6 +159,12 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_PUBLIC_NAME", value_parser = host_name)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_name: Option<String>,
+    /// Reverse proxies whose `Forwarded` or `X-Forwarded-For` header names the client, as
+    /// addresses or CIDR networks, comma-separated (such as 127.0.0.1 for nginx on this
+    /// machine); limits then apply to the client's address, not the proxy's.
+    #[arg(long, env = "SOCKETLAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_net)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,18 +181,30 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_MAX_IN_FLIGHT", value_parser = within::<usize>(range::MAX_IN_FLIGHT))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<usize>,
-    /// WebSockets one IP address may hold open [default: 32] [range: 1-100000].
+    /// WebSockets one IP address may hold open [default: 256] [range: 1-100000].
     #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS_PER_IP", value_parser = within::<usize>(range::MAX_CONNECTIONS_PER_IP))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections_per_ip: Option<usize>,
-    /// Exchanges per second one IP address may start, on average [default: 20] [range: 1-1000000].
+    /// Exchanges per second one WebSocket (over REST, one IP address) may start, on average
+    /// [default: 20] [range: 1-1000000].
     #[arg(long, env = "SOCKETLAB_RATE_PER_SEC", value_parser = within::<u32>(range::RATE_PER_SEC))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_sec: Option<u32>,
-    /// Exchanges one IP address may start in a burst [default: 60] [range: 1-1000000].
+    /// Exchanges one WebSocket (over REST, one IP address) may start in a burst [default: 60]
+    /// [range: 1-1000000].
     #[arg(long, env = "SOCKETLAB_BURST", value_parser = within::<u32>(range::BURST))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
+    /// Exchanges per second one IP address may start in all, its WebSockets and REST together
+    /// [default: 500] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_RATE_PER_IP", value_parser = within::<u32>(range::RATE_PER_IP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_ip: Option<u32>,
+    /// Exchanges one IP address may start in a burst, its WebSockets and REST together
+    /// [default: 1500] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_BURST_PER_IP", value_parser = within::<u32>(range::BURST_PER_IP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_per_ip: Option<u32>,
     /// How long to wait for a hosted server's reply, in milliseconds [default: 2000]
     /// [range: 1-600000].
     #[arg(long, env = "SOCKETLAB_EXCHANGE_TIMEOUT_MS", value_parser = within::<u64>(range::EXCHANGE_TIMEOUT_MS))]
@@ -240,7 +293,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 15] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 19] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -253,11 +306,15 @@ impl Settings {
             ("max_connections_per_ip", n(self.max_connections_per_ip), range::MAX_CONNECTIONS_PER_IP),
             ("rate_per_sec", self.rate_per_sec.map(u64::from), range::RATE_PER_SEC),
             ("burst", self.burst.map(u64::from), range::BURST),
+            ("rate_per_ip", self.rate_per_ip.map(u64::from), range::RATE_PER_IP),
+            ("burst_per_ip", self.burst_per_ip.map(u64::from), range::BURST_PER_IP),
             ("exchange_timeout_ms", self.exchange_timeout_ms, range::EXCHANGE_TIMEOUT_MS),
             ("handshake_timeout_ms", self.handshake_timeout_ms, range::HANDSHAKE_TIMEOUT_MS),
             ("idle_timeout_ms", self.idle_timeout_ms, range::IDLE_TIMEOUT_MS),
             ("session_timeout_ms", self.session_timeout_ms, range::SESSION_TIMEOUT_MS),
             ("check_wait_ms", self.check_wait_ms, range::CHECK_WAIT_MS),
+            ("saved_max_bytes", n(self.saved_max_bytes), range::SAVED_MAX_BYTES),
+            ("saved_days", self.saved_days, range::SAVED_DAYS),
         ]
     }
 
@@ -271,6 +328,12 @@ impl Settings {
         }
         if self.public_name.as_deref().is_some_and(|n| host_name(n).is_err()) {
             return Err(ConfigError::Invalid { name: "public_name", rule: HOST_NAME_RULE });
+        }
+        if self.trusted_proxies.iter().flatten().any(|n| proxy_net(n).is_err()) {
+            return Err(ConfigError::Invalid { name: "trusted_proxies", rule: crate::gateway::proxy::CIDR_RULE });
+        }
+        if self.database.as_deref().is_some_and(|u| database_url(u).is_err()) {
+            return Err(ConfigError::Invalid { name: "database", rule: DATABASE_RULE });
         }
         Ok(())
     }

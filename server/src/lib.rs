@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod fds;
 pub mod fuzzing;

@@ -24,7 +24,12 @@ const WAIT = 10_000;
 function startGateway(httpAddr = "127.0.0.1:0", extra = []) {
   assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
   const child = spawn(bin, ["serve", "--http", httpAddr, "--udp-port", "0", "--tcp-port", "0", ...extra], {
-    env: { ...process.env, SOCKETLAB_RATE_PER_SEC: "1000", SOCKETLAB_BURST: "1000" },
+    env: {
+      ...process.env,
+      SOCKETLAB_RATE_PER_SEC: "1000",
+      SOCKETLAB_BURST: "1000",
+      SOCKETLAB_DATA_DIR: path.join(tmpdir(), `socketlab-browser-data-${process.pid}`),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

@@ -38,6 +38,14 @@ impl Running {
 }
 
 pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
+    start_with(tune, None).await
+}
+
+/// [`start`], keeping saved exchanges in `store`.
+pub async fn start_with(
+    tune: impl FnOnce(&mut Config),
+    store: Option<std::sync::Arc<dyn socketlab::db::Store>>,
+) -> Running {
     // These tests cover the inferred timeline; tests/capture.rs covers captured packets.
     let mut config = Config {
         http: "127.0.0.1:0".parse().unwrap(),
@@ -53,6 +61,15 @@ pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
     let (udp, tcp) = (bound.udp.local_addr().unwrap(), bound.tcp.local_addr().unwrap());
     let cancel = CancellationToken::new();
     let gateway = Gateway::new(config, bound, cancel.clone()).unwrap();
+    // Saved exchanges go to a SQLite file of this test process unless the test brings a store.
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let dir = std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id()));
+            socketlab::db::open(&dir, None).await.unwrap()
+        }
+    };
+    let gateway = gateway.with_store(store);
     let http = gateway.http_addr().unwrap();
     let handle = gateway.handle();
     let task = tokio::spawn(async move { gateway.run().await.unwrap() });

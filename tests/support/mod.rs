@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod gateway;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -13,9 +14,17 @@ use std::time::Duration;
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The `socketlab` binary under test.
+/// The `socketlab` binary under test. Its store goes to a directory of this test process
+/// under the temporary directory, not into the source tree.
 pub fn socketlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_socketlab"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_socketlab"));
+    cmd.env("SOCKETLAB_DATA_DIR", data_dir());
+    cmd
+}
+
+/// Where this test process's gateways keep saved exchanges.
+pub fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("socketlab-test-data-{}", std::process::id()))
 }
 
 /// A Python peer script from `tests/peers`, run unbuffered.

@@ -15,6 +15,8 @@ fn hello() -> Msg {
             max_in_flight: 8,
             max_connections_per_ip: 8,
             rate_per_sec: 10,
+            rate_per_ip: 100,
+            burst_per_ip: 300,
             burst: 20,
             exchange_timeout_ms: 2000,
             handshake_timeout_ms: 5000,

@@ -28,6 +28,11 @@ const DEBIAN: &[(&str, &str)] = &[
     ("nftables", "nft"),
     // The browser tests render Chinese text; without a CJK font the layout checks measure boxes.
     ("fonts-noto-cjk", ""),
+    // The store's PostgreSQL backend is tested on a real server; Debian keeps initdb off PATH,
+    // so the package is checked by name.
+    ("postgresql", ""),
+    // The scale-out test puts nginx from deploy/ in front of two instances.
+    ("nginx", "nginx"),
 ];
 
 /// What the test run puts first on `PATH` and hands to its children.

@@ -2,6 +2,7 @@
 //! the one mapping from the layered [`Settings`] onto it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use socketlab_proto::wire::Limits;
@@ -28,16 +29,26 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// A host name, besides the listen address and `localhost`, that requests may name.
     pub public_name: Option<String>,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: Vec<crate::gateway::proxy::Cidr>,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
     pub store_exchanges: usize,
     pub store_age: Duration,
+    /// Where the SQLite store lives (unless `database` names PostgreSQL).
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL; `None` for the embedded SQLite store.
+    pub database: Option<String>,
+    /// The largest saved exchange, timeline and capture together.
+    pub saved_max_bytes: usize,
+    /// How long a saved exchange is kept.
+    pub saved_age: Duration,
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
     /// The operator's labs, besides the built-in ones.
-    pub labs_dir: Option<std::path::PathBuf>,
+    pub labs_dir: Option<PathBuf>,
     /// Where client checks listen; `None` takes no client checks.
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
@@ -59,18 +70,25 @@ impl Default for Config {
             tcp_buffer: crate::tcp_server::DEFAULT_BUFFER,
             allowed_origins: Vec::new(),
             public_name: None,
+            trusted_proxies: Vec::new(),
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
             store_exchanges: 1000,
             store_age: Duration::from_secs(3600),
+            data_dir: PathBuf::from("socketlab-data"),
+            database: None,
+            saved_max_bytes: 1_048_576,
+            saved_age: Duration::from_secs(90 * 86_400),
             limits: Limits {
                 max_message_bytes: 8192,
                 max_frame_bytes: 64 * 1024,
                 max_in_flight: 16,
-                max_connections_per_ip: 32,
+                max_connections_per_ip: 256,
                 rate_per_sec: 20,
                 burst: 60,
+                rate_per_ip: 500,
+                burst_per_ip: 1500,
                 exchange_timeout_ms: 2000,
                 handshake_timeout_ms: 5000,
                 idle_timeout_ms: 300_000,
@@ -102,11 +120,19 @@ impl Settings {
             tcp_buffer: d.tcp_buffer,
             allowed_origins: self.allowed_origins.unwrap_or(d.allowed_origins),
             public_name: self.public_name.or(d.public_name),
+            trusted_proxies: match self.trusted_proxies {
+                Some(nets) => nets.iter().filter_map(|n| n.parse().ok()).collect(),
+                None => d.trusted_proxies,
+            },
             observe_all: self.observe_all.unwrap_or(d.observe_all),
             capture: self.capture.unwrap_or(d.capture),
             interface: self.interface.unwrap_or(d.interface),
             store_exchanges: self.store_exchanges.unwrap_or(d.store_exchanges),
             store_age: self.store_secs.map_or(d.store_age, Duration::from_secs),
+            data_dir: self.data_dir.unwrap_or(d.data_dir),
+            database: self.database.or(d.database),
+            saved_max_bytes: self.saved_max_bytes.unwrap_or(d.saved_max_bytes),
+            saved_age: self.saved_days.map_or(d.saved_age, |days| Duration::from_secs(days * 86_400)),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes.unwrap_or(l.max_message_bytes),
                 max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
@@ -114,6 +140,8 @@ impl Settings {
                 max_connections_per_ip: self.max_connections_per_ip.unwrap_or(l.max_connections_per_ip),
                 rate_per_sec: self.rate_per_sec.unwrap_or(l.rate_per_sec),
                 burst: self.burst.unwrap_or(l.burst),
+                rate_per_ip: self.rate_per_ip.unwrap_or(l.rate_per_ip),
+                burst_per_ip: self.burst_per_ip.unwrap_or(l.burst_per_ip),
                 exchange_timeout_ms: self.exchange_timeout_ms.unwrap_or(l.exchange_timeout_ms),
                 handshake_timeout_ms: self.handshake_timeout_ms.unwrap_or(l.handshake_timeout_ms),
                 idle_timeout_ms: self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms),

@@ -23,3 +23,8 @@ pub async fn serve(uri: Uri) -> Response {
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }
+
+/// The page itself, for a permalink (`/x/{id}`): the page reads the id from its address.
+pub async fn page() -> Response {
+    serve(Uri::from_static("/")).await
+}

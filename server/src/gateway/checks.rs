@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use socketlab_proto::check::{CheckRequest, ListedTarget, Program, Report};
 use socketlab_proto::wire::{ErrorBody, ErrorCode};
@@ -157,7 +157,7 @@ pub fn listed(state: &AppState) -> Vec<ListedTarget> {
 )]
 pub async fn create_check(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
+    super::proxy::Client(client): super::proxy::Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let body = body.map_err(|e| {
@@ -172,7 +172,8 @@ pub async fn create_check(
         serde_json::error::Category::Data => ApiError::new(ErrorCode::InvalidField, format!("not a valid check: {e}")),
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}")),
     })?;
-    let check = admit(&state, &req, peer.addr.ip())?;
-    state.rate_limit(peer.addr.ip())?;
+    // Behind a listed proxy, the requester is the client it names.
+    let check = admit(&state, &req, client)?;
+    state.rate_limit(client)?;
     Ok(Json(run(&state, check, &mut |_| {}).await?))
 }

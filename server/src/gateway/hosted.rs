@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use socketlab_proto::wire::{HostedServer as HostedInfo, Protocol, ServerStatus, Target};
-use tokio::net::TcpSocket;
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::error::NetError;
 use crate::log::Log;
+use crate::net;
 use crate::tcp_server::{Mode, TcpServer, TcpStatus};
 
 /// One hosted server as the gateway sees it.
@@ -131,7 +133,7 @@ impl HostedServers {
 /// server's bounds so that a silent client is closed in time.
 pub(super) fn spawn_iterative(
     state: &Arc<super::AppState>,
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     bounds: crate::tcp_server::Bounds,
     tasks: &tokio_util::task::TaskTracker,
 ) {
@@ -169,6 +171,31 @@ impl ClosedPort {
             return Ok(Self { addr, _tcp: tcp, _udp: udp });
         }
         Err(io(std::io::Error::other("no port with a free UDP twin was found")))
+    }
+}
+
+/// The gateway's sockets, bound before anything runs.
+#[derive(Debug)]
+pub struct Bound {
+    pub http: TcpListener,
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    /// The TCP server in iterative mode, on a port the kernel picks (listed in `hello`).
+    pub tcp_iterative: TcpListener,
+    pub closed: ClosedPort,
+    pub pinger: UdpSocket,
+}
+
+impl Bound {
+    /// Binds the sockets `config` names, and the iterative TCP server's on any free port.
+    pub async fn bind(config: &Config) -> Result<Self, NetError> {
+        let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
+        let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
+        let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
+        let tcp_iterative = net::bind_tcp(SocketAddr::new(config.bind, 0), 128)?;
+        let closed = ClosedPort::reserve(config.bind)?;
+        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
+        Ok(Self { http, udp, tcp, tcp_iterative, closed, pinger })
     }
 }
 

@@ -1,5 +1,7 @@
-//! Fairness for a shared class: a rate limit per IP address (governor's GCRA, the token
-//! bucket's exact equivalent) and a cap on WebSockets per IP.
+//! Fairness for a shared class: a rate limit per WebSocket session, one per IP address for
+//! REST, and a higher ceiling per IP address over both (governor's GCRA, the token bucket's
+//! exact equivalent), plus a cap on WebSockets per IP. A class behind one NAT shares an
+//! address, so each student's WebSocket has its own bucket and only the ceiling is shared.
 //!
 //! Addresses are counted as a network would hand them out: an IPv4 address alone, an IPv6
 //! address by its /64, since one host commonly holds a whole /64 and could otherwise make up
@@ -91,6 +93,34 @@ impl<C: Clock + Clone> RateLimiter<C> {
     }
 }
 
+type Direct = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    DefaultClock,
+    NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+>;
+
+/// One WebSocket session's own bucket.
+#[derive(Debug)]
+pub struct SessionLimiter {
+    limiter: Direct,
+    clock: DefaultClock,
+}
+
+impl SessionLimiter {
+    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
+        let clock = DefaultClock::default();
+        Self { limiter: governor::RateLimiter::direct_with_clock(quota, clock.clone()), clock }
+    }
+
+    /// Lets one more exchange through, or says how long until one may start.
+    pub fn try_take(&self) -> Result<(), Duration> {
+        self.limiter.check().map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
 /// Counts open WebSockets per IP address.
 #[derive(Debug)]
 pub struct ConnectionLimiter {
@@ -132,6 +162,39 @@ impl Drop for ConnectionGuard {
                 open.remove(&self.ip);
             }
         }
+    }
+}
+
+/// A refusal that says when to retry.
+fn limited(what: String, wait: Duration) -> super::error::ApiError {
+    let mut e = super::error::ApiError::new(
+        socketlab_proto::wire::ErrorCode::RateLimited,
+        format!("{what}; retry in {:.1} s", wait.as_secs_f64()),
+    );
+    e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
+    e
+}
+
+impl super::AppState {
+    /// A REST request: a token from `ip`'s own bucket, then from its ceiling.
+    pub(super) fn rate_limit(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
+        self.rate.try_take(ip).map_err(|wait| limited(format!("too many exchanges from {ip}"), wait))?;
+        self.rate_ceiling(ip)
+    }
+
+    /// A WebSocket's exchange: a token from the session's bucket, then from `ip`'s ceiling.
+    pub(super) fn rate_limit_session(
+        &self,
+        session: &SessionLimiter,
+        ip: IpAddr,
+    ) -> Result<(), super::error::ApiError> {
+        session.try_take().map_err(|wait| limited("too many exchanges on this WebSocket".to_owned(), wait))?;
+        self.rate_ceiling(ip)
+    }
+
+    fn rate_ceiling(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
+        let what = || format!("too many exchanges from {ip} in all (its limit covers every WebSocket)");
+        self.ceiling.try_take(ip).map_err(|wait| limited(what(), wait))
     }
 }
 

@@ -21,11 +21,13 @@ mod listener;
 mod metrics;
 mod openapi;
 mod pool;
+pub mod proxy;
 mod rest;
+mod saved;
 mod store;
 pub(crate) mod ws;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,13 +36,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use socketlab_proto::impair::{Impairments, Pinger};
-use socketlab_proto::wire::{API_VERSION, CaptureStatus, ErrorCode, Hello, Protocol};
+use socketlab_proto::wire::{API_VERSION, CaptureStatus, Hello, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::error::ApiError;
-pub use self::hosted::{ClosedPort, Hosted, HostedServers};
+pub use self::hosted::{Bound, ClosedPort, Hosted, HostedServers};
 use self::hub::Hub;
 use self::limits::{ConnectionLimiter, RateLimiter};
 use self::metrics::Metrics;
@@ -51,7 +52,6 @@ use crate::error::NetError;
 use crate::impair::nft::Nft;
 use crate::impair::{Loss, UdpTable};
 use crate::log::Log;
-use crate::net;
 use crate::tcp_server::{TcpServer, TcpStatus};
 use crate::trace::Tracer;
 use crate::udp_server::UdpServer;
@@ -72,6 +72,8 @@ pub enum ServeError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
     #[error(transparent)]
+    Store(#[from] crate::db::StoreError),
+    #[error(transparent)]
     Labs(#[from] labs::LabsError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
@@ -89,6 +91,7 @@ pub struct AppState {
     capture_live: Arc<capture::Liveness>,
     tcp_status: Arc<TcpStatus>,
     store: Store,
+    db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
     labs: labs::Labs,
     udp_pool: pool::UdpPool,
     /// What the hosted UDP server does to chosen clients' next datagram.
@@ -104,6 +107,7 @@ pub struct AppState {
     tracer: Tracer,
     metrics: Metrics,
     rate: RateLimiter,
+    ceiling: RateLimiter,
     conns: Arc<ConnectionLimiter>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -133,43 +137,6 @@ impl AppState {
                 seed: self.pinger_seed,
             }),
         }
-    }
-
-    /// Takes a token from `ip`'s bucket, or says when to retry.
-    fn rate_limit(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.rate.try_take(ip).map_err(|wait| {
-            let mut e = ApiError::new(
-                ErrorCode::RateLimited,
-                format!("too many exchanges from {ip}; retry in {:.1} s", wait.as_secs_f64()),
-            );
-            e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
-            e
-        })
-    }
-}
-
-/// The gateway's sockets, bound before anything runs.
-#[derive(Debug)]
-pub struct Bound {
-    pub http: TcpListener,
-    pub udp: UdpSocket,
-    pub tcp: TcpListener,
-    /// The TCP server in iterative mode, on a port the kernel picks (listed in `hello`).
-    pub tcp_iterative: TcpListener,
-    pub closed: ClosedPort,
-    pub pinger: UdpSocket,
-}
-
-impl Bound {
-    /// Binds the sockets `config` names, and the iterative TCP server's on any free port.
-    pub async fn bind(config: &Config) -> Result<Self, NetError> {
-        let udp = net::bind_udp(SocketAddr::new(config.bind, config.udp_port)).await?;
-        let tcp = net::bind_tcp(SocketAddr::new(config.bind, config.tcp_port), 128)?;
-        let http = TcpListener::bind(config.http).await.map_err(|e| NetError::bind(config.http, e))?;
-        let tcp_iterative = net::bind_tcp(SocketAddr::new(config.bind, 0), 128)?;
-        let closed = ClosedPort::reserve(config.bind)?;
-        let pinger = net::bind_udp(SocketAddr::new(config.bind, config.pinger_port)).await?;
-        Ok(Self { http, udp, tcp, tcp_iterative, closed, pinger })
     }
 }
 
@@ -252,6 +219,7 @@ impl Gateway {
             capture_live,
             tcp_status: Arc::new(TcpStatus::default()),
             store: Store::new(config.store_exchanges, config.store_age),
+            db: std::sync::OnceLock::new(),
             labs,
             udp_pool: pool::UdpPool::default(),
             udp_impair: Arc::new(UdpTable::default()),
@@ -263,6 +231,7 @@ impl Gateway {
                 now.as_nanos() as u64 ^ u64::from(std::process::id())
             },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
+            ceiling: RateLimiter::new(config.limits.rate_per_ip, config.limits.burst_per_ip),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
             tracer,
             hub,
@@ -328,6 +297,7 @@ impl Gateway {
                 }
             });
         }
+        saved::start_pruning(&state);
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -351,6 +321,7 @@ impl Gateway {
         if let Some(nft) = &state.nft {
             nft.remove();
         }
+        saved::close(&state).await;
         tracing::info!("gateway stopped");
         served.map_err(ServeError::Http)
     }
@@ -368,6 +339,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/checks",
             post(checks::create_check).route_layer(from_fn_with_state(Arc::clone(&state), edge::json_body)),
         )
+        .merge(saved::routes(&state))
         .merge(labs::routes(&state))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
@@ -389,7 +361,8 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
         tracing::debug!(error = %e, "the descriptor limit stays as it was");
     }
     let bound = Bound::bind(&config).await?;
-    let gateway = Gateway::new(config, bound, cancel)?;
+    let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
+    let gateway = Gateway::new(config, bound, cancel)?.with_store(store);
     let http = gateway.http_addr()?;
     let s = &gateway.state.servers;
     Log::Stdout.line(format_args!(
@@ -400,7 +373,7 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
     let st = &gateway.state;
     tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, pinger = %st.pinger,
         pinger_seed = st.pinger_seed, tcp_drops = st.impairments.tcp, tcp_drops_off = st.impairments.tcp_reason.as_deref(),
-        removed_leftover_tables = ?st.nft.as_ref().map(|n| &n.cleared),
+        removed_leftover_tables = ?st.nft.as_ref().map(|n| &n.cleared), store = st.db.get().map_or("none", |d| d.backend()),
         "gateway ready");
     match &capture.reason {
         None => Log::Stdout.line(format_args!("packet capture: on ({})", capture.interface)),

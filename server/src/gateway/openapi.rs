@@ -24,7 +24,8 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::{AppState, checks, labs, rest};
+use super::{AppState, checks, labs, rest, saved};
+use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +37,9 @@ use super::{AppState, checks, labs, rest};
         rest::create_exchange,
         checks::create_check,
         rest::pcapng,
+        saved::save,
+        saved::read,
+        saved::pcapng,
         rest::servers,
         rest::healthz,
         rest::metrics,
@@ -68,6 +72,9 @@ use super::{AppState, checks, labs, rest};
         ServerStatus,
         Limits,
         rest::Health,
+        SaveRequest,
+        SavedLink,
+        SavedExchange,
         labs::LabCheckRequest,
         socketlab_labs::view::LabSummary,
         socketlab_labs::view::LabView,
@@ -145,10 +152,21 @@ pub fn document(targets: &[&str], clients: bool, max_delay: u64) -> Value {
             }
         }
     }
-    // The name in a REST reply is the name of its capture.
-    let link = json!({"capture": {"operationId": "pcapng", "parameters": {"exchange": "$response.body#/id"}}});
+    // The name in a REST reply is the name of its capture, and what saving it takes.
+    let link = json!({
+        "capture": {"operationId": "pcapng", "parameters": {"exchange": "$response.body#/id"}},
+        "save": {"operationId": "save_exchange", "requestBody": {"exchange": "$response.body#/id"}}
+    });
     if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1exchanges/post/responses/200").and_then(Value::as_object_mut) {
         ok.insert("links".into(), link);
+    }
+    // A permalink's id names the saved exchange and its capture.
+    let saved = json!({
+        "saved": {"operationId": "get_saved", "parameters": {"id": "$response.body#/id"}},
+        "saved_capture": {"operationId": "get_saved_pcapng", "parameters": {"id": "$response.body#/id"}}
+    });
+    if let Some(ok) = doc.pointer_mut("/paths/~1api~1v1~1saved/post/responses/201").and_then(Value::as_object_mut) {
+        ok.insert("links".into(), saved);
     }
     if let Some(name) = doc.pointer_mut("/paths/~1api~1v1~1exchanges~1{exchange}~1pcapng/get/parameters/0/schema") {
         name["minLength"] = json!(1);
@@ -263,7 +281,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document(&["my-server"], false, max_delay_ms(2000));
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 11, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 14, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -289,6 +307,9 @@ mod tests {
         assert!(doc["components"]["schemas"]["Report"]["properties"]["items"].is_object());
         assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["400"].is_object());
         assert_eq!(post["200"]["links"]["capture"]["operationId"], "pcapng");
+        let saved = &doc["paths"]["/api/v1/saved"]["post"]["responses"]["201"]["links"];
+        assert_eq!(saved["saved"]["operationId"], "get_saved");
+        assert_eq!(saved["saved_capture"]["operationId"], "get_saved_pcapng");
         let pcapng = &doc["paths"]["/api/v1/exchanges/{exchange}/pcapng"]["get"];
         assert_eq!(pcapng["parameters"][0]["schema"]["minLength"], 1);
         let rule = &doc["components"]["schemas"]["ExchangeRequest"]["oneOf"];

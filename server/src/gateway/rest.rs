@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -39,7 +39,7 @@ use super::exchange::{self, reply_text};
 )]
 pub async fn create_exchange(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<super::listener::Peer>,
+    super::proxy::Client(client): super::proxy::Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExchangeResult>, ApiError> {
     let result = async {
@@ -65,7 +65,7 @@ pub async fn create_exchange(
             }
         })?;
         let prepared = exchange::prepare(&req, &state.config.limits)?;
-        state.rate_limit(peer.addr.ip())?;
+        state.rate_limit(client)?;
         let outcome = exchange::run(&state, &prepared).await.map_err(|f| {
             let mut error = f.error;
             error.events = prepared.trace.then_some(f.events);

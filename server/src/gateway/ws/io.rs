@@ -33,7 +33,7 @@ use crate::gateway::checks::{self as gateway_checks, Admitted};
 use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
-use crate::gateway::limits::ConnectionGuard;
+use crate::gateway::limits::{ConnectionGuard, SessionLimiter};
 
 /// A client that does not take a frame within this long is cut off.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +49,8 @@ const DRAIN_MAX: Duration = Duration::from_millis(500);
 struct Admission {
     state: Arc<AppState>,
     peer: SocketAddr,
+    /// This session's own bucket; the address's ceiling is shared.
+    bucket: SessionLimiter,
 }
 
 impl Gate for Admission {
@@ -64,7 +66,7 @@ impl Gate for Admission {
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
-        self.state.rate_limit(self.peer.ip())
+        self.state.rate_limit_session(&self.bucket, self.peer.ip())
     }
 }
 
@@ -85,7 +87,9 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
         grace: Duration::from_millis(limits.exchange_timeout_ms.min(3000) + 200),
         observe_all: state.config.observe_all,
     };
-    let gate = Admission { state: Arc::clone(&state), peer };
+    let limits = &state.config.limits;
+    let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
+    let gate = Admission { state: Arc::clone(&state), peer, bucket };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let (progress, mut items) = mpsc::unbounded_channel();

@@ -45,7 +45,10 @@ pub async fn upgrade(
     if state.cancel.is_cancelled() {
         return refuse(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
     }
-    let Some(guard) = state.conns.admit(peer.addr.ip()) else {
+    // Behind a listed proxy, the cap and the session's rate limit count the client's address.
+    let client = super::proxy::client_ip(&state.config.trusted_proxies, peer.addr.ip(), headers);
+    let client = std::net::SocketAddr::new(client, peer.addr.port());
+    let Some(guard) = state.conns.admit(client.ip()) else {
         let mut e = ApiError::new(
             ErrorCode::TooManyConnections,
             format!("this address already has {} WebSockets open", state.config.limits.max_connections_per_ip),
@@ -55,5 +58,5 @@ pub async fn upgrade(
     };
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
-    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, peer.addr, guard))
+    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, guard))
 }

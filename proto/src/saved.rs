@@ -1,0 +1,61 @@
+//! Saved exchanges (permalinks): what `POST /api/v1/saved` takes and answers, and what
+//! `GET /api/v1/saved/{id}` returns, shared by the gateway and the page that shows a link.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Event;
+use crate::wire::Protocol;
+
+/// `POST /api/v1/saved`: the exchange to keep, by the name the gateway gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SaveRequest {
+    /// The `id` of an exchange's result (REST) or the `exchange` of its reply (WebSocket).
+    pub exchange: String,
+}
+
+/// The permalink of a saved exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SavedLink {
+    /// The short id: 16 random letters and digits.
+    pub id: String,
+    /// The page that shows it, `/x/{id}`.
+    pub url: String,
+}
+
+/// A saved exchange with its timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SavedExchange {
+    pub id: String,
+    /// The gateway's name for the exchange it was saved from.
+    pub exchange: String,
+    pub protocol: Protocol,
+    /// When it was saved, Unix time in milliseconds.
+    pub saved_at_ms: i64,
+    /// Whether `GET /api/v1/saved/{id}/pcapng` has packets to give.
+    pub capture: bool,
+    /// The timeline, client and server side merged, in time order.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub events: Vec<Event>,
+}
+
+/// The page's path for a saved exchange.
+pub fn permalink(id: &str) -> String {
+    format!("/x/{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_refuses_unknown_fields_and_the_link_is_under_x() {
+        let ok: SaveRequest = serde_json::from_str(r#"{"exchange":"x1-ab"}"#).expect("valid");
+        assert_eq!(ok.exchange, "x1-ab");
+        assert!(serde_json::from_str::<SaveRequest>(r#"{"exchange":"x","owner":"me"}"#).is_err());
+        assert_eq!(permalink("AbC"), "/x/AbC");
+    }
+}

@@ -1,0 +1,174 @@
+//! What the gateway keeps across restarts and shares between instances: one [`Store`] trait
+//! with two backends, SQLite (`sqlite.rs`, the embedded default, a file under `--data-dir`)
+//! and PostgreSQL (`postgres.rs`, `--database postgres://...`, for several instances).
+//!
+//! Each backend has its own migrations (`server/migrations/<backend>/`), embedded in the binary
+//! and run when the store opens, so a fresh data directory or an empty database needs nothing
+//! else. The queries are plain strings, not sqlx's macros: no database is needed at build time,
+//! and the one test suite (`tests/store.rs`) runs every query against both backends.
+//!
+//! Only saved exchanges (permalinks) live here today. The schema is laid out for what follows:
+//! every row has a text id and a Unix-millisecond time, and a saved exchange has an `owner`,
+//! which classes, students, lab progress and check results will key on.
+
+mod postgres;
+mod sqlite;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+pub use self::postgres::Postgres;
+pub use self::sqlite::Sqlite;
+
+/// The file the SQLite backend keeps under `--data-dir`.
+pub const SQLITE_FILE: &str = "socketlab.db";
+
+/// A store operation's future (boxed, so the trait can be used as `dyn Store`).
+pub type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the {backend} store: {source}")]
+    Open { backend: &'static str, source: sqlx::Error },
+    #[error("cannot migrate the {backend} store: {source}")]
+    Migrate { backend: &'static str, source: sqlx::migrate::MigrateError },
+    #[error("the id {0:?} is taken")]
+    Taken(String),
+    #[error("the store failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("--database must be a postgres:// or postgresql:// URL")]
+    Url,
+}
+
+/// A saved exchange: what a permalink shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The permalink's short id.
+    pub id: String,
+    /// The gateway's name for the exchange it was saved from.
+    pub exchange: String,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// When it was saved, Unix time in milliseconds.
+    pub created_ms: i64,
+    /// The timeline as a JSON array of events.
+    pub events: String,
+    /// The capture as a pcapng file, when there was one.
+    pub pcapng: Option<Vec<u8>>,
+    /// Who saved it; `None` when anonymous.
+    pub owner: Option<String>,
+}
+
+impl Saved {
+    /// What counts against the size cap: the timeline and the capture.
+    pub fn bytes(&self) -> usize {
+        self.events.len() + self.pcapng.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// The store: one trait, two backends, the same behaviour (checked by one test suite).
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Keeps `saved`; [`StoreError::Taken`] when its id is already used.
+    fn save<'a>(&'a self, saved: &'a Saved) -> Fut<'a, ()>;
+    /// The saved exchange `id`, unless it is missing or was saved before `not_before_ms`.
+    fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> Fut<'a, Option<Saved>>;
+    /// Removes what was saved before `before_ms`; returns how many were removed.
+    fn forget_saved_before(&self, before_ms: i64) -> Fut<'_, u64>;
+    /// Closes the connections.
+    fn close(&self) -> Fut<'_, ()>;
+}
+
+/// Opens the store the settings name: PostgreSQL when `database` is given, else SQLite in
+/// `data_dir` (created when missing). Migrations run before it returns.
+pub async fn open(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>, StoreError> {
+    match database {
+        Some(url) => Ok(Arc::new(Postgres::open(url).await?)),
+        None => Ok(Arc::new(Sqlite::open(data_dir).await?)),
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A fresh short id: 16 characters of `[A-Za-z0-9]` from the operating system's CSPRNG, about
+/// 95 bits, so an id cannot be guessed.
+pub fn new_id() -> Result<String, getrandom::Error> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(16);
+    let mut bytes = [0u8; 32];
+    // Each try keeps the bytes below 248 (4 x 62), so every character is equally likely; 32
+    // bytes almost always hold 16 of them.
+    while id.len() < 16 {
+        getrandom::fill(&mut bytes)?;
+        for b in bytes.iter().filter(|b| **b < 248) {
+            if id.len() < 16 {
+                id.push(char::from(ALPHABET[usize::from(*b % 62)]));
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// Whether `id` could be one [`new_id`] made (anything else is answered 404 unread).
+pub fn is_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A backend's migrations, embedded in the binary.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {
+        let list = self
+            .0
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(*version, Cow::Borrowed(*name), MigrationType::Simple, Cow::Borrowed(*sql), false)
+            })
+            .collect();
+        Box::pin(async move { Ok(list) })
+    }
+}
+
+/// The migrator for one backend's list.
+async fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(list)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_long_random_and_plain() {
+        let ids: Vec<String> = (0..200).map(|_| new_id().expect("random bytes")).collect();
+        assert!(ids.iter().all(|id| is_id(id)), "{ids:?}");
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Every position uses many characters, not a counter's few.
+        let firsts: std::collections::BTreeSet<u8> = ids.iter().map(|id| id.as_bytes()[0]).collect();
+        assert!(firsts.len() > 30, "{firsts:?}");
+        assert!(!is_id("short") && !is_id("../../etc/passwd") && !is_id("AAAAAAAAAAAAAAA-"));
+    }
+
+    #[test]
+    fn only_postgres_urls_name_postgres() {
+        assert!(is_postgres_url("postgres://u@127.0.0.1:5432/db"));
+        assert!(is_postgres_url("postgresql://u@h/db"));
+        assert!(!is_postgres_url("sqlite://x.db") && !is_postgres_url("mysql://h/db"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The embedded SQLite backend: one file under `--data-dir`, created on first run, so a single
+//! machine needs no database server. WAL mode lets readers and the writer work at once.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Fut, SQLITE_FILE, Saved, Store, StoreError};
+
+const BACKEND: &str = "sqlite";
+
+/// How many times a store that another process is creating is opened before giving up.
+const TRIES: u64 = 10;
+
+/// Migrations, in order: (version, description, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql"))];
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    pool: SqlitePool,
+}
+
+impl Sqlite {
+    /// Opens (creating when missing) `dir/socketlab.db` and brings its schema up to date.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
+        let open = |source| StoreError::Open { backend: BACKEND, source };
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(open)?
+            .filename(dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let migrator =
+            super::migrator(MIGRATIONS).await.map_err(|source| StoreError::Migrate { backend: BACKEND, source })?;
+        // Processes opening a fresh file at once race to switch it to WAL and to create the
+        // migrations' table, and the losers get "database is locked"; they find the winner's
+        // work on a later try. The tries are few and bounded.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let pool = match SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await {
+                Ok(pool) => pool,
+                Err(e) if tries < TRIES => {
+                    tracing::debug!(error = %e, "opening the SQLite store again");
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                    continue;
+                }
+                Err(source) => return Err(open(source)),
+            };
+            match migrator.run(&pool).await {
+                Ok(()) => return Ok(Self { pool }),
+                Err(e) if tries < TRIES => {
+                    tracing::debug!(error = %e, "migrating the SQLite store again");
+                    pool.close().await;
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                Err(source) => return Err(StoreError::Migrate { backend: BACKEND, source }),
+            }
+        }
+    }
+}
+
+impl Store for Sqlite {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn save<'a>(&'a self, s: &'a Saved) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO saved_exchange (id, exchange, protocol, created_ms, events, pcapng, bytes, owner) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&s.id)
+            .bind(&s.exchange)
+            .bind(&s.protocol)
+            .bind(s.created_ms)
+            .bind(&s.events)
+            .bind(s.pcapng.as_deref())
+            .bind(i64::try_from(s.bytes()).unwrap_or(i64::MAX))
+            .bind(s.owner.as_deref())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 { Err(StoreError::Taken(s.id.clone())) } else { Ok(()) }
+        })
+    }
+
+    fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> Fut<'a, Option<Saved>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT id, exchange, protocol, created_ms, events, pcapng, owner FROM saved_exchange \
+                 WHERE id = ? AND created_ms >= ?",
+            )
+            .bind(id)
+            .bind(not_before_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(match row {
+                None => None,
+                Some(r) => Some(Saved {
+                    id: r.try_get("id")?,
+                    exchange: r.try_get("exchange")?,
+                    protocol: r.try_get("protocol")?,
+                    created_ms: r.try_get("created_ms")?,
+                    events: r.try_get("events")?,
+                    pcapng: r.try_get("pcapng")?,
+                    owner: r.try_get("owner")?,
+                }),
+            })
+        })
+    }
+
+    fn forget_saved_before(&self, before_ms: i64) -> Fut<'_, u64> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM saved_exchange WHERE created_ms < ?")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.pool.close().await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! The client's address behind a reverse proxy. Limits are per address, and behind nginx every
+//! connection comes from nginx; so when a connection comes from a proxy the operator listed in
+//! `--trusted-proxies`, the address is taken from `Forwarded` (RFC 7239) or, without it,
+//! `X-Forwarded-For`. Only listed proxies are believed: anyone else could write those headers.
+//!
+//! The headers are read from the right, the end the nearest proxy appended: each hop that is
+//! itself a listed proxy is skipped, and the first that is not is the client. Addresses a
+//! client wrote further left are never reached, so it cannot choose its own address.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::listener::Peer;
+
+/// A network in CIDR notation (`10.0.0.0/8`, `::1/128`), or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+/// What a `--trusted-proxies` entry must look like.
+pub const CIDR_RULE: &str = "an address or a network in CIDR notation, such as 10.0.0.0/8 or ::1";
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not {CIDR_RULE}");
+        let (ip, bits) = match s.trim().split_once('/') {
+            Some((ip, bits)) => (ip, Some(bits.parse::<u8>().map_err(|_| bad())?)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = ip.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        if bits > max {
+            return Err(bad());
+        }
+        Ok(Self { net: net.to_canonical(), bits })
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let prefix = |a: u128, b: u128, width: u32| {
+            let shift = width - u32::from(self.bits);
+            shift >= width || (a >> shift) == (b >> shift)
+        };
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => prefix(u32::from(n).into(), u32::from(i).into(), 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => prefix(u128::from(n), u128::from(i), 128),
+            _ => false,
+        }
+    }
+}
+
+/// One hop of `Forwarded`'s `for=`: `192.0.2.1`, `"[2001:db8::1]:4711"`, `192.0.2.1:80`.
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        key.trim().eq_ignore_ascii_case("for").then(|| value.trim().trim_matches('"'))
+    })
+}
+
+/// An address as proxies write it: bare, `[v6]`, `[v6]:port` or `v4:port`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    hop.rsplit_once(':')?.0.parse().ok()
+}
+
+/// The client's address: `peer` itself unless it is a listed proxy, else the nearest hop in
+/// the forwarding headers that is not one (a hop that cannot be read stops the walk there).
+pub fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let listed = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !listed(peer) {
+        return peer;
+    }
+    let values = |name: &str| -> Vec<String> {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    };
+    let forwarded = values("forwarded");
+    let hops: Vec<String> = if forwarded.is_empty() {
+        values("x-forwarded-for").iter().flat_map(|v| v.split(',')).map(|h| h.trim().to_owned()).collect()
+    } else {
+        forwarded.iter().flat_map(|v| v.split(',')).filter_map(forwarded_for).map(str::to_owned).collect()
+    };
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) if listed(ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// The client's address as an extractor, for the routes that spend a limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
+
+impl FromRequestParts<Arc<AppState>> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Infallible> {
+        let peer = parts.extensions.get::<ConnectInfo<Peer>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.addr.ip());
+        Ok(Self(client_ip(&state.config.trusted_proxies, peer, &parts.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn networks_parse_and_contain() {
+        let net: Cidr = "10.1.0.0/16".parse().expect("valid");
+        assert!(net.contains(ip("10.1.255.7")) && !net.contains(ip("10.2.0.1")));
+        assert!(net.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped IPv6 is IPv4");
+        let one: Cidr = "127.0.0.1".parse().expect("valid");
+        assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));
+        let all: Cidr = "0.0.0.0/0".parse().expect("valid");
+        assert!(all.contains(ip("203.0.113.9")) && !all.contains(ip("::1")));
+        let v6: Cidr = "fd00::/8".parse().expect("valid");
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        for bad in ["", "10.0.0.0/33", "::/129", "lab.example.edu", "10.0.0.0/x", "10.0.0/8"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_listed_proxies_are_believed_and_the_chain_is_read_from_the_right() {
+        let trusted: Vec<Cidr> = ["127.0.0.1", "10.0.0.0/8"].iter().map(|s| s.parse().expect("valid")).collect();
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.append(*k, v.parse().expect("header value"));
+            }
+            m
+        };
+        // (peer, headers, the client's address)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            // A peer that is not a listed proxy is the client, whatever it writes.
+            ("203.0.113.5", &[("x-forwarded-for", "198.51.100.1")], "203.0.113.5"),
+            // nginx on loopback appended the real client.
+            ("127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
+            // A client's own entry on the left is never reached.
+            ("127.0.0.1", &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")], "198.51.100.1"),
+            // Two listed proxies in a row are skipped.
+            ("127.0.0.1", &[("x-forwarded-for", "198.51.100.1, 10.0.0.7")], "198.51.100.1"),
+            // Several header lines are one list.
+            ("127.0.0.1", &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.2")], "198.51.100.2"),
+            // Forwarded wins over X-Forwarded-For, with quotes, brackets and ports.
+            (
+                "127.0.0.1",
+                &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"), ("x-forwarded-for", "1.1.1.1")],
+                "2001:db8::1",
+            ),
+            ("127.0.0.1", &[("forwarded", "For=198.51.100.3:5000;by=10.0.0.1")], "198.51.100.3"),
+            // Nothing forwarded, or nothing readable: the nearest proxy itself.
+            ("127.0.0.1", &[], "127.0.0.1"),
+            ("127.0.0.1", &[("x-forwarded-for", "unknown")], "127.0.0.1"),
+            ("127.0.0.1", &[("forwarded", "for=_hidden, for=10.0.0.9")], "10.0.0.9"),
+        ];
+        for (peer, headers, want) in cases {
+            assert_eq!(client_ip(&trusted, ip(peer), &h(headers)), ip(want), "{peer} {headers:?}");
+        }
+        assert_eq!(client_ip(&[], ip("127.0.0.1"), &h(&[("x-forwarded-for", "198.51.100.1")])), ip("127.0.0.1"));
+    }
+}
