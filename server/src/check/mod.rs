@@ -184,6 +184,41 @@ pub async fn run(a: CheckArgs) -> Result<(), CheckError> {
 /// Called with each item's outcome as soon as it is known, in the rubric's order.
 pub type OnItem<'a> = dyn FnMut(&check::ItemOutcome) + Send + 'a;
 
+/// One rubric item run against the server: a server program's `item` function, boxed.
+type ItemFn = for<'a> fn(
+    &'a mut probe::Probe,
+    &'static str,
+) -> std::pin::Pin<Box<dyn Future<Output = check::ItemOutcome> + Send + 'a>>;
+
+/// Runs a server program's rubric in order, handing each item to `on_item` as it finishes.
+/// Items after the server died are skipped; when the `first` item finds nothing listening,
+/// the check stops with `unreachable` and no item has been handed over.
+async fn run_rubric(
+    p: &mut probe::Probe,
+    program: Program,
+    on_item: &mut OnItem<'_>,
+    (first, unreachable): (&str, String),
+    item: ItemFn,
+) -> Result<Vec<check::ItemOutcome>, String> {
+    let mut out: Vec<check::ItemOutcome> = Vec::new();
+    for spec in program.rubric() {
+        if p.refused {
+            let dead = out.last().map_or("", |o| o.id);
+            let skipped = check::ItemOutcome::skipped(spec.id, format!("the server had died during item {dead}"));
+            on_item(&skipped);
+            out.push(skipped);
+            continue;
+        }
+        let outcome = item(p, spec.id).await;
+        if spec.id == first && p.refused {
+            return Err(unreachable);
+        }
+        on_item(&outcome);
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
 /// Grades the server at `addr` as `program` (a server program), each wait at most `timeout`,
 /// handing each item to `on_item` as it finishes. An error says the server cannot be reached
 /// at all; no item has been handed over then.

@@ -23,23 +23,11 @@ async fn item(p: &mut Probe, id: &'static str) -> ItemOutcome {
 /// Runs every item in the rubric's order, handing each to `on_item` as it finishes; items
 /// after the server died are skipped.
 pub async fn run(p: &mut Probe, on_item: &mut super::OnItem<'_>) -> Result<Vec<ItemOutcome>, String> {
-    let mut out: Vec<ItemOutcome> = Vec::new();
-    for spec in socketlab_proto::check::Program::UdpServer.rubric() {
-        if p.refused {
-            let dead = out.last().map_or("", |o| o.id);
-            let skipped = ItemOutcome::skipped(spec.id, format!("the server had died during item {dead}"));
-            on_item(&skipped);
-            out.push(skipped);
-            continue;
-        }
-        let outcome = item(p, spec.id).await;
-        if spec.id == "answers" && p.refused {
-            return Err(format!("nothing listens on UDP {}: an ICMP port unreachable came back", p.target));
-        }
-        on_item(&outcome);
-        out.push(outcome);
-    }
-    Ok(out)
+    let unreachable = format!("nothing listens on UDP {}: an ICMP port unreachable came back", p.target);
+    super::run_rubric(p, socketlab_proto::check::Program::UdpServer, on_item, ("answers", unreachable), |p, id| {
+        Box::pin(item(p, id))
+    })
+    .await
 }
 
 fn silent(id: &'static str, answer: &UdpAnswer, ms: u128) -> ItemOutcome {

@@ -49,8 +49,8 @@ pub enum StoreError {
     Url,
 }
 
-/// A saved exchange: what a permalink shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A saved exchange: what a permalink shows. Both backends read it with the same `FromRow`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Saved {
     /// The permalink's short id.
     pub id: String,

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{Fut, Saved, Store, StoreError};
@@ -66,7 +65,7 @@ impl Store for Postgres {
 
     fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> Fut<'a, Option<Saved>> {
         Box::pin(async move {
-            let row = sqlx::query(
+            let row = sqlx::query_as::<_, Saved>(
                 "SELECT id, exchange, protocol, created_ms, events, pcapng, owner FROM saved_exchange \
                  WHERE id = $1 AND created_ms >= $2",
             )
@@ -74,18 +73,7 @@ impl Store for Postgres {
             .bind(not_before_ms)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(match row {
-                None => None,
-                Some(r) => Some(Saved {
-                    id: r.try_get("id")?,
-                    exchange: r.try_get("exchange")?,
-                    protocol: r.try_get("protocol")?,
-                    created_ms: r.try_get("created_ms")?,
-                    events: r.try_get("events")?,
-                    pcapng: r.try_get("pcapng")?,
-                    owner: r.try_get("owner")?,
-                }),
-            })
+            Ok(row)
         })
     }
 

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{Fut, SQLITE_FILE, Saved, Store, StoreError};
@@ -95,7 +94,7 @@ impl Store for Sqlite {
 
     fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> Fut<'a, Option<Saved>> {
         Box::pin(async move {
-            let row = sqlx::query(
+            let row = sqlx::query_as::<_, Saved>(
                 "SELECT id, exchange, protocol, created_ms, events, pcapng, owner FROM saved_exchange \
                  WHERE id = ? AND created_ms >= ?",
             )
@@ -103,18 +102,7 @@ impl Store for Sqlite {
             .bind(not_before_ms)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(match row {
-                None => None,
-                Some(r) => Some(Saved {
-                    id: r.try_get("id")?,
-                    exchange: r.try_get("exchange")?,
-                    protocol: r.try_get("protocol")?,
-                    created_ms: r.try_get("created_ms")?,
-                    events: r.try_get("events")?,
-                    pcapng: r.try_get("pcapng")?,
-                    owner: r.try_get("owner")?,
-                }),
-            })
+            Ok(row)
         })
     }
 
