@@ -11,6 +11,61 @@
 //! every row has a text id and a Unix-millisecond time, and a saved exchange has an `owner`,
 //! which classes, students, lab progress and check results will key on.
 
+/// Writes a backend's `Store` impl. The queries are the same on both backends but for their
+/// placeholders (`?` or `$1`); sqlx's generic executor bounds would outweigh the few lines the
+/// two impls share, so one macro writes both from their SQL.
+macro_rules! sql_store {
+    ($ty:ty, $backend:expr, insert: $insert:expr, select: $select:expr, delete: $delete:expr $(,)?) => {
+        impl $crate::db::Store for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            fn save<'a>(&'a self, s: &'a $crate::db::Saved) -> $crate::db::Fut<'a, ()> {
+                Box::pin(async move {
+                    let done = sqlx::query($insert)
+                        .bind(&s.id)
+                        .bind(&s.exchange)
+                        .bind(&s.protocol)
+                        .bind(s.created_ms)
+                        .bind(&s.events)
+                        .bind(s.pcapng.as_deref())
+                        .bind(i64::try_from(s.bytes()).unwrap_or(i64::MAX))
+                        .bind(s.owner.as_deref())
+                        .execute(&self.pool)
+                        .await?;
+                    if done.rows_affected() == 0 { Err($crate::db::StoreError::Taken(s.id.clone())) } else { Ok(()) }
+                })
+            }
+
+            fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> $crate::db::Fut<'a, Option<$crate::db::Saved>> {
+                Box::pin(async move {
+                    let row = sqlx::query_as::<_, $crate::db::Saved>($select)
+                        .bind(id)
+                        .bind(not_before_ms)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row)
+                })
+            }
+
+            fn forget_saved_before(&self, before_ms: i64) -> $crate::db::Fut<'_, u64> {
+                Box::pin(async move {
+                    let done = sqlx::query($delete).bind(before_ms).execute(&self.pool).await?;
+                    Ok(done.rows_affected())
+                })
+            }
+
+            fn close(&self) -> $crate::db::Fut<'_, ()> {
+                Box::pin(async move {
+                    self.pool.close().await;
+                    Ok(())
+                })
+            }
+        }
+    };
+}
+
 mod postgres;
 mod sqlite;
 

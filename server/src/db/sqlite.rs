@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Fut, SQLITE_FILE, Saved, Store, StoreError};
+use super::{SQLITE_FILE, StoreError};
 
 const BACKEND: &str = "sqlite";
 
@@ -67,59 +67,12 @@ impl Sqlite {
     }
 }
 
-impl Store for Sqlite {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn save<'a>(&'a self, s: &'a Saved) -> Fut<'a, ()> {
-        Box::pin(async move {
-            let done = sqlx::query(
-                "INSERT INTO saved_exchange (id, exchange, protocol, created_ms, events, pcapng, bytes, owner) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&s.id)
-            .bind(&s.exchange)
-            .bind(&s.protocol)
-            .bind(s.created_ms)
-            .bind(&s.events)
-            .bind(s.pcapng.as_deref())
-            .bind(i64::try_from(s.bytes()).unwrap_or(i64::MAX))
-            .bind(s.owner.as_deref())
-            .execute(&self.pool)
-            .await?;
-            if done.rows_affected() == 0 { Err(StoreError::Taken(s.id.clone())) } else { Ok(()) }
-        })
-    }
-
-    fn saved<'a>(&'a self, id: &'a str, not_before_ms: i64) -> Fut<'a, Option<Saved>> {
-        Box::pin(async move {
-            let row = sqlx::query_as::<_, Saved>(
-                "SELECT id, exchange, protocol, created_ms, events, pcapng, owner FROM saved_exchange \
-                 WHERE id = ? AND created_ms >= ?",
-            )
-            .bind(id)
-            .bind(not_before_ms)
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(row)
-        })
-    }
-
-    fn forget_saved_before(&self, before_ms: i64) -> Fut<'_, u64> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM saved_exchange WHERE created_ms < ?")
-                .bind(before_ms)
-                .execute(&self.pool)
-                .await?;
-            Ok(done.rows_affected())
-        })
-    }
-
-    fn close(&self) -> Fut<'_, ()> {
-        Box::pin(async move {
-            self.pool.close().await;
-            Ok(())
-        })
-    }
-}
+sql_store!(
+    Sqlite,
+    BACKEND,
+    insert: "INSERT INTO saved_exchange (id, exchange, protocol, created_ms, events, pcapng, bytes, owner) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    select: "SELECT id, exchange, protocol, created_ms, events, pcapng, owner FROM saved_exchange \
+             WHERE id = ? AND created_ms >= ?",
+    delete: "DELETE FROM saved_exchange WHERE created_ms < ?",
+);
