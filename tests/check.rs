@@ -346,9 +346,8 @@ fn wait_until_listening(port: u16, udp: bool) {
     panic!("nothing listens on 127.0.0.1:{port} after 10 s");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() {
-    // A port free for both UDP and TCP, for the operator's check_listen.
+/// A gateway whose operator lets client checks listen on a port free for both UDP and TCP.
+async fn gateway_with_check_listen() -> (gateway::Running, std::net::SocketAddr, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let r = gateway::start(|c| {
@@ -357,6 +356,12 @@ async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() 
         c.limits.exchange_timeout_ms = 1000;
     })
     .await;
+    (r, listen, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_checks_listen_where_the_operator_said_over_rest_and_websocket() {
+    let (r, listen, port) = gateway_with_check_listen().await;
     let http = reqwest::Client::new();
     let servers: Value = http.get(r.url("/api/v1/servers")).send().await.unwrap().json().await.unwrap();
     assert_eq!(servers["check_listen"], listen.to_string());
@@ -459,14 +464,7 @@ async fn ws_check_report(ws: &mut gateway::Ws, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_checks_grade_only_the_requesters_address_and_a_few_per_address() {
     use std::io::Read;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let r = gateway::start(|c| {
-        c.check_listen = Some(listen);
-        c.check_wait = std::time::Duration::from_secs(10);
-        c.limits.exchange_timeout_ms = 1000;
-    })
-    .await;
+    let (r, listen, port) = gateway_with_check_listen().await;
     let http = reqwest::Client::new();
     let post = |body: Value| {
         http.post(r.url("/api/v1/checks")).header("content-type", "application/json").body(body.to_string()).send()
