@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{root, run, target_dir};
+use crate::{root, target_dir};
 
 /// The targets, each a property in `server/src/fuzzing.rs`.
 pub const TARGETS: &[&str] = &["ws_session", "packet", "uppercase"];
@@ -22,8 +22,7 @@ fn ensure_cargo_fuzz() -> Result<()> {
     if Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()) {
         return Ok(());
     }
-    eprintln!("xtask: installing cargo-fuzz from crates.io (once)");
-    run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", "0.13.2", "--locked"]))
+    crate::cargo_install("cargo-fuzz", "0.13.2", &[])
 }
 
 /// Runs every target for `secs` seconds.

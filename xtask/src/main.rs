@@ -46,6 +46,12 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Installs a pinned tool from crates.io with `cargo install --locked`.
+fn cargo_install(krate: &str, version: &str, extra: &[&str]) -> Result<()> {
+    eprintln!("xtask: installing {krate} {version} from crates.io (once)");
+    run(Command::new("cargo").args(["install", krate, "--version", version, "--locked"]).args(extra))
+}
+
 /// Makes sure the wasm32 target is installed, installing it with rustup if needed.
 fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();

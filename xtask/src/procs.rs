@@ -94,15 +94,7 @@ pub fn ensure_websocat() -> Result<String> {
         return Ok("websocat".to_owned());
     }
     if !installed.exists() {
-        eprintln!("xtask: installing websocat from crates.io (once)");
-        crate::run(Command::new("cargo").args([
-            "install",
-            "websocat",
-            "--version",
-            "1.14.1",
-            "--locked",
-            "--no-default-features",
-        ]))?;
+        crate::cargo_install("websocat", "1.14.1", &["--no-default-features"])?;
     }
     Ok(installed.display().to_string())
 }

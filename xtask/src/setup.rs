@@ -48,13 +48,17 @@ pub struct Env {
 impl Env {
     /// `PATH` with the venv first.
     pub fn path(&self) -> std::ffi::OsString {
-        let mut parts = vec![self.venv_bin.clone()];
-        parts.extend(self.node_bin.clone());
-        if let Some(old) = std::env::var_os("PATH") {
-            parts.extend(std::env::split_paths(&old));
-        }
-        std::env::join_paths(parts).unwrap_or_default()
+        path_with_first(std::iter::once(self.venv_bin.clone()).chain(self.node_bin.clone())).unwrap_or_default()
     }
+}
+
+/// This process's `PATH` with `first` put before it.
+fn path_with_first(first: impl IntoIterator<Item = PathBuf>) -> Result<std::ffi::OsString> {
+    let mut parts: Vec<PathBuf> = first.into_iter().collect();
+    if let Some(old) = std::env::var_os("PATH") {
+        parts.extend(std::env::split_paths(&old));
+    }
+    Ok(std::env::join_paths(parts)?)
 }
 
 /// Installs everything the suite needs and returns the environment to run it in.
@@ -203,11 +207,7 @@ fn npm(node_bin: Option<&Path>) -> Result<()> {
     eprintln!("xtask: installing the browser tests' npm packages from the lockfile");
     let mut cmd = Command::new("npm");
     if let Some(bin) = node_bin {
-        let mut path = vec![bin.to_path_buf()];
-        path.extend(
-            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default(),
-        );
-        cmd.env("PATH", std::env::join_paths(path)?);
+        cmd.env("PATH", path_with_first([bin.to_path_buf()])?);
     }
     run(cmd.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
 }
