@@ -11,7 +11,7 @@
 //!   turns valid UTF-8 into valid UTF-8.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use socketlab_proto::check::CheckRequest;
@@ -57,8 +57,7 @@ pub fn ws_session(data: &[u8]) {
     let gate = FuzzGate { limited: Cell::new(false) };
     let mut core = SessionCore::new(gate, settings, now);
     // Exchanges started and not yet ended, and whether the close frame went out.
-    let mut running: HashMap<String, ()> = HashMap::new();
-    let mut closed = false;
+    let mut ledger = Ledger::default();
     let mut rest = data.get(1..).unwrap_or_default();
     for _ in 0..256 {
         let Some((&op, tail)) = rest.split_first() else { break };
@@ -95,8 +94,7 @@ pub fn ws_session(data: &[u8]) {
             3 => Input::Control,
             4 => Input::TooLarge,
             5 => {
-                let mut ids: Vec<&String> = running.keys().collect();
-                ids.sort();
+                let ids: Vec<&String> = ledger.running.iter().collect();
                 match ids.get(usize::from(arg) % ids.len().max(1)) {
                     Some(id) if arg & 0x80 == 0 => {
                         let id = (*id).clone();
@@ -122,35 +120,46 @@ pub fn ws_session(data: &[u8]) {
             }
         };
         core.handle(input, now);
+        ledger.take_all(&mut core);
+    }
+    if !ledger.closed {
+        core.handle(Input::Shutdown, now);
+        core.handle(Input::Tick, now + Duration::from_secs(10));
+        ledger.take_all(&mut core);
+    }
+    assert!(ledger.running.is_empty(), "exchanges without an end: {:?}", ledger.running);
+}
+
+/// What the session's actions have started and ended so far, checked as they come.
+#[derive(Default)]
+struct Ledger {
+    running: BTreeSet<String>,
+    closed: bool,
+}
+
+impl Ledger {
+    /// Takes every queued action, panicking on a second start, an item of a check that is not
+    /// running, or anything after the close frame.
+    fn take_all(&mut self, core: &mut SessionCore<FuzzGate>) {
         while let Some(action) = core.poll_action() {
-            assert!(!closed, "an action after the close frame: {action:?}");
+            assert!(!self.closed, "an action after the close frame: {action:?}");
             match action {
                 Action::Start { id, .. } | Action::StartCheck { id, .. } => {
-                    assert!(running.insert(id.clone(), ()).is_none(), "{id} started twice");
+                    assert!(self.running.insert(id.clone()), "{id} started twice");
                 }
                 Action::Send(
                     ServerMsg::Error { id: Some(id), .. } | ServerMsg::Reply(socketlab_proto::wire::Reply { id, .. }),
                 ) => {
-                    running.remove(&id);
+                    self.running.remove(&id);
                 }
                 Action::Send(ServerMsg::CheckItem { id, .. }) => {
-                    assert!(running.contains_key(&id), "an item of {id}, which is not running");
+                    assert!(self.running.contains(&id), "an item of {id}, which is not running");
                 }
-                Action::Close { .. } => closed = true,
+                Action::Close { .. } => self.closed = true,
                 _ => {}
             }
         }
     }
-    if !closed {
-        core.handle(Input::Shutdown, now);
-        core.handle(Input::Tick, now + Duration::from_secs(10));
-        while let Some(action) = core.poll_action() {
-            if let Action::Send(ServerMsg::Error { id: Some(id), .. }) = action {
-                running.remove(&id);
-            }
-        }
-    }
-    assert!(running.is_empty(), "exchanges without an end: {running:?}");
 }
 
 /// A check item frame of check `id`.
