@@ -24,6 +24,8 @@ pub enum Fetch {
     List,
     Lab,
     Check,
+    /// A request of the class region.
+    Class(crate::class::ClassFetch),
 }
 
 /// What can happen in the Labs region.

@@ -8,6 +8,7 @@ use socketlab_proto::check::Program;
 use socketlab_proto::impair::Impair;
 use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 
+use crate::class::ClassMsg;
 use crate::code::CodeLang;
 use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
@@ -66,6 +67,18 @@ pub enum Msg {
     Closed,
     /// Something in the Labs region.
     Lab(LabMsg),
+    /// Something in the class region.
+    Class(ClassMsg),
+}
+
+impl Msg {
+    /// The message that carries a finished request's status and body to the region that asked.
+    pub fn fetched(then: Fetch, status: u16, body: String) -> Self {
+        match then {
+            Fetch::Class(what) => Self::Class(ClassMsg::Fetched(what, status, body)),
+            then => Self::Lab(LabMsg::Fetched(then, status, body)),
+        }
+    }
 }
 
 /// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
@@ -94,10 +107,12 @@ pub enum Effect {
     /// Open a new WebSocket after this many milliseconds.
     Reconnect { after_ms: u32 },
     /// An HTTP request to the gateway: GET, or POST of a JSON `body`; its end comes back as
-    /// `LabMsg::Fetched(then, ..)`.
+    /// `Msg::fetched(then, ..)`.
     Fetch { url: String, body: Option<String>, then: Fetch },
     /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
     Save(String),
+    /// Put this text on the clipboard; the outcome comes back as `ClassMsg::Copied`.
+    Copy(String),
 }
 
 impl Model {
@@ -163,7 +178,17 @@ impl Model {
                 self.lang = self.lang.other();
                 crate::labs::relang(self)
             }
-            Msg::Lab(msg) => crate::labs::update(self, msg),
+            // In a class the gateway keeps the progress, and a refused session means it ended.
+            Msg::Lab(LabMsg::Fetched(_, 401, _)) if self.class.joined() => {
+                crate::class::expire(self);
+                Vec::new()
+            }
+            Msg::Lab(msg) => {
+                let mut effects = crate::labs::update(self, msg);
+                effects.retain(|e| !(self.class.joined() && matches!(e, Effect::Save(_))));
+                effects
+            }
+            Msg::Class(msg) => crate::class::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
                 Vec::new()
