@@ -28,3 +28,16 @@ pub async fn serve(uri: Uri) -> Response {
 pub async fn page() -> Response {
     serve(Uri::from_static("/")).await
 }
+
+/// The instructor page, `/instructor/{class}`: it reads the class from its address and the
+/// class's secret from the fragment (`#key=`), which browsers never send, so the secret reaches
+/// no log; the page then sends it as a Bearer header.
+pub async fn instructor() -> Response {
+    if !UI_BUILT {
+        return serve(Uri::from_static("/")).await;
+    }
+    let mut response = serve(Uri::from_static("/instructor.html")).await;
+    // The page's links (a student's `/x/` view) must not carry the class's address elsewhere.
+    response.headers_mut().insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    response
+}

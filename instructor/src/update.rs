@@ -1,0 +1,209 @@
+//! The instructor page's state, everything that can happen to it as one `Msg` enum, and
+//! `Model::update`, which applies one message and returns the `Effect`s the page must carry out
+//! (HTTP requests with the class secret, opening the event stream). Pure and tested natively.
+
+use serde_json::Value;
+
+use crate::api::{self, Dashboard};
+
+/// Which request a fetched body answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Req {
+    /// `POST /classes/{id}/session`: the cookie the event stream and the CSV link need.
+    Session,
+    Dashboard,
+    /// One student's work.
+    Student(String),
+    Close,
+    Remove(String),
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// The page loaded at this path (`/instructor/{class}`) and fragment (`#key=<secret>`).
+    Start {
+        path: String,
+        hash: String,
+    },
+    /// A request ended with this HTTP status (0 when it never reached the gateway) and body.
+    Fetched(Req, u16, String),
+    /// The event stream opened (again): events may have been missed meanwhile.
+    StreamOpen,
+    /// The event stream broke; the browser reconnects by itself.
+    StreamError,
+    /// An event of the stream: its name and data.
+    Event(String, String),
+    /// The cell of roster row `.0` and lab column `.1` clicked.
+    Cell(usize, usize),
+    /// Close the student's panel.
+    Back,
+    /// "Close the class", asking first.
+    AskClose,
+    /// "Remove" on roster row `.0`, asking first.
+    AskRemove(usize),
+    Confirm,
+    Cancel,
+}
+
+/// What the page must do; `render` performs these and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// An HTTP request with `Authorization: Bearer <key>`; its end comes back as `Msg::Fetched`.
+    Fetch { method: &'static str, url: String, key: String, then: Req },
+    /// Open the class's event stream (the session cookie authorizes it).
+    Listen(String),
+}
+
+/// A destructive action waiting for its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    Close,
+    Remove { id: String, name: String },
+}
+
+/// Everything the instructor page shows.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub class: String,
+    pub key: String,
+    pub dash: Option<Dashboard>,
+    /// Why the page cannot show the class, or why the last action failed.
+    pub error: Option<String>,
+    /// Whether the event stream is open.
+    pub live: bool,
+    /// The open cell: student id and lab id, with the student's work once fetched.
+    pub open: Option<(String, String, Option<Value>)>,
+    pub ask: Option<Ask>,
+}
+
+/// The class id in `/instructor/{id}`, if the path is one.
+pub fn class_of(path: &str) -> Option<&str> {
+    let id = path.strip_prefix("/instructor/")?.trim_end_matches('/');
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(id)
+}
+
+/// The secret in a fragment `#key=<secret>` (also among other `&`-separated fields).
+pub fn key_of(hash: &str) -> Option<&str> {
+    let fields = hash.strip_prefix('#').unwrap_or(hash).split('&');
+    fields.filter_map(|f| f.strip_prefix("key=")).find(|k| !k.is_empty())
+}
+
+/// Why a request was refused, in words.
+fn refusal(status: u16, body: &str) -> String {
+    let (code, message) = api::error(body);
+    match status {
+        0 => "The gateway did not answer. Reload the page to try again.".into(),
+        401 => "This link's key was not accepted. Open the instructor link you got when the class was created.".into(),
+        403 => "This key belongs to another class.".into(),
+        404 => "No such class on this gateway.".into(),
+        _ if !message.is_empty() => format!("{message} ({code})"),
+        _ => format!("The gateway answered {status}."),
+    }
+}
+
+impl Model {
+    fn base(&self) -> String {
+        format!("/api/v1/classes/{}", self.class)
+    }
+
+    fn fetch(&self, method: &'static str, path: &str, then: Req) -> Effect {
+        Effect::Fetch { method, url: format!("{}{path}", self.base()), key: self.key.clone(), then }
+    }
+
+    /// The grades CSV's address (the session cookie authorizes a plain download).
+    pub fn csv_url(&self) -> String {
+        format!("{}/grades.csv", self.base())
+    }
+
+    /// Applies `msg` and returns what to do.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Start { path, hash } => {
+                let (Some(class), Some(key)) = (class_of(&path), key_of(&hash)) else {
+                    self.error = Some(
+                        "This page needs the instructor link: /instructor/<class>#key=<secret>, as printed when the class was created."
+                            .into(),
+                    );
+                    return Vec::new();
+                };
+                (self.class, self.key) = (class.to_owned(), key.to_owned());
+                return vec![self.fetch("POST", "/session", Req::Session), self.fetch("GET", "", Req::Dashboard)];
+            }
+            Msg::Fetched(req, status, body) if !(200..300).contains(&status) => {
+                self.error = Some(refusal(status, &body));
+                if matches!(req, Req::Student(_)) {
+                    self.open = None;
+                }
+            }
+            Msg::Fetched(Req::Session, ..) => return vec![Effect::Listen(format!("{}/events", self.base()))],
+            Msg::Fetched(Req::Dashboard, _, body) => match serde_json::from_str::<Dashboard>(&body) {
+                Ok(dash) => {
+                    self.dash = Some(dash);
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(format!("The class's data could not be read: {e}")),
+            },
+            Msg::Fetched(Req::Student(id), _, body) => match &mut self.open {
+                Some((open, _, work)) if *open == id => *work = serde_json::from_str(&body).ok(),
+                _ => {}
+            },
+            Msg::Fetched(Req::Close, ..) => {
+                if let Some(d) = &mut self.dash {
+                    d.class.closed = true;
+                }
+            }
+            Msg::Fetched(Req::Remove(id), ..) => {
+                if let Some(d) = &mut self.dash {
+                    d.students.retain(|s| s.id != id);
+                }
+                self.open = self.open.take().filter(|(s, ..)| *s != id);
+            }
+            Msg::StreamOpen => {
+                self.live = true;
+                return vec![self.fetch("GET", "", Req::Dashboard)];
+            }
+            Msg::StreamError => self.live = false,
+            Msg::Event(kind, data) => {
+                let change = api::change(&kind, &data);
+                let removed = match &change {
+                    api::Change::Removed { student } => Some(student.clone()),
+                    _ => None,
+                };
+                self.open = self.open.take().filter(|(s, ..)| Some(s) != removed.as_ref());
+                let applied = self.dash.as_mut().is_some_and(|d| d.apply(change));
+                if !applied {
+                    return vec![self.fetch("GET", "", Req::Dashboard)];
+                }
+            }
+            Msg::Cell(row, col) => {
+                let Some(d) = &self.dash else { return Vec::new() };
+                let (Some(s), Some(lab)) = (d.students.get(row), d.labs.get(col)) else { return Vec::new() };
+                self.open = Some((s.id.clone(), lab.id.clone(), None));
+                let path = format!("/students/{}", s.id);
+                return vec![self.fetch("GET", &path, Req::Student(s.id.clone()))];
+            }
+            Msg::Back => self.open = None,
+            Msg::AskClose => self.ask = Some(Ask::Close),
+            Msg::AskRemove(row) => {
+                let s = self.dash.as_ref().and_then(|d| d.students.get(row));
+                self.ask = s.map(|s| Ask::Remove { id: s.id.clone(), name: s.name.clone() });
+            }
+            Msg::Cancel => self.ask = None,
+            Msg::Confirm => {
+                return match self.ask.take() {
+                    Some(Ask::Close) => vec![self.fetch("POST", "/close", Req::Close)],
+                    Some(Ask::Remove { id, .. }) => {
+                        vec![self.fetch("DELETE", &format!("/students/{id}"), Req::Remove(id))]
+                    }
+                    None => Vec::new(),
+                };
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+#[path = "update_tests.rs"]
+pub(crate) mod tests;
