@@ -75,6 +75,10 @@ pub struct Model {
     /// The open cell: student id and lab id, with the student's work once fetched.
     pub open: Option<(String, String, Option<Value>)>,
     pub ask: Option<Ask>,
+    /// Dashboard requests under way, and the changes the stream brought meanwhile: an answer
+    /// read before a change but arriving after it must not undo it, so they are applied again.
+    loading: usize,
+    since: Vec<api::Change>,
 }
 
 /// The class id in `/instructor/{id}`, if the path is one.
@@ -111,9 +115,22 @@ impl Model {
         Effect::Fetch { method, url: format!("{}{path}", self.base()), key: self.key.clone(), then }
     }
 
+    fn reload(&mut self) -> Effect {
+        self.loading += 1;
+        self.fetch("GET", "", Req::Dashboard)
+    }
+
     /// The grades CSV's address (the session cookie authorizes a plain download).
     pub fn csv_url(&self) -> String {
         format!("{}/grades.csv", self.base())
+    }
+
+    /// A dashboard request ended; with none left, the changes kept for them are done with.
+    fn loaded(&mut self) {
+        self.loading = self.loading.saturating_sub(1);
+        if self.loading == 0 {
+            self.since.clear();
+        }
     }
 
     /// Applies `msg` and returns what to do.
@@ -128,22 +145,31 @@ impl Model {
                     return Vec::new();
                 };
                 (self.class, self.key) = (class.to_owned(), key.to_owned());
-                return vec![self.fetch("POST", "/session", Req::Session), self.fetch("GET", "", Req::Dashboard)];
+                return vec![self.fetch("POST", "/session", Req::Session), self.reload()];
             }
             Msg::Fetched(req, status, body) if !(200..300).contains(&status) => {
                 self.error = Some(refusal(status, &body));
-                if matches!(req, Req::Student(_)) {
-                    self.open = None;
+                match req {
+                    Req::Student(_) => self.open = None,
+                    Req::Dashboard => self.loaded(),
+                    _ => {}
                 }
             }
             Msg::Fetched(Req::Session, ..) => return vec![Effect::Listen(format!("{}/events", self.base()))],
-            Msg::Fetched(Req::Dashboard, _, body) => match serde_json::from_str::<Dashboard>(&body) {
-                Ok(dash) => {
-                    self.dash = Some(dash);
-                    self.error = None;
+            Msg::Fetched(Req::Dashboard, _, body) => {
+                match serde_json::from_str::<Dashboard>(&body) {
+                    Ok(mut dash) => {
+                        // Changes the answer may predate; each applies once however often.
+                        for change in &self.since {
+                            dash.apply(change.clone());
+                        }
+                        self.dash = Some(dash);
+                        self.error = None;
+                    }
+                    Err(e) => self.error = Some(format!("The class's data could not be read: {e}")),
                 }
-                Err(e) => self.error = Some(format!("The class's data could not be read: {e}")),
-            },
+                self.loaded();
+            }
             Msg::Fetched(Req::Student(id), _, body) => match &mut self.open {
                 Some((open, _, work)) if *open == id => *work = serde_json::from_str(&body).ok(),
                 _ => {}
@@ -161,11 +187,14 @@ impl Model {
             }
             Msg::StreamOpen => {
                 self.live = true;
-                return vec![self.fetch("GET", "", Req::Dashboard)];
+                return vec![self.reload()];
             }
             Msg::StreamError => self.live = false,
             Msg::Event(kind, data) => {
                 let change = api::change(&kind, &data);
+                if self.loading > 0 {
+                    self.since.push(change.clone());
+                }
                 let removed = match &change {
                     api::Change::Removed { student } => Some(student.clone()),
                     _ => None,
@@ -173,7 +202,7 @@ impl Model {
                 self.open = self.open.take().filter(|(s, ..)| Some(s) != removed.as_ref());
                 let applied = self.dash.as_mut().is_some_and(|d| d.apply(change));
                 if !applied {
-                    return vec![self.fetch("GET", "", Req::Dashboard)];
+                    return vec![self.reload()];
                 }
             }
             Msg::Cell(row, col) => {
