@@ -12,6 +12,7 @@
 //! rates, not how many things are open at once.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,10 +22,12 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, middleware::NoOpMiddleware};
 
+use super::session::{Key, SessionId};
+
 /// Addresses remembered before those whose bucket is full again are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-type Keyed<C> = governor::RateLimiter<IpAddr, HashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<K, C> = governor::RateLimiter<K, HashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Forgetting refilled addresses scans them all, so it runs at most this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
@@ -40,15 +43,16 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A rate limit per IP address: `rate` exchanges a second on average, `burst` at once.
+/// A rate limit per key (an IP address, or a browser session): `rate` exchanges a second on
+/// average, `burst` at once.
 #[derive(Debug)]
-pub struct RateLimiter<C: Clock = DefaultClock> {
-    limiter: Keyed<C>,
+pub struct RateLimiter<K: Hash + Eq + Clone = IpAddr, C: Clock = DefaultClock> {
+    limiter: Keyed<K, C>,
     clock: C,
     last_prune: Mutex<Option<C::Instant>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         Self::with_clock(rate_per_sec, burst, DefaultClock::default())
     }
@@ -63,7 +67,7 @@ impl RateLimiter {
     }
 }
 
-impl<C: Clock + Clone> RateLimiter<C> {
+impl<K: Hash + Eq + Clone, C: Clock + Clone> RateLimiter<K, C> {
     /// A limiter on `clock`; a rate or burst of 0 counts as 1 (settings refuse 0 anyway).
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
@@ -79,8 +83,8 @@ impl<C: Clock + Clone> RateLimiter<C> {
         }
     }
 
-    /// Lets one more exchange from `ip` through, or says how long until one may start.
-    pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// Lets one more exchange for `key` through, or says how long until one may start.
+    pub fn take(&self, key: &K) -> Result<(), Duration> {
         if self.limiter.len() > PRUNE_ABOVE {
             let now = self.clock.now();
             let mut last = self.last_prune.lock().unwrap_or_else(PoisonError::into_inner);
@@ -89,7 +93,15 @@ impl<C: Clock + Clone> RateLimiter<C> {
                 self.limiter.retain_recent();
             }
         }
-        self.limiter.check_key(&limit_key(ip)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<IpAddr, C> {
+    /// Lets one more exchange from `ip` through (IPv6 counted by its /64), or says how long
+    /// until one may start.
+    pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.take(&limit_key(ip))
     }
 }
 
@@ -121,28 +133,48 @@ impl SessionLimiter {
     }
 }
 
-/// Counts open WebSockets per IP address.
+/// Counts open WebSockets, per IP address and in all.
 #[derive(Debug)]
 pub struct ConnectionLimiter {
     max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+    max_total: usize,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    by_ip: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its address holds the most it may.
+    Address,
+    /// The gateway holds the most it may, from everyone.
+    Full,
 }
 
 impl ConnectionLimiter {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self { max, open: Mutex::new(HashMap::new()) })
+    /// `max` connections per address, `max_total` in all.
+    pub fn new(max: usize, max_total: usize) -> Arc<Self> {
+        Arc::new(Self { max, max_total, open: Mutex::new(Open::default()) })
     }
 
     /// Admits one more connection from `ip`, held until the returned guard drops.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionGuard> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refused> {
         let ip = limit_key(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
+        if open.by_ip.get(&ip).is_some_and(|n| *n >= self.max) {
+            return Err(Refused::Address);
         }
-        *n += 1;
-        Some(ConnectionGuard { limiter: Arc::clone(self), ip })
+        if open.total >= self.max_total {
+            return Err(Refused::Full);
+        }
+        *open.by_ip.entry(ip).or_insert(0) += 1;
+        open.total += 1;
+        Ok(ConnectionGuard { limiter: Arc::clone(self), ip })
     }
 }
 
@@ -156,13 +188,27 @@ pub struct ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let mut open = self.limiter.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                open.by_ip.remove(&self.ip);
             }
         }
     }
+}
+
+/// How long a client is told to wait when the gateway is full.
+pub const FULL_RETRY_SECS: u64 = 2;
+
+/// The gateway is full: 503 `gateway_full`, at once, with a `Retry-After`.
+pub fn full(what: String) -> super::error::ApiError {
+    let mut e = super::error::ApiError::new(
+        socketlab_proto::wire::ErrorCode::GatewayFull,
+        format!("{what}; retry in {FULL_RETRY_SECS} s"),
+    );
+    e.retry_after = Some(FULL_RETRY_SECS);
+    e
 }
 
 /// A refusal that says when to retry.
@@ -175,11 +221,36 @@ fn limited(what: String, wait: Duration) -> super::error::ApiError {
     e
 }
 
+/// A REST request's limits: a token from its own bucket (its browser session's, or else its
+/// address's), then from its address's ceiling. A refusal by its own bucket spends nothing of
+/// the ceiling, so one busy browser does not use up its classmates' share.
+pub fn take_rest<C: Clock + Clone>(
+    own: &RateLimiter<Key, C>,
+    ceiling: &RateLimiter<IpAddr, C>,
+    session: Option<&SessionId>,
+    ip: IpAddr,
+) -> Result<(), super::error::ApiError> {
+    let key = Key::of(session, ip);
+    own.take(&key).map_err(|wait| match key {
+        Key::Session(_) => limited("too many requests from this browser".to_owned(), wait),
+        Key::Address(_) => limited(format!("too many exchanges from {ip}"), wait),
+    })?;
+    take_ceiling(ceiling, ip)
+}
+
+fn take_ceiling<C: Clock + Clone>(ceiling: &RateLimiter<IpAddr, C>, ip: IpAddr) -> Result<(), super::error::ApiError> {
+    let what = || format!("too many exchanges from {ip} in all (its limit covers every browser and WebSocket)");
+    ceiling.try_take(ip).map_err(|wait| limited(what(), wait))
+}
+
 impl super::AppState {
-    /// A REST request: a token from `ip`'s own bucket, then from its ceiling.
-    pub(super) fn rate_limit(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
-        self.rate.try_take(ip).map_err(|wait| limited(format!("too many exchanges from {ip}"), wait))?;
-        self.rate_ceiling(ip)
+    /// A REST request, from `ip` and perhaps a browser session.
+    pub(super) fn rate_limit(
+        &self,
+        ip: IpAddr,
+        browser: &super::session::Browser,
+    ) -> Result<(), super::error::ApiError> {
+        take_rest(&self.rate, &self.ceiling, browser.0.as_ref(), ip)
     }
 
     /// A WebSocket's exchange: a token from the session's bucket, then from `ip`'s ceiling.
@@ -189,12 +260,7 @@ impl super::AppState {
         ip: IpAddr,
     ) -> Result<(), super::error::ApiError> {
         session.try_take().map_err(|wait| limited("too many exchanges on this WebSocket".to_owned(), wait))?;
-        self.rate_ceiling(ip)
-    }
-
-    fn rate_ceiling(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
-        let what = || format!("too many exchanges from {ip} in all (its limit covers every WebSocket)");
-        self.ceiling.try_take(ip).map_err(|wait| limited(what(), wait))
+        take_ceiling(&self.ceiling, ip)
     }
 }
 
@@ -228,6 +294,54 @@ mod tests {
         assert!(limiter.try_take(A).is_err());
     }
 
+    /// Which limit refused, read off the refusal's message.
+    fn verdict(r: Result<(), crate::gateway::error::ApiError>) -> &'static str {
+        match r {
+            Ok(()) => "ok",
+            Err(e) if e.message.contains("in all") => "ceiling",
+            Err(e) if e.message.contains("browser") => "browser",
+            Err(_) => "address",
+        }
+    }
+
+    #[test]
+    fn rest_is_keyed_by_browser_session_else_address_under_the_address_ceiling() {
+        let clock = FakeRelativeClock::default();
+        let own: RateLimiter<Key, _> = RateLimiter::with_clock(1, 2, clock.clone());
+        let ceiling: RateLimiter<IpAddr, _> = RateLimiter::with_clock(1, 5, clock.clone());
+        let id = |s: &str| {
+            SessionId::from_headers(&{
+                let mut h = axum::http::HeaderMap::new();
+                h.insert("cookie", format!("socketlab_session={s}").parse().expect("header"));
+                h
+            })
+        };
+        let (s1, s2, forged) = (id("Session1xxxxxxxx"), id("Session2xxxxxxxx"), id("MadeUpByAScript1"));
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("ipv6");
+        // (who, from, verdict), in order, at one instant unless the row says to wait first.
+        let rows: &[(Option<&_>, IpAddr, u64, &str)] = &[
+            (None, A, 0, "ok"),
+            (None, A, 0, "ok"),
+            (None, A, 0, "address"),   // a script: its address's bucket, spent
+            (s1.as_ref(), A, 0, "ok"), // a browser behind that address has its own
+            (s1.as_ref(), A, 0, "ok"),
+            (s1.as_ref(), A, 0, "browser"),     // spent, without spending the ceiling
+            (s2.as_ref(), A, 0, "ok"),          // a classmate; the ceiling's fifth token
+            (forged.as_ref(), A, 0, "ceiling"), // a made-up id still meets A's ceiling
+            (None, B, 0, "ok"),                 // another address, another ceiling
+            (forged.as_ref(), B, 0, "ok"),      // the same id elsewhere: B's ceiling
+            (s1.as_ref(), A, 1000, "ok"),       // a second later, one token each
+            (s2.as_ref(), A, 0, "ceiling"),
+            (None, v6("2001:db8::1"), 0, "ok"),
+            (None, v6("2001:db8::2"), 0, "ok"),
+            (None, v6("2001:db8::3"), 0, "address"), // one /64, one bucket
+        ];
+        for (i, (who, from, wait_ms, want)) in rows.iter().enumerate() {
+            clock.advance(Duration::from_millis(*wait_ms));
+            assert_eq!(verdict(take_rest(&own, &ceiling, *who, *from)), *want, "row {i}");
+        }
+    }
+
     #[test]
     fn many_addresses_are_pruned_once_their_limit_has_refilled() {
         let clock = FakeRelativeClock::default();
@@ -251,19 +365,22 @@ mod tests {
         assert!(limiter.try_take(v6("2001:db8:1:2::99")).is_err(), "the same /64 is one address");
         assert!(limiter.try_take(v6("2001:db8:1:3::1")).is_ok(), "another /64 is another");
         assert_eq!(limit_key(v6("::ffff:10.0.0.1")), A, "IPv4-mapped counts as IPv4");
-        let cap = ConnectionLimiter::new(1);
+        let cap = ConnectionLimiter::new(1, 10);
         let _held = cap.admit(v6("2001:db8::1")).expect("first");
-        assert!(cap.admit(v6("2001:db8::2")).is_none(), "the cap also counts the /64");
+        assert_eq!(cap.admit(v6("2001:db8::2")).err(), Some(Refused::Address), "the cap also counts the /64");
     }
 
     #[test]
-    fn connections_are_capped_per_address_and_released_on_drop() {
-        let limiter = ConnectionLimiter::new(2);
+    fn connections_are_capped_per_address_and_in_all_and_released_on_drop() {
+        let limiter = ConnectionLimiter::new(2, 3);
         let one = limiter.admit(A).expect("first");
         let _two = limiter.admit(A).expect("second");
-        assert!(limiter.admit(A).is_none(), "third refused");
-        assert!(limiter.admit(B).is_some(), "other addresses unaffected");
+        assert_eq!(limiter.admit(A).err(), Some(Refused::Address), "third refused");
+        let b = limiter.admit(B).expect("other addresses unaffected");
+        assert_eq!(limiter.admit(B).err(), Some(Refused::Full), "three in all");
         drop(one);
-        assert!(limiter.admit(A).is_some(), "a slot frees when a connection closes");
+        assert!(limiter.admit(A).is_ok(), "a slot frees when a connection closes");
+        drop(b);
+        assert!(limiter.admit(B).is_ok(), "and frees the gateway's");
     }
 }

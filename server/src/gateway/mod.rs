@@ -24,6 +24,7 @@ mod pool;
 pub mod proxy;
 mod rest;
 mod saved;
+mod session;
 mod store;
 pub(crate) mod ws;
 
@@ -106,9 +107,12 @@ pub struct AppState {
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
-    rate: RateLimiter,
+    /// REST's buckets, per browser session or else per address.
+    rate: RateLimiter<session::Key>,
     ceiling: RateLimiter,
     conns: Arc<ConnectionLimiter>,
+    /// One permit per exchange running, WebSocket and REST.
+    running: tokio::sync::Semaphore,
     cancel: CancellationToken,
     tracker: TaskTracker,
     /// The OpenAPI document, made on first request: it names this gateway's targets.
@@ -232,7 +236,8 @@ impl Gateway {
             },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             ceiling: RateLimiter::new(config.limits.rate_per_ip, config.limits.burst_per_ip),
-            conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
+            conns: ConnectionLimiter::new(config.limits.max_connections_per_ip, config.limits.max_connections),
+            running: tokio::sync::Semaphore::new(config.limits.max_exchanges),
             tracer,
             hub,
             metrics: Metrics::default(),
