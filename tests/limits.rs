@@ -135,7 +135,8 @@ async fn the_page_and_the_upgrade_start_a_browser_session_that_rest_limits_follo
     assert!(on_upgrade.iter().any(|c| c.starts_with("socketlab_session=") && c.contains("HttpOnly")), "{on_upgrade:?}");
     let mut req = format!("ws://{}/api/v1/ws", r.http).into_client_request().unwrap();
     req.headers_mut().insert("cookie", first.parse().unwrap());
-    let (_ws2, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (mut tab, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(recv(&mut tab).await["type"], "hello");
     assert!(resp.headers().get("set-cookie").is_none(), "a browser with a session keeps it");
 
     // REST: a bucket per browser session, or per address without a cookie, all under the
@@ -169,5 +170,10 @@ async fn the_page_and_the_upgrade_start_a_browser_session_that_rest_limits_follo
         assert_eq!(got, status, "row {i}: {message}");
         assert!(message.contains(says), "row {i}: {message}");
     }
+    // A tab of the first browser shares its spent bucket; a cookie-less socket has its own.
+    send(&mut tab, json!({"type":"exchange","id":"t","protocol":"udp","message":"x","trace":false})).await;
+    let e = recv(&mut tab).await;
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("rate_limited")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("this browser"), "{e}");
     r.stop().await;
 }

@@ -16,7 +16,7 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let mut response = file(&uri).await;
     let html = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if html && response.status().is_success() {
-        super::session::set_if_absent(&headers, response.headers_mut());
+        super::session::ensure(&headers, response.headers_mut());
     }
     response
 }

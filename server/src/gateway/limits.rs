@@ -22,8 +22,6 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, middleware::NoOpMiddleware};
 
-use super::session::{Key, SessionId};
-
 /// Addresses remembered before those whose bucket is full again are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -105,25 +103,30 @@ impl<C: Clock + Clone> RateLimiter<IpAddr, C> {
     }
 }
 
-type Direct = governor::RateLimiter<
+type Direct<C> = governor::RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
-    DefaultClock,
-    NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
 >;
 
 /// One WebSocket session's own bucket.
 #[derive(Debug)]
-pub struct SessionLimiter {
-    limiter: Direct,
-    clock: DefaultClock,
+pub struct SessionLimiter<C: Clock = DefaultClock> {
+    limiter: Direct<C>,
+    clock: C,
 }
 
 impl SessionLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> SessionLimiter<C> {
+    pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
-        let clock = DefaultClock::default();
         Self { limiter: governor::RateLimiter::direct_with_clock(quota, clock.clone()), clock }
     }
 
@@ -212,56 +215,13 @@ pub fn full(what: String) -> super::error::ApiError {
 }
 
 /// A refusal that says when to retry.
-fn limited(what: String, wait: Duration) -> super::error::ApiError {
+pub(super) fn limited(what: String, wait: Duration) -> super::error::ApiError {
     let mut e = super::error::ApiError::new(
         socketlab_proto::wire::ErrorCode::RateLimited,
         format!("{what}; retry in {:.1} s", wait.as_secs_f64()),
     );
     e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
     e
-}
-
-/// A REST request's limits: a token from its own bucket (its browser session's, or else its
-/// address's), then from its address's ceiling. A refusal by its own bucket spends nothing of
-/// the ceiling, so one busy browser does not use up its classmates' share.
-pub fn take_rest<C: Clock + Clone>(
-    own: &RateLimiter<Key, C>,
-    ceiling: &RateLimiter<IpAddr, C>,
-    session: Option<&SessionId>,
-    ip: IpAddr,
-) -> Result<(), super::error::ApiError> {
-    let key = Key::of(session, ip);
-    own.take(&key).map_err(|wait| match key {
-        Key::Session(_) => limited("too many requests from this browser".to_owned(), wait),
-        Key::Address(_) => limited(format!("too many exchanges from {ip}"), wait),
-    })?;
-    take_ceiling(ceiling, ip)
-}
-
-fn take_ceiling<C: Clock + Clone>(ceiling: &RateLimiter<IpAddr, C>, ip: IpAddr) -> Result<(), super::error::ApiError> {
-    let what = || format!("too many exchanges from {ip} in all (its limit covers every browser and WebSocket)");
-    ceiling.try_take(ip).map_err(|wait| limited(what(), wait))
-}
-
-impl super::AppState {
-    /// A REST request, from `ip` and perhaps a browser session.
-    pub(super) fn rate_limit(
-        &self,
-        ip: IpAddr,
-        browser: &super::session::Browser,
-    ) -> Result<(), super::error::ApiError> {
-        take_rest(&self.rate, &self.ceiling, browser.0.as_ref(), ip)
-    }
-
-    /// A WebSocket's exchange: a token from the session's bucket, then from `ip`'s ceiling.
-    pub(super) fn rate_limit_session(
-        &self,
-        session: &SessionLimiter,
-        ip: IpAddr,
-    ) -> Result<(), super::error::ApiError> {
-        session.try_take().map_err(|wait| limited("too many exchanges on this WebSocket".to_owned(), wait))?;
-        take_ceiling(&self.ceiling, ip)
-    }
 }
 
 #[cfg(test)]
@@ -292,54 +252,6 @@ mod tests {
             assert!(limiter.try_take(A).is_ok());
         }
         assert!(limiter.try_take(A).is_err());
-    }
-
-    /// Which limit refused, read off the refusal's message.
-    fn verdict(r: Result<(), crate::gateway::error::ApiError>) -> &'static str {
-        match r {
-            Ok(()) => "ok",
-            Err(e) if e.message.contains("in all") => "ceiling",
-            Err(e) if e.message.contains("browser") => "browser",
-            Err(_) => "address",
-        }
-    }
-
-    #[test]
-    fn rest_is_keyed_by_browser_session_else_address_under_the_address_ceiling() {
-        let clock = FakeRelativeClock::default();
-        let own: RateLimiter<Key, _> = RateLimiter::with_clock(1, 2, clock.clone());
-        let ceiling: RateLimiter<IpAddr, _> = RateLimiter::with_clock(1, 5, clock.clone());
-        let id = |s: &str| {
-            SessionId::from_headers(&{
-                let mut h = axum::http::HeaderMap::new();
-                h.insert("cookie", format!("socketlab_session={s}").parse().expect("header"));
-                h
-            })
-        };
-        let (s1, s2, forged) = (id("Session1xxxxxxxx"), id("Session2xxxxxxxx"), id("MadeUpByAScript1"));
-        let v6 = |s: &str| s.parse::<IpAddr>().expect("ipv6");
-        // (who, from, verdict), in order, at one instant unless the row says to wait first.
-        let rows: &[(Option<&_>, IpAddr, u64, &str)] = &[
-            (None, A, 0, "ok"),
-            (None, A, 0, "ok"),
-            (None, A, 0, "address"),   // a script: its address's bucket, spent
-            (s1.as_ref(), A, 0, "ok"), // a browser behind that address has its own
-            (s1.as_ref(), A, 0, "ok"),
-            (s1.as_ref(), A, 0, "browser"),     // spent, without spending the ceiling
-            (s2.as_ref(), A, 0, "ok"),          // a classmate; the ceiling's fifth token
-            (forged.as_ref(), A, 0, "ceiling"), // a made-up id still meets A's ceiling
-            (None, B, 0, "ok"),                 // another address, another ceiling
-            (forged.as_ref(), B, 0, "ok"),      // the same id elsewhere: B's ceiling
-            (s1.as_ref(), A, 1000, "ok"),       // a second later, one token each
-            (s2.as_ref(), A, 0, "ceiling"),
-            (None, v6("2001:db8::1"), 0, "ok"),
-            (None, v6("2001:db8::2"), 0, "ok"),
-            (None, v6("2001:db8::3"), 0, "address"), // one /64, one bucket
-        ];
-        for (i, (who, from, wait_ms, want)) in rows.iter().enumerate() {
-            clock.advance(Duration::from_millis(*wait_ms));
-            assert_eq!(verdict(take_rest(&own, &ceiling, *who, *from)), *want, "row {i}");
-        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
 use crate::gateway::limits::{ConnectionGuard, SessionLimiter};
+use crate::gateway::session::SessionId;
 
 /// A client that does not take a frame within this long is cut off.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +52,8 @@ struct Admission {
     peer: SocketAddr,
     /// This session's own bucket; the address's ceiling is shared.
     bucket: SessionLimiter,
+    /// The browser's session, whose bucket its tabs and REST requests share.
+    browser: Option<SessionId>,
 }
 
 impl Gate for Admission {
@@ -66,7 +69,7 @@ impl Gate for Admission {
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
-        self.state.rate_limit_session(&self.bucket, self.peer.ip())
+        self.state.rate_limit_ws(&self.bucket, self.browser.as_ref(), self.peer.ip())
     }
 }
 
@@ -75,7 +78,13 @@ type Running = FuturesUnordered<BoxFuture<'static, (String, Vec<ServerMsg>)>>;
 type Progress = mpsc::UnboundedSender<(String, Vec<ServerMsg>)>;
 
 /// Runs one socket until it closes.
-pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _guard: ConnectionGuard) {
+pub async fn session(
+    state: Arc<AppState>,
+    mut ws: Socket,
+    peer: SocketAddr,
+    browser: Option<SessionId>,
+    _guard: ConnectionGuard,
+) {
     state.metrics.session_opened();
     tracing::debug!(%peer, "WebSocket opened");
     let limits = &state.config.limits;
@@ -89,7 +98,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
     };
     let limits = &state.config.limits;
     let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
-    let gate = Admission { state: Arc::clone(&state), peer, bucket };
+    let gate = Admission { state: Arc::clone(&state), peer, bucket, browser };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let (progress, mut items) = mpsc::unbounded_channel();

@@ -67,9 +67,12 @@ pub async fn upgrade(
     };
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
-    let mut response = upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, guard));
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
-    // gets one here, for its REST requests.
-    super::session::set_if_absent(req.headers(), response.headers_mut());
+    // gets one here.
+    let mut cookie = axum::http::HeaderMap::new();
+    let browser = super::session::ensure(req.headers(), &mut cookie);
+    let mut response =
+        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard));
+    response.headers_mut().extend(cookie);
     response
 }
