@@ -308,7 +308,8 @@ impl Gateway {
         let app = router(Arc::clone(&state));
         let shutdown = state.cancel.clone();
         let handshake = Duration::from_millis(state.config.limits.handshake_timeout_ms);
-        let listener = listener::GuardedListener::new(http, handshake);
+        let timeouts = state.metrics.error_counter(socketlab_proto::wire::ErrorCode::RequestTimeout);
+        let listener = listener::GuardedListener::new(http, handshake, timeouts);
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<listener::Peer>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
