@@ -53,6 +53,9 @@ pub struct Config {
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
     pub check_wait: Duration,
+    /// How long a WebSocket client may take to accept frames before it is cut off (not a
+    /// setting: tests shorten it).
+    pub send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             labs_dir: None,
             check_listen: None,
             check_wait: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -155,6 +159,7 @@ impl Settings {
             labs_dir: self.labs_dir.or(d.labs_dir),
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
+            send_timeout: d.send_timeout,
         }
     }
 }
