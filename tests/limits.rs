@@ -12,14 +12,16 @@ use support::gateway::*;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// Opens a WebSocket, or returns the refusal's status, `Retry-After` and error code.
-async fn try_connect(r: &Running) -> Result<Ws, (u16, String, Value)> {
+/// Opens a WebSocket (with its `hello`), or returns the refusal's status, `Retry-After` and
+/// body.
+async fn try_connect(r: &Running) -> Result<(Ws, Value), (u16, String, Value)> {
     let url = format!("ws://{}/api/v1/ws", r.http);
     let attempt = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await.expect("answered in time");
     match attempt {
         Ok((mut ws, _)) => {
-            assert_eq!(recv(&mut ws).await["type"], "hello");
-            Ok(ws)
+            let hello = recv(&mut ws).await;
+            assert_eq!(hello["type"], "hello");
+            Ok((ws, hello))
         }
         Err(tungstenite::Error::Http(resp)) => {
             let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
@@ -39,7 +41,8 @@ async fn a_full_gateway_answers_503_with_retry_after_at_once() {
     .await;
 
     // Two WebSockets fill it; a third upgrade is refused at once, from any address.
-    let first = try_connect(&r).await.unwrap();
+    let (first, hello) = try_connect(&r).await.unwrap();
+    assert_eq!((&hello["limits"]["max_connections"], &hello["limits"]["max_exchanges"]), (&json!(2), &json!(1)));
     let _second = try_connect(&r).await.unwrap();
     let (status, retry, body) = try_connect(&r).await.expect_err("the third is refused");
     assert_eq!((status, retry.as_str()), (503, "2"), "{body}");
@@ -51,7 +54,7 @@ async fn a_full_gateway_answers_503_with_retry_after_at_once() {
     let mut admitted = None;
     for _ in 0..100 {
         match try_connect(&r).await {
-            Ok(ws) => {
+            Ok((ws, _)) => {
                 admitted = Some(ws);
                 break;
             }

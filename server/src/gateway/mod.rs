@@ -363,8 +363,9 @@ fn router(state: Arc<AppState>) -> Router {
 pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
     // A failure leaves the limit as it was; the connection cap still fits under it.
-    if let Err(e) = crate::fds::raise_limit() {
-        tracing::debug!(error = %e, "the descriptor limit stays as it was");
+    match crate::fds::raise_limit() {
+        Ok(soft) => crate::fds::check_caps(soft, &config),
+        Err(e) => tracing::debug!(error = %e, "the descriptor limit stays as it was"),
     }
     let bound = Bound::bind(&config).await?;
     let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
