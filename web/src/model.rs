@@ -102,6 +102,7 @@ pub struct Model {
     pub(crate) retry_ms: u32,
     /// The impairment chosen beside Send, applied to the exchanges it fits.
     pub impair: Option<Impair>,
+    pub share: crate::share::Share,
     next_id: u64,
 }
 
@@ -125,6 +126,7 @@ impl Default for Model {
             retry_ms: crate::update::FIRST_RETRY_MS,
             impair: None,
             labs: Default::default(),
+            share: Default::default(),
             next_id: 1,
         }
     }

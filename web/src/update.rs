@@ -11,6 +11,7 @@ use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 use crate::code::CodeLang;
 use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
+use crate::share::ShareMsg;
 
 /// The first wait before reconnecting, in milliseconds.
 pub const FIRST_RETRY_MS: u32 = 500;
@@ -66,6 +67,8 @@ pub enum Msg {
     Closed,
     /// Something in the Labs region.
     Lab(LabMsg),
+    /// Sharing an exchange, or the read-only view of a shared one.
+    Share(ShareMsg),
 }
 
 /// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
@@ -98,6 +101,8 @@ pub enum Effect {
     Fetch { url: String, body: Option<String>, then: Fetch },
     /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
     Save(String),
+    /// Put this text on the clipboard; the end comes back as `ShareMsg::Copied`.
+    Copy(String),
 }
 
 impl Model {
@@ -163,7 +168,11 @@ impl Model {
                 self.lang = self.lang.other();
                 crate::labs::relang(self)
             }
+            Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
+                crate::share::fetched(self, then, status, &body)
+            }
             Msg::Lab(msg) => crate::labs::update(self, msg),
+            Msg::Share(msg) => crate::share::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
                 Vec::new()
@@ -174,6 +183,7 @@ impl Model {
             Msg::Frame(frame) => {
                 let hello = matches!(*frame, ServerMsg::Hello(_));
                 self.labs.saw(&frame);
+                self.share.saw(&frame);
                 self.receive(*frame);
                 if !hello {
                     return Vec::new();
