@@ -199,8 +199,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("share_failed", "The link could not be made: {detail}", "无法生成链接：{detail}"),
     (
         "share_unnamed",
-        "The gateway kept no timeline of this exchange, so it cannot be shared.",
-        "网关没有保存这个交换的时间线，所以无法分享。",
+        "The gateway this page is connected to does not keep this exchange, so it cannot be shared. Send it again.",
+        "当前连接的网关没有保存这个交换，所以无法分享。请重新发送。",
     ),
     ("saved_banner", "Saved exchange, read-only", "已保存的交换，只读"),
     ("saved_loading", "Loading the saved exchange…", "正在加载已保存的交换…"),

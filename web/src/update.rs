@@ -182,6 +182,9 @@ impl Model {
             Msg::OpenExchange(_) | Msg::OpenLive(_) => Vec::new(),
             Msg::Frame(frame) => {
                 let hello = matches!(*frame, ServerMsg::Hello(_));
+                if let ServerMsg::Hello(h) = &*frame {
+                    self.met(&h.instance);
+                }
                 self.labs.saw(&frame);
                 self.share.saw(&frame);
                 self.receive(*frame);
@@ -204,6 +207,27 @@ impl Model {
                 effects.push(Effect::Reconnect { after_ms });
                 effects
             }
+        }
+    }
+
+    /// A `hello` from gateway process `instance`. The page reconnects by itself, and behind a
+    /// proxy it may land on another instance (or the gateway restarted): the names of the
+    /// exchanges it ran before (to share them, download their capture, check them in a lab)
+    /// mean nothing there, so they are forgotten; the exchanges stay on screen.
+    fn met(&mut self, instance: &str) {
+        if self.notice.as_deref() == Some("status_reconnecting") {
+            self.notice = None;
+        }
+        if self.hello.as_ref().is_none_or(|h| h.instance == instance) {
+            return;
+        }
+        self.share.forget_names();
+        self.share.link = crate::share::Link::Idle;
+        for x in &mut self.exchanges {
+            x.capture = None;
+        }
+        for sent in &mut self.labs.sent {
+            sent.1 = None;
         }
     }
 

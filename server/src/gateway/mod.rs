@@ -136,6 +136,7 @@ impl AppState {
                 loss_percent: PINGER_LOSS_PERCENT,
                 seed: self.pinger_seed,
             }),
+            instance: self.store.instance(),
         }
     }
 }
