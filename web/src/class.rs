@@ -183,7 +183,7 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
         }
         ClassMsg::Copy => {
             c.copied = None;
-            return c.resume_link().map(Effect::Copy).into_iter().collect();
+            return c.resume_link().map(|link| Effect::Copy(link, crate::update::Copier::Class)).into_iter().collect();
         }
         ClassMsg::Copied(ok) => c.copied = Some(ok),
     }

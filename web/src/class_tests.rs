@@ -169,7 +169,10 @@ fn copy_puts_the_absolute_link_on_the_clipboard_or_asks_to_copy_by_hand() {
     let mut m = local_page("");
     assert!(class(&mut m, ClassMsg::Copy).is_empty(), "nothing to copy before joining");
     class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
-    assert_eq!(class(&mut m, ClassMsg::Copy), [Effect::Copy("http://127.0.0.1:8080/resume/tok".into())]);
+    assert_eq!(
+        class(&mut m, ClassMsg::Copy),
+        [Effect::Copy("http://127.0.0.1:8080/resume/tok".into(), crate::update::Copier::Class)]
+    );
     class(&mut m, ClassMsg::Copied(true));
     assert!(info(&m).contains("Link copied."));
     class(&mut m, ClassMsg::Copied(false));

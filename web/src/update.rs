@@ -12,6 +12,7 @@ use crate::class::ClassMsg;
 use crate::code::CodeLang;
 use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
+use crate::share::ShareMsg;
 
 /// The first wait before reconnecting, in milliseconds.
 pub const FIRST_RETRY_MS: u32 = 500;
@@ -67,6 +68,8 @@ pub enum Msg {
     Closed,
     /// Something in the Labs region.
     Lab(LabMsg),
+    /// Sharing an exchange, or the read-only view of a shared one.
+    Share(ShareMsg),
     /// Something in the class region.
     Class(ClassMsg),
 }
@@ -111,8 +114,25 @@ pub enum Effect {
     Fetch { url: String, body: Option<String>, then: Fetch },
     /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
     Save(String),
-    /// Put this text on the clipboard; the outcome comes back as `ClassMsg::Copied`.
-    Copy(String),
+    /// Put this text on the clipboard; the end comes back to whoever asked.
+    Copy(String, Copier),
+}
+
+/// Who asked for a copy, and so hears how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copier {
+    Share,
+    Class,
+}
+
+impl Copier {
+    /// The message that says whether the clipboard took the text.
+    pub fn copied(self, ok: bool) -> Msg {
+        match self {
+            Self::Share => Msg::Share(ShareMsg::Copied(ok)),
+            Self::Class => Msg::Class(ClassMsg::Copied(ok)),
+        }
+    }
 }
 
 impl Model {
@@ -179,15 +199,19 @@ impl Model {
                 crate::labs::relang(self)
             }
             // In a class the gateway keeps the progress, and a refused session means it ended.
-            Msg::Lab(LabMsg::Fetched(_, 401, _)) if self.class.joined() => {
+            Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, _)) if self.class.joined() => {
                 crate::class::expire(self);
                 Vec::new()
+            }
+            Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
+                crate::share::fetched(self, then, status, &body)
             }
             Msg::Lab(msg) => {
                 let mut effects = crate::labs::update(self, msg);
                 effects.retain(|e| !(self.class.joined() && matches!(e, Effect::Save(_))));
                 effects
             }
+            Msg::Share(msg) => crate::share::update(self, msg),
             Msg::Class(msg) => crate::class::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
@@ -198,7 +222,11 @@ impl Model {
             Msg::OpenExchange(_) | Msg::OpenLive(_) => Vec::new(),
             Msg::Frame(frame) => {
                 let hello = matches!(*frame, ServerMsg::Hello(_));
+                if let ServerMsg::Hello(h) = &*frame {
+                    self.met(&h.instance);
+                }
                 self.labs.saw(&frame);
+                self.share.saw(&frame);
                 self.receive(*frame);
                 if !hello {
                     return Vec::new();
@@ -219,6 +247,27 @@ impl Model {
                 effects.push(Effect::Reconnect { after_ms });
                 effects
             }
+        }
+    }
+
+    /// A `hello` from gateway process `instance`. The page reconnects by itself, and behind a
+    /// proxy it may land on another instance (or the gateway restarted): the names of the
+    /// exchanges it ran before (to share them, download their capture, check them in a lab)
+    /// mean nothing there, so they are forgotten; the exchanges stay on screen.
+    fn met(&mut self, instance: &str) {
+        if self.notice.as_deref() == Some("status_reconnecting") {
+            self.notice = None;
+        }
+        if self.hello.as_ref().is_none_or(|h| h.instance == instance) {
+            return;
+        }
+        self.share.forget_names();
+        self.share.link = crate::share::Link::Idle;
+        for x in &mut self.exchanges {
+            x.capture = None;
+        }
+        for sent in &mut self.labs.sent {
+            sent.1 = None;
         }
     }
 
