@@ -123,7 +123,9 @@ pub enum Change {
     Removed { student: String },
     /// `closed`: the class takes no new students.
     Closed,
-    /// Anything else (`joined`, or data the page cannot read): fetch the dashboard again.
+    /// Anything else: `ready` (the stream is subscribed, so a roster read now misses nothing),
+    /// `lagged` (events were missed), `joined` (a new row), or data the page cannot read:
+    /// fetch the dashboard again.
     Refetch,
 }
 

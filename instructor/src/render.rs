@@ -12,8 +12,8 @@ use web_sys::{Document, Element, Event, EventSource, MessageEvent, XmlHttpReques
 use crate::update::{Effect, Model, Msg};
 use crate::view;
 
-/// The events of the class's stream (CLASS-API.md).
-const EVENTS: [&str; 5] = ["joined", "progress", "check", "removed", "closed"];
+/// The events of the class's stream.
+const EVENTS: [&str; 7] = ["ready", "lagged", "joined", "progress", "check", "removed", "closed"];
 
 /// A DOM event handler kept alive by its owner.
 type Handler = Closure<dyn FnMut(Event)>;

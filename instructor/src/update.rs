@@ -28,7 +28,7 @@ pub enum Msg {
     },
     /// A request ended with this HTTP status (0 when it never reached the gateway) and body.
     Fetched(Req, u16, String),
-    /// The event stream opened (again): events may have been missed meanwhile.
+    /// The event stream opened (again); its `ready` event, once subscribed, fetches the roster.
     StreamOpen,
     /// The event stream broke; the browser reconnects by itself.
     StreamError,
@@ -185,10 +185,7 @@ impl Model {
                 }
                 self.open = self.open.take().filter(|(s, ..)| *s != id);
             }
-            Msg::StreamOpen => {
-                self.live = true;
-                return vec![self.reload()];
-            }
+            Msg::StreamOpen => self.live = true,
             Msg::StreamError => self.live = false,
             Msg::Event(kind, data) => {
                 let change = api::change(&kind, &data);

@@ -106,9 +106,16 @@ fn events_change_the_grid_in_place_or_fetch_it_again() {
     let mut m = loaded();
     m.update(Msg::StreamError);
     assert!(!m.live);
-    let again = m.update(Msg::StreamOpen);
+    assert!(m.update(Msg::StreamOpen).is_empty());
     assert!(m.live);
-    assert!(matches!(&again[..], [Effect::Fetch { then: Req::Dashboard, .. }]), "missed events are fetched: {again:?}");
+    for kind in ["ready", "lagged"] {
+        let again = m.update(Msg::Event(kind.into(), r#"{"class":"c1","missed":3}"#.into()));
+        assert!(
+            matches!(&again[..], [Effect::Fetch { then: Req::Dashboard, .. }]),
+            "{kind}: the roster again: {again:?}"
+        );
+        m.update(Msg::Fetched(Req::Dashboard, 200, DASH.into()));
+    }
     let step = Msg::Event("progress".into(), r#"{"student":"s2","lab":"one","step":"only"}"#.into());
     assert!(m.update(step.clone()).is_empty(), "applied in place");
     assert!(m.update(step).is_empty(), "twice is once");
@@ -128,7 +135,7 @@ fn events_change_the_grid_in_place_or_fetch_it_again() {
     let dash = m.dash.as_ref().expect("dashboard");
     assert_eq!(dash.students.len(), 1);
     assert_eq!(m.open, None, "the removed student's panel closes");
-    assert!(m.update(Msg::Event("closed".into(), "{}".into())).is_empty());
+    assert!(m.update(Msg::Event("closed".into(), r#"{"student":null}"#.into())).is_empty());
     assert!(m.dash.as_ref().is_some_and(|d| d.class.closed));
 }
 
@@ -187,8 +194,8 @@ fn closing_and_removing_ask_first() {
 #[test]
 fn a_dashboard_read_before_an_event_does_not_undo_it() {
     let mut m = loaded();
-    // The stream reopens: a new read is under way when a step is passed.
-    assert_eq!(m.update(Msg::StreamOpen).len(), 1);
+    // The stream is ready: a new read is under way when a step is passed.
+    assert_eq!(m.update(Msg::Event("ready".into(), r#"{"class":"c1"}"#.into())).len(), 1);
     m.update(Msg::Event("progress".into(), r#"{"student":"s2","lab":"one","step":"only"}"#.into()));
     m.update(Msg::Event("removed".into(), r#"{"student":"s1"}"#.into()));
     // The answer was read before both.

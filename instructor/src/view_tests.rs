@@ -84,6 +84,14 @@ fn a_students_work_links_their_saved_exchanges() {
     assert!(html.contains(r#"<a href="/x/abcDEF123""#) && html.contains(r#"<a href="/x/ZZ9""#), "{html}");
     assert!(!html.contains("../bad"), "{html}");
     assert!(html.contains("udp-server") && html.contains("&lt;b&gt;"), "{html}");
+    // The shape of `/api/v1/me`: progress items carry their answers.
+    let me = r#"{"student":{"id":"s1","name":"Ada"},"class":{"id":"c1","name":"N"},"joined_at":"t",
+      "progress":[{"lab":"udp-datagrams","step":"boundaries","done_at":"t","answers":{"sent":"19"}}],
+      "checks":[{"program":"udp-server","passed":5,"total":5,"at":"t"}],"saved":[{"id":"Qq1","url":"/x/Qq1","at":"t"}]}"#;
+    m.update(Msg::Fetched(Req::Student("s1".into()), 200, me.into()));
+    let html = student(&m);
+    assert!(html.contains("<dt>sent</dt><dd>19</dd>") && html.contains(r#"<a href="/x/Qq1""#), "{html}");
+    assert!(!html.contains("<h3>More</h3>") || !html.contains("<dt>student</dt>"), "who it is shows once: {html}");
     // Answers grouped by lab work too.
     m.update(Msg::Fetched(
         Req::Student("s1".into()),
