@@ -194,7 +194,7 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
 fn student(m: &mut Model, reply: &J) {
     let c = &mut m.class;
     if c.local.is_none() {
-        c.local = Some(m.labs.done.clone());
+        c.local = Some(std::mem::take(&mut m.labs.done));
     }
     c.session = Session::Student {
         name: reply["student"].text("name").to_owned(),

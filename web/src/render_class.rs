@@ -5,7 +5,7 @@
 use wasm_bindgen::JsCast;
 use web_sys::{Document, HtmlInputElement};
 
-use super::{clicked, dispatch, input_value, listen, set_html};
+use super::{dispatch, input_value, listen, on_item, set_html};
 use crate::class::{self, ClassMsg};
 use crate::model::Model;
 use crate::update::Msg;
@@ -25,11 +25,7 @@ pub(super) fn wire(doc: &Document) {
             name: input_value(&d, "class-name"),
         }));
     });
-    listen(doc, "class-info", "click", |e| {
-        if clicked(&e, "data-class-copy").is_some() {
-            dispatch(Msg::Class(ClassMsg::Copy));
-        }
-    });
+    on_item(doc, "class-info", "data-class-copy", |_| Msg::Class(ClassMsg::Copy));
 }
 
 /// The region's redrawn part, the form shown only without a class, and the header's badge.
@@ -44,8 +40,12 @@ pub(super) fn render(doc: &Document, m: &Model) {
             input.select();
         }
     }
-    if let Some(form) = doc.get_element_by_id("join-form") {
-        let _ = form.toggle_attribute_with_force("hidden", !class::form_shown(m));
+    // The CSS hides the join form in a class.
+    if let Some(root) = doc.document_element() {
+        let state = if class::form_shown(m) { "out" } else { "in" };
+        if root.get_attribute("data-class").as_deref() != Some(state) {
+            let _ = root.set_attribute("data-class", state);
+        }
     }
     if let Some(el) = doc.get_element_by_id("class-badge") {
         el.set_text_content(Some(&class::badge(m)));
