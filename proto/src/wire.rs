@@ -176,6 +176,10 @@ pub struct Hello {
     /// The hosted pinger server, which loses a share of requests on purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinger: Option<Pinger>,
+    /// This gateway process. A page that reconnects and meets another value (a restart, or
+    /// another instance behind a proxy) knows the exchanges it ran before are not kept here.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
 }
 
 /// The end of a successful exchange.

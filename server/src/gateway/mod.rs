@@ -140,6 +140,7 @@ impl AppState {
                 loss_percent: PINGER_LOSS_PERCENT,
                 seed: self.pinger_seed,
             }),
+            instance: self.store.instance(),
         }
     }
 }
