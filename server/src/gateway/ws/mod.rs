@@ -70,7 +70,8 @@ pub async fn upgrade(
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
     // gets one here.
     let mut cookie = axum::http::HeaderMap::new();
-    let browser = super::session::ensure(req.headers(), &mut cookie);
+    let https = super::proxy::https(&state.config.trusted_proxies, peer.addr.ip(), req.headers());
+    let browser = super::session::ensure(req.headers(), https, &mut cookie);
     let mut response =
         upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard));
     response.headers_mut().extend(cookie);
