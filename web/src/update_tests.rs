@@ -14,6 +14,8 @@ fn hello() -> Msg {
             max_frame_bytes: 65536,
             max_in_flight: 8,
             max_connections_per_ip: 8,
+            max_connections: 64,
+            max_exchanges: 64,
             rate_per_sec: 10,
             rate_per_ip: 100,
             burst_per_ip: 300,
