@@ -184,6 +184,9 @@ fn a_saved_exchange_is_shown_read_only_and_steps_like_a_live_one() {
     assert!(html.contains("href=\"/api/v1/saved/AbCdEfGh12345678/pcapng\""), "{html}");
     assert!(html.contains("<a class=\"live-link\" href=\"/\">Open the live playground</a>"), "{html}");
     assert_eq!(panel(&m), "", "no Share button on a shared exchange");
+    assert!(m.update(Msg::ToggleLang, 0).is_empty(), "no labs to fetch in the other language");
+    assert!(banner(&m).contains("已保存的交换，只读"));
+    m.update(Msg::ToggleLang, 0);
     assert!(press(&mut m).is_empty());
     let effects = m.update(Msg::Send { protocol: Protocol::Udp, message: "x".into() }, 0);
     assert!(effects.is_empty() && m.exchanges.len() == 1, "nothing is sent from the read-only view");
