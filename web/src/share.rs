@@ -134,7 +134,9 @@ fn current(m: &Model) -> Option<&Exchange> {
 pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
     match msg {
         ShareMsg::Share { origin } => {
-            let Some(x) = current(m).filter(|_| !read_only(m)) else { return Vec::new() };
+            // One save at a time: its answer is matched to the exchange it was asked for.
+            let saving = matches!(m.share.link, Link::Saving { .. });
+            let Some(x) = current(m).filter(|_| !read_only(m) && !saving) else { return Vec::new() };
             let of = x.id.clone();
             let Some(name) = m.share.name(&of) else {
                 m.share.link = Link::Failed { of, key: "share_unnamed", detail: String::new() };
@@ -152,7 +154,6 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
             Vec::new()
         }
         ShareMsg::Open(id) => {
-            m.status = crate::model::Status::Connecting;
             if !is_id(&id) {
                 m.share.saved = Some(Saved::Missing);
                 return Vec::new();

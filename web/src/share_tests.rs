@@ -124,13 +124,16 @@ fn nothing_to_share_before_the_end_without_a_name_or_on_another_exchange() {
         0,
     );
     assert!(!panel(&m).contains("Saving…"), "{}", panel(&m));
+    assert!(press(&mut m).is_empty(), "the first save is still on its way");
+    fetched(&mut m, Fetch::Save, 429, r#"{"error":{"code":"rate_limited","message":"slow"}}"#);
+    assert!(matches!(&m.share.link, Link::Failed { of, .. } if of == "e1"), "the answer goes to its own exchange");
     assert_eq!(
         press(&mut m)[0],
         Effect::Fetch { url: "/api/v1/saved".into(), body: Some(r#"{"exchange":"x2-cd"}"#.into()), then: Fetch::Save }
     );
     // A late clipboard answer without a copy in progress changes nothing.
     assert!(share(&mut m, ShareMsg::Copied(true)).is_empty());
-    assert!(matches!(m.share.link, Link::Saving { .. }));
+    assert!(matches!(&m.share.link, Link::Saving { of, .. } if of == "e2"));
 }
 
 #[test]
