@@ -109,13 +109,16 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
 
+    /// Who verifies, the kind asked for, the token, now, the longest age, and the outcome.
+    type Case<'a> = (&'a Signer, Kind, &'a str, i64, Option<i64>, Result<&'a str, TokenError>);
+
     #[test]
     fn tokens_verify_only_with_their_key_kind_and_age() {
         let signer = Signer::new(vec![7; KEY_LEN]);
         let other = Signer::new(vec![8; KEY_LEN]);
         let t = signer.sign(Kind::Student, "Abc123", 1_000);
         assert!(t.starts_with("s.Abc123.1000."), "{t}");
-        let cases: &[(&Signer, Kind, &str, i64, Option<i64>, Result<&str, TokenError>)] = &[
+        let cases: &[Case<'_>] = &[
             (&signer, Kind::Student, &t, 1_000 + DAY, Some(DAY), Ok("Abc123")),
             (&signer, Kind::Student, &t, 1_001 + DAY, Some(DAY), Err(TokenError::Expired)),
             (&signer, Kind::Student, &t, i64::MAX, None, Ok("Abc123")),

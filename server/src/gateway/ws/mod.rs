@@ -56,7 +56,10 @@ pub async fn upgrade(
         e.retry_after = Some(5);
         return refuse(e);
     };
+    // A class's student (a bad cookie counts as none: the playground still works) has their
+    // checks recorded and observes only their own exchanges.
+    let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
-    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, guard))
+    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, guard, student))
 }
