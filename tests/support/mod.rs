@@ -4,6 +4,7 @@
 
 pub mod class;
 pub mod gateway;
+pub mod nginx;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};

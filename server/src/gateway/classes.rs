@@ -259,16 +259,15 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let needed = || unauthorized("creating a class needs `Authorization: Bearer <instructor token>`");
+    let given = super::instructor::bearer(&headers).ok_or_else(needed)?;
     let Some(token) = state.config.instructor_token.as_deref() else {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "this gateway creates classes only with `socketlab class create`",
-        ));
+        let e = "this gateway creates classes only with `socketlab class create`";
+        return Err(ApiError::new(ErrorCode::Forbidden, e));
     };
     state.rate_limit(client)?;
-    let given = super::instructor::bearer(&headers).unwrap_or_default();
     if !constant_eq(given.as_bytes(), token.as_bytes()) {
-        return Err(unauthorized("creating a class needs `Authorization: Bearer <instructor token>`"));
+        return Err(needed());
     }
     let req: CreateClass = parse(body)?;
     let signer = state.signer().await?;
@@ -339,7 +338,6 @@ pub async fn join(
     let req: JoinRequest = parse(body)?;
     // Every try spends the address's rate limit, so join codes cannot be guessed quickly.
     state.rate_limit(client)?;
-    let name = display_name(&req.name).map_err(|e| ApiError::new(ErrorCode::InvalidField, format!("name: {e}")))?;
     let unknown = || ApiError::new(ErrorCode::UnknownClass, "no class has this join code");
     let code = class::normalize_code(&req.code).ok_or_else(unknown)?;
     let store = state.db()?;
@@ -347,6 +345,7 @@ pub async fn join(
     if class.closed_ms.is_some() {
         return Err(ApiError::new(ErrorCode::ClassClosed, "this class takes no new students"));
     }
+    let name = display_name(&req.name).map_err(|e| ApiError::new(ErrorCode::InvalidField, format!("name: {e}")))?;
     let random = |e: getrandom::Error| ApiError::new(ErrorCode::Internal, format!("no random bytes: {e}"));
     let student = Student { id: db::new_id().map_err(random)?, class_id: class.id.clone(), name, joined_ms: now_ms() };
     match store.join(&student).await {
