@@ -12,24 +12,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use support::class::{Api, As};
-use support::nginx::{Nginx, udp_port};
+use support::nginx::{Nginx, udp_port, visit};
 use support::serve_with;
 
 const STUDENTS: usize = 60;
-
-/// The cookies a first visit through nginx hands out, as one `Cookie` value.
-async fn visit(c: &reqwest::Client, front: &str) -> String {
-    let r = c.get(format!("{front}/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let pairs: Vec<String> = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect();
-    assert!(pairs.iter().any(|p| p.starts_with("socketlab_affinity=")), "{pairs:?}");
-    pairs.join("; ")
-}
 
 /// One student through nginx: joins, runs an exchange, passes the lab's first step. Returns
 /// the student's id and the hosted UDP port of the instance that served them.

@@ -57,6 +57,9 @@ pub struct Config {
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
     pub check_wait: Duration,
+    /// How long a WebSocket client may take to accept frames before it is cut off (not a
+    /// setting: tests shorten it).
+    pub send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -91,6 +94,8 @@ impl Default for Config {
                 max_frame_bytes: 64 * 1024,
                 max_in_flight: 16,
                 max_connections_per_ip: 256,
+                max_connections: 4096,
+                max_exchanges: 1024,
                 rate_per_sec: 20,
                 burst: 60,
                 rate_per_ip: 500,
@@ -104,6 +109,7 @@ impl Default for Config {
             labs_dir: None,
             check_listen: None,
             check_wait: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -148,6 +154,8 @@ impl Settings {
                 max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
                 max_in_flight: self.max_in_flight.unwrap_or(l.max_in_flight),
                 max_connections_per_ip: self.max_connections_per_ip.unwrap_or(l.max_connections_per_ip),
+                max_connections: self.max_connections.unwrap_or(l.max_connections),
+                max_exchanges: self.max_exchanges.unwrap_or(l.max_exchanges),
                 rate_per_sec: self.rate_per_sec.unwrap_or(l.rate_per_sec),
                 burst: self.burst.unwrap_or(l.burst),
                 rate_per_ip: self.rate_per_ip.unwrap_or(l.rate_per_ip),
@@ -161,6 +169,7 @@ impl Settings {
             labs_dir: self.labs_dir.or(d.labs_dir),
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
+            send_timeout: d.send_timeout,
         }
     }
 }

@@ -159,6 +159,7 @@ pub fn listed(state: &AppState) -> Vec<ListedTarget> {
 pub async fn create_check(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
@@ -176,7 +177,7 @@ pub async fn create_check(
     })?;
     // Behind a listed proxy, the requester is the client it names.
     let check = admit(&state, &req, client)?;
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     let who = super::classes::student(&state, &headers).await?;
     let report = run(&state, check, &mut |_| {}).await?;
     if let Some((student, _)) = &who {

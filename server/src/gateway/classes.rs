@@ -256,6 +256,7 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
 pub async fn create(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
@@ -265,7 +266,7 @@ pub async fn create(
         let e = "this gateway creates classes only with `socketlab class create`";
         return Err(ApiError::new(ErrorCode::Forbidden, e));
     };
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     if !constant_eq(given.as_bytes(), token.as_bytes()) {
         return Err(needed());
     }
@@ -333,11 +334,12 @@ pub struct Joined {
 pub async fn join(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: JoinRequest = parse(body)?;
     // Every try spends the address's rate limit, so join codes cannot be guessed quickly.
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     let unknown = || ApiError::new(ErrorCode::UnknownClass, "no class has this join code");
     let code = class::normalize_code(&req.code).ok_or_else(unknown)?;
     let store = state.db()?;

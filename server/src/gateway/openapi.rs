@@ -139,7 +139,8 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
         (status = 403, description = "The Origin is not allowed (`forbidden_origin`)", body = ErrorBody),
         (status = 426, description = "This connection cannot be upgraded (HTTP/2)", content_type = "text/plain", body = String),
         (status = 429, description = "Too many WebSockets from this address (`too_many_connections`)", body = ErrorBody),
-        (status = 503, description = "The gateway is shutting down (`shutting_down`)", body = ErrorBody),
+        (status = 503, description = "The gateway is shutting down (`shutting_down`), or holds the most WebSockets it may (`gateway_full`; see Retry-After)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may pass, when full"))),
     ),
     tag = "websocket"
 )]
@@ -311,7 +312,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document(&["my-server"], false, max_delay_ms(2000));
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 14, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 24, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
@@ -354,7 +355,7 @@ mod tests {
         assert!(impair.contains(r#""maximum":1999"#), "a delay stays below the exchange timeout: {impair}");
         assert_eq!(max_delay_ms(60_000), MAX_DELAY_MS);
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
-        for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
+        for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout", "gateway_full"] {
             assert!(codes.contains(code), "{code} missing from {codes}");
         }
     }

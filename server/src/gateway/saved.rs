@@ -124,6 +124,7 @@ async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
 pub async fn save(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SavedLink>), ApiError> {
@@ -137,7 +138,7 @@ pub async fn save(
         }
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}")),
     })?;
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     let store = state.db()?;
     let who = super::classes::student(&state, &headers).await?;
     let now = std::time::Instant::now();

@@ -35,9 +35,8 @@ use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
 use crate::gateway::limits::{ConnectionGuard, SessionLimiter};
+use crate::gateway::session::SessionId;
 
-/// A client that does not take a frame within this long is cut off.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the closing handshake may take after our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// On shutdown, frames already received are read until none comes for this long (more than a
@@ -54,6 +53,8 @@ struct Admission {
     student: Option<Arc<Student>>,
     /// This session's own bucket; the address's ceiling is shared.
     bucket: SessionLimiter,
+    /// The browser's session, whose bucket its tabs and REST requests share.
+    browser: Option<SessionId>,
 }
 
 impl Gate for Admission {
@@ -69,7 +70,7 @@ impl Gate for Admission {
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
-        self.state.rate_limit_session(&self.bucket, self.peer.ip())
+        self.state.rate_limit_ws(&self.bucket, self.browser.as_ref(), self.peer.ip())
     }
 }
 
@@ -82,6 +83,7 @@ pub async fn session(
     state: Arc<AppState>,
     mut ws: Socket,
     peer: SocketAddr,
+    browser: Option<SessionId>,
     _guard: ConnectionGuard,
     student: Option<Student>,
 ) {
@@ -99,7 +101,7 @@ pub async fn session(
     };
     let limits = &state.config.limits;
     let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
-    let gate = Admission { state: Arc::clone(&state), peer, bucket, student: student.map(Arc::new) };
+    let gate = Admission { state: Arc::clone(&state), peer, bucket, browser, student: student.map(Arc::new) };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let (progress, mut items) = mpsc::unbounded_channel();
@@ -157,7 +159,7 @@ pub async fn session(
     drop(running);
     tracing::debug!(%peer, close = ?close.as_ref().map(|(code, reason)| (code, reason)), "WebSocket closing");
     match close {
-        Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable).await,
+        Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable, state.config.send_timeout).await,
         // The client closed: send the reply to its close frame that tungstenite queued.
         None => drop(tokio::time::timeout(CLOSE_WAIT, SinkExt::close(&mut ws)).await),
     }
@@ -274,7 +276,8 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
         }
         ws.flush().await
     };
-    matches!(tokio::time::timeout(SEND_TIMEOUT, all).await, Ok(Ok(())))
+    // A client that does not take the frames in time is cut off.
+    matches!(tokio::time::timeout(state.config.send_timeout, all).await, Ok(Ok(())))
 }
 
 /// Sends the close frame and finishes the closing handshake, so that the kernel never closes
@@ -282,9 +285,9 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
 /// before the client reads it. While the stream is readable, frames are read until the
 /// client's close; after a frame error it is not, so the raw connection is drained until the
 /// client hangs up.
-async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool) {
+async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool, send_timeout: Duration) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-    let _ = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
+    let _ = tokio::time::timeout(send_timeout, ws.send(Message::Close(Some(frame)))).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
         if readable {
             while let Some(Ok(frame)) = ws.next().await {
