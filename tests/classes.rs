@@ -267,6 +267,47 @@ async fn three_students_work_and_the_instructor_grades_them() {
     g.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_students_websocket_records_checks_and_observes_only_its_own() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (_udp, udp_port) = socketlab_server(&["udp-server"]);
+    let (_tcp, tcp_port) = socketlab_server(&["tcp-server"]);
+    let (g, _store) = gateway("ws", udp_port, tcp_port).await;
+    let api = Api::new(&g.url(""));
+    let c = api.post("/api/v1/classes", As::Bearer(OPERATOR), json!({"name": "WS"})).await.body;
+    let (class, secret) = (c["id"].as_str().unwrap(), c["secret"].as_str().unwrap());
+    let joined = api.join(c["join_code"].as_str().unwrap(), "Ada").await;
+    let cookie = joined.cookie.unwrap();
+    let mut events = api.events(class, secret).await;
+
+    let mut req = format!("ws://{}/api/v1/ws", g.http).into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _): (support::gateway::Ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello = support::gateway::recv(&mut ws).await;
+    assert_eq!(hello["type"], "hello");
+    support::gateway::send(&mut ws, json!({"type": "subscribe", "scope": "all"})).await;
+    assert_eq!(support::gateway::recv(&mut ws).await["code"], "observe_disabled", "a student sees only their own");
+    support::gateway::send(&mut ws, json!({"type": "check", "id": "k", "program": "udp-server", "target": "udp"}))
+        .await;
+    let report = loop {
+        let frame = support::gateway::recv(&mut ws).await;
+        if frame["type"] == "check_report" {
+            break frame["report"].clone();
+        }
+        assert_eq!(frame["type"], "check_item", "{frame}");
+    };
+    let event = events.collect("check", 1).await.remove(0);
+    assert_eq!((&event["student"], &event["program"]), (&joined.body["student"]["id"], &json!("udp-server")));
+    let me = api.get("/api/v1/me", As::Cookie(&cookie)).await.body;
+    assert_eq!((&me["checks"][0]["passed"], &me["checks"][0]["total"]), (&report["score"], &report["max_score"]));
+
+    // Without a class cookie, the playground observes as before.
+    let mut anonymous = support::gateway::connect(&g).await;
+    support::gateway::send(&mut anonymous, json!({"type": "subscribe", "scope": "all"})).await;
+    assert_eq!(support::gateway::recv(&mut anonymous).await["type"], "subscribed");
+    g.stop().await;
+}
+
 #[tokio::test]
 async fn http_creation_is_off_without_an_operator_token_and_every_route_is_documented() {
     let store = socketlab::db::open(&temp_dir("off"), None).await.unwrap();
