@@ -350,6 +350,17 @@ pub enum ErrorCode {
     /// The WebSocket closed (idle or session time limit, or a frame it could not take) before
     /// this exchange finished.
     SessionClosed,
+    /// A class request without valid credentials: no instructor secret, or a student cookie
+    /// that is forged, expired or of a removed student.
+    Unauthorized,
+    /// An instructor secret of another class.
+    Forbidden,
+    /// No class has this join code.
+    UnknownClass,
+    /// Another student of the class has this display name (ignoring case).
+    NameTaken,
+    /// The class takes no new students.
+    ClassClosed,
     /// Something failed inside the gateway.
     Internal,
 }
@@ -379,6 +390,11 @@ impl ErrorCode {
             Self::GatewayFull => "gateway_full",
             Self::ShuttingDown => "shutting_down",
             Self::SessionClosed => "session_closed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::UnknownClass => "unknown_class",
+            Self::NameTaken => "name_taken",
+            Self::ClassClosed => "class_closed",
             Self::Internal => "internal",
         }
     }

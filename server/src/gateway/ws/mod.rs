@@ -66,6 +66,9 @@ pub async fn upgrade(
             )));
         }
     };
+    // A class's student (a bad cookie counts as none: the playground still works) has their
+    // checks recorded and observes only their own exchanges.
+    let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
@@ -74,7 +77,7 @@ pub async fn upgrade(
     let https = super::proxy::https(&state.config.trusted_proxies, peer.addr.ip(), req.headers());
     let browser = super::session::ensure(req.headers(), https, &mut cookie);
     let mut response =
-        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard));
+        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard, student));
     response.headers_mut().extend(cookie);
     response
 }
