@@ -196,7 +196,8 @@ impl Model {
             }
             Msg::ToggleLang => {
                 self.lang = self.lang.other();
-                crate::labs::relang(self)
+                // The read-only view has no Labs region to fetch again.
+                if crate::share::read_only(self) { Vec::new() } else { crate::labs::relang(self) }
             }
             // In a class the gateway keeps the progress, and a refused session means it ended.
             Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, _)) if self.class.joined() => {
