@@ -58,7 +58,7 @@ pub(super) fn store_failed(e: StoreError) -> ApiError {
 /// The signer with the key the store keeps (made, and stored, by the first instance to need it).
 pub async fn signer_of(store: &dyn Store) -> Result<Signer, StoreError> {
     let mut candidate = [0u8; KEY_LEN];
-    getrandom::fill(&mut candidate).map_err(|e| StoreError::Query(sqlx::Error::Protocol(e.to_string())))?;
+    getrandom::fill(&mut candidate)?;
     Ok(Signer::new(store.signing_key("cookies", &candidate).await?))
 }
 
