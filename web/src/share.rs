@@ -134,7 +134,9 @@ fn current(m: &Model) -> Option<&Exchange> {
 pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
     match msg {
         ShareMsg::Share { origin } => {
-            let Some(x) = current(m).filter(|_| !read_only(m)) else { return Vec::new() };
+            // One save at a time: its answer is matched to the exchange it was asked for.
+            let saving = matches!(m.share.link, Link::Saving { .. });
+            let Some(x) = current(m).filter(|_| !read_only(m) && !saving) else { return Vec::new() };
             let of = x.id.clone();
             let Some(name) = m.share.name(&of) else {
                 m.share.link = Link::Failed { of, key: "share_unnamed", detail: String::new() };
@@ -152,7 +154,6 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
             Vec::new()
         }
         ShareMsg::Open(id) => {
-            m.status = crate::model::Status::Connecting;
             if !is_id(&id) {
                 m.share.saved = Some(Saved::Missing);
                 return Vec::new();
@@ -241,19 +242,16 @@ fn parse_saved(body: &str) -> Option<Parsed> {
 }
 
 /// A saved exchange as the page's own: the message and the reply are read off the client's
-/// calls (their previews), and the time from its first call to its last read.
+/// calls (their previews). The time the gateway measured is not saved, so none is shown.
 fn exchange_of(s: Parsed) -> Exchange {
     let client = |e: &&Event, ops: &[Op]| e.side == Side::Client && ops.contains(&e.op) && e.bytes.unwrap_or(0) > 0;
     let message = s.events.iter().find(|e| client(e, &[Op::Send, Op::Sendto])).and_then(|e| e.preview.clone());
     let reads: Vec<&Event> = s.events.iter().filter(|e| client(e, &[Op::Recv, Op::Recvfrom])).collect();
-    let start = s.events.iter().find(|e| e.side == Side::Client).map_or(0, |e| e.t_us);
-    let outcome = match reads.last() {
-        Some(last) => Outcome::Reply {
-            text: reads.iter().filter_map(|e| e.preview.as_deref()).collect(),
-            elapsed_us: last.t_us.saturating_sub(start),
-        },
-        // No reply reached the client; the Reply region says so in the read-only view.
-        None => Outcome::Lost,
+    // With no reply read, the Reply region of the read-only view says none reached the client.
+    let outcome = if reads.is_empty() {
+        Outcome::Lost
+    } else {
+        Outcome::Reply { text: reads.iter().filter_map(|e| e.preview.as_deref()).collect(), elapsed_us: 0 }
     };
     Exchange {
         id: s.id,
@@ -333,17 +331,21 @@ pub fn banner(m: &Model) -> String {
     out
 }
 
-/// The Reply region of the read-only view when no reply reached the client; `None` otherwise,
-/// where the live page's Reply region fits.
+/// The Reply region of the read-only view (`None` on the live page): the reply the client read,
+/// or that none reached it.
 pub fn reply(m: &Model) -> Option<String> {
     if !read_only(m) {
         return None;
     }
-    match m.shown().first() {
-        Some(x) if x.outcome != Outcome::Lost => None,
-        Some(_) => Some(format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "saved_no_reply")))),
-        None => Some(String::new()),
-    }
+    Some(match m.shown().first().map(|x| (x, &x.outcome)) {
+        Some((x, Outcome::Reply { text, .. })) => format!(
+            "<p class=\"answer\"><span class=\"proto\">{}</span> <output class=\"reply-text\">{}</output></p>",
+            x.protocol.as_str().to_ascii_uppercase(),
+            esc(text)
+        ),
+        Some(_) => format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "saved_no_reply"))),
+        None => String::new(),
+    })
 }
 
 /// The status badge of the read-only view, which has no connection to show.
