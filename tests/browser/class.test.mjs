@@ -151,6 +151,7 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const resume = await region.getByLabel("Your personal resume link").inputValue();
   assert.match(resume, new RegExp(`^${gw.url}/resume/\\S+$`));
   assert.equal(await region.locator("#join-form").isHidden(), true, "the form goes once joined");
+  await student.screenshot({ path: path.join(artifacts, "student-joined.png"), fullPage: true });
 
   const rowOf = (name) => teacher.locator("#grid tbody tr", { has: teacher.locator("th[scope=row]", { hasText: new RegExp(`^${name}$`) }) });
   const row = rowOf("Ada");
@@ -222,6 +223,8 @@ test("a student's passed step turns the instructor's cell complete, live", async
   // Without its key, the instructor page says what it needs.
   const keyless = await open(problems, `/instructor/${made.id}`);
   await keyless.getByText("This page needs the instructor link").waitFor({ timeout: WAIT });
+  const served = await keyless.request.get(`${gw.url}/instructor/${made.id}`);
+  assert.equal(served.headers()["referrer-policy"], "no-referrer", "the class's address goes nowhere else");
 
   for (const p of [teacher, student, other, keyless]) await p.context().close();
   assert.deepEqual(problems, [], "no console errors and no page errors");
