@@ -15,9 +15,6 @@ use crate::labs::Fetch;
 use crate::model::Model;
 use crate::update::Effect;
 
-/// The longest display name the gateway accepts, in characters.
-pub const MAX_NAME: usize = 40;
-
 /// Which class request a fetched body answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassFetch {
@@ -88,16 +85,16 @@ fn me() -> Effect {
     Effect::Fetch { url: "/api/v1/me".into(), body: None, then: Fetch::Class(ClassFetch::Me) }
 }
 
-/// The i18n key for a refused join, from the error's code, else from the status.
+/// The i18n key for a refused join: each refusal has its own status (`name_taken` 409,
+/// `unknown_class` 404, `class_closed` 403, `invalid_field` 422, `rate_limited` 429).
 fn join_error(status: u16, body: &J) -> String {
-    let code = body["error"].text("code");
-    let key = match (code, status) {
-        ("name_taken", _) | (_, 409) => "class_err_name_taken",
-        ("unknown_class", _) | (_, 404) => "class_err_unknown",
-        ("class_closed", _) | (_, 403) => "class_err_closed",
-        ("rate_limited", _) | (_, 429) => "class_err_rate",
-        (_, 400 | 422) => "class_err_name",
-        (_, 0) => "class_err_unreachable",
+    let key = match status {
+        409 => "class_err_name_taken",
+        404 => "class_err_unknown",
+        403 => "class_err_closed",
+        429 => "class_err_rate",
+        400 | 422 => "class_err_name",
+        0 => "class_err_unreachable",
         _ => {
             let message = body["error"].text("message");
             return if message.is_empty() { "class_err_unreachable".into() } else { message.to_owned() };
@@ -115,7 +112,6 @@ fn progress(me: &J) -> Vec<(String, Vec<String>)> {
             continue;
         }
         match done.iter_mut().find(|(l, _)| l == lab) {
-            Some((_, steps)) if steps.iter().any(|s| s == step) => {}
             Some((_, steps)) => steps.push(step.to_owned()),
             None => done.push((lab.to_owned(), vec![step.to_owned()])),
         }
@@ -143,9 +139,10 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
         }
         ClassMsg::Join { code, name } => {
             let (code, name) = (code.trim(), name.trim());
+            // The gateway checks the rest of a name (its length, no control characters).
             c.error = if code.is_empty() {
                 Some("class_err_code".into())
-            } else if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            } else if name.is_empty() {
                 Some("class_err_name".into())
             } else {
                 None
