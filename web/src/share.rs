@@ -169,8 +169,9 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
 /// A request of sharing ended with `status` (0 when it never reached the gateway) and `body`.
 pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effect> {
     let ok = (200..300).contains(&status);
-    let reply = J::parse(body);
+    // Read only when needed: a saved exchange's body can be large, and serde reads it.
     let error = || {
+        let reply = J::parse(body);
         let e = reply.as_ref().map(|r| &r["error"]);
         let code = e.and_then(|e| e["code"].as_str()).unwrap_or_default().to_owned();
         let words = e.and_then(|e| e["message"].as_str()).map_or_else(|| format!("HTTP {status}"), str::to_owned);
@@ -180,7 +181,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
         Fetch::Save => {
             let Link::Saving { of, origin } = &m.share.link else { return Vec::new() };
             let (of, origin) = (of.clone(), origin.clone());
-            if let Some(path) = reply.as_ref().and_then(|r| r["url"].as_str()).filter(|_| ok) {
+            if let Some(path) = J::parse(body).filter(|_| ok).and_then(|r| r["url"].as_str().map(str::to_owned)) {
                 let url = format!("{origin}{path}");
                 m.share.link = Link::Copying { of, url: url.clone() };
                 return vec![Effect::Copy(url)];
