@@ -9,6 +9,7 @@ pub mod class;
 pub mod code;
 pub mod detail;
 pub mod explain;
+pub mod frame;
 pub mod html;
 pub mod i18n;
 pub mod json;
