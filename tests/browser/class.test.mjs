@@ -1,8 +1,8 @@
 // Browser test of a class: the real `socketlab serve` with an operator token and a one-step lab
 // of its own, a class created over the API, a student joining in one browser context and
 // passing the lab's step, and the instructor page in a second context seeing that cell turn
-// complete without a reload. Then the student's work on a click, the CSV, removing a student
-// and closing the class, and the student page's refusals. Any console error or page error
+// complete without a reload. Then the resume link in a third context, the student's work on a
+// click, the CSV, removing a student and closing the class, and the student page's refusals. Any console error or page error
 // fails the test. Screenshots land in tests/browser/artifacts/.
 
 import { test, before, after } from "node:test";
@@ -176,6 +176,14 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await student.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
   await labs.getByRole("button", { name: /One datagram 100% done/ }).waitFor({ timeout: WAIT });
   assert.equal(await student.evaluate(() => localStorage.getItem("socketlab.labs")), null);
+
+  // The resume link continues in another browser, with the same progress.
+  const elsewhere = await open(problems, resume.replace(gw.url, ""));
+  await elsewhere.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  assert.equal(new URL(elsewhere.url()).pathname, "/", "the link leads to the playground");
+  const labsThere = elsewhere.getByRole("region", { name: "Labs" });
+  await labsThere.getByRole("button", { name: /One datagram 100% done/ }).waitFor({ timeout: WAIT });
+  await elsewhere.context().close();
 
   // A click on the cell shows the student's work.
   await cell.click();
