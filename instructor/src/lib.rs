@@ -8,6 +8,7 @@
 //! server.
 
 pub mod api;
+pub mod i18n;
 pub mod update;
 pub mod view;
 

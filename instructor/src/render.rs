@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, Event, EventSource, MessageEvent, XmlHttpRequest};
 
+use crate::i18n::{fill, t};
 use crate::update::{Effect, Model, Msg};
 use crate::view;
 
@@ -121,6 +122,8 @@ pub fn start() {
             Msg::Cancel
         } else if clicked(&e, "data-back").is_some() {
             Msg::Back
+        } else if clicked(&e, "data-lang").is_some() {
+            Msg::ToggleLang
         } else {
             return;
         };
@@ -131,7 +134,8 @@ pub fn start() {
     on_click.forget();
     let location = w.location();
     let (path, hash) = (location.pathname().unwrap_or_default(), location.hash().unwrap_or_default());
-    dispatch(Msg::Start { path, hash });
+    let lang = w.navigator().language().unwrap_or_default();
+    dispatch(Msg::Start { path, hash, lang });
 }
 
 fn set_html(doc: &Document, id: &str, html: &str) {
@@ -144,12 +148,18 @@ fn set_html(doc: &Document, id: &str, html: &str) {
 
 fn render(app: &mut App) {
     let (doc, m) = (&app.doc, &app.model);
+    if let Some(root) = doc.document_element() {
+        let _ = root.set_attribute("lang", m.lang.code());
+    }
     if let Some(d) = &m.dash {
-        doc.set_title(&format!("{} · socketlab instructor", d.class.name));
+        doc.set_title(&fill(t(m.lang, "title"), &[("class", &d.class.name)]));
+    }
+    if let Some(el) = doc.get_element_by_id("lang") {
+        el.set_text_content(Some(t(m.lang, "lang_toggle")));
     }
     set_html(doc, "error", &view::error(m));
     set_html(doc, "header", &view::header(m));
     set_html(doc, "confirm", &view::confirm(m));
-    set_html(doc, "grid", &m.dash.as_ref().map(view::grid).unwrap_or_default());
+    set_html(doc, "grid", &m.dash.as_ref().map(|d| view::grid(m.lang, d)).unwrap_or_default());
     set_html(doc, "student", &view::student(m));
 }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::api::{self, Dashboard};
+use crate::i18n::Lang;
 
 /// Which request a fetched body answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +22,14 @@ pub enum Req {
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
-    /// The page loaded at this path (`/instructor/{class}`) and fragment (`#key=<secret>`).
+    /// The page loaded at this path (`/instructor/{class}`) and fragment (`#key=<secret>`), in
+    /// a browser that prefers this language (`navigator.language`).
     Start {
         path: String,
         hash: String,
+        lang: String,
     },
+    ToggleLang,
     /// A request ended with this HTTP status (0 when it never reached the gateway) and body.
     Fetched(Req, u16, String),
     /// The event stream opened (again); its `ready` event, once subscribed, fetches the roster.
@@ -68,8 +72,10 @@ pub struct Model {
     pub class: String,
     pub key: String,
     pub dash: Option<Dashboard>,
-    /// Why the page cannot show the class, or why the last action failed.
-    pub error: Option<String>,
+    pub lang: Lang,
+    /// Why the page cannot show the class, or why the last action failed: an i18n key and the
+    /// detail its `{detail}` takes.
+    pub error: Option<(&'static str, String)>,
     /// Whether the event stream is open.
     pub live: bool,
     /// The open cell: student id and lab id, with the student's work once fetched.
@@ -93,17 +99,18 @@ pub fn key_of(hash: &str) -> Option<&str> {
     fields.filter_map(|f| f.strip_prefix("key=")).find(|k| !k.is_empty())
 }
 
-/// Why a request was refused, in words.
-fn refusal(status: u16, body: &str) -> String {
+/// Why a request was refused: an i18n key, and the gateway's words where no key says it.
+fn refusal(status: u16, body: &str) -> (&'static str, String) {
     let (code, message) = api::error(body);
-    match status {
-        0 => "The gateway did not answer. Reload the page to try again.".into(),
-        401 => "This link's key was not accepted. Open the instructor link you got when the class was created.".into(),
-        403 => "This key belongs to another class.".into(),
-        404 => "No such class on this gateway.".into(),
-        _ if !message.is_empty() => format!("{message} ({code})"),
-        _ => format!("The gateway answered {status}."),
-    }
+    let key = match status {
+        0 => "err_unreachable",
+        401 => "err_key",
+        403 => "err_other_class",
+        404 => "err_no_class",
+        _ => "err_status",
+    };
+    let detail = if message.is_empty() { status.to_string() } else { format!("{status} {code}: {message}") };
+    (key, detail)
 }
 
 impl Model {
@@ -136,12 +143,10 @@ impl Model {
     /// Applies `msg` and returns what to do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
-            Msg::Start { path, hash } => {
+            Msg::Start { path, hash, lang } => {
+                self.lang = Lang::of(&lang);
                 let (Some(class), Some(key)) = (class_of(&path), key_of(&hash)) else {
-                    self.error = Some(
-                        "This page needs the instructor link: /instructor/<class>#key=<secret>, as printed when the class was created."
-                            .into(),
-                    );
+                    self.error = Some(("err_link", String::new()));
                     return Vec::new();
                 };
                 (self.class, self.key) = (class.to_owned(), key.to_owned());
@@ -166,7 +171,7 @@ impl Model {
                         self.dash = Some(dash);
                         self.error = None;
                     }
-                    Err(e) => self.error = Some(format!("The class's data could not be read: {e}")),
+                    Err(e) => self.error = Some(("err_unreadable", e.to_string())),
                 }
                 self.loaded();
             }
@@ -210,6 +215,7 @@ impl Model {
                 return vec![self.fetch("GET", &path, Req::Student(s.id.clone()))];
             }
             Msg::Back => self.open = None,
+            Msg::ToggleLang => self.lang = self.lang.other(),
             Msg::AskClose => self.ask = Some(Ask::Close),
             Msg::AskRemove(row) => {
                 let s = self.dash.as_ref().and_then(|d| d.students.get(row));

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::api::{Dashboard, LabInfo, Steps, Student};
+use crate::i18n::{Lang, fill, t};
 use crate::update::{Ask, Model};
 
 /// Escapes text for an element's content or a quoted attribute.
@@ -63,50 +64,61 @@ pub fn done(s: &Student, lab: &LabInfo) -> (usize, Done) {
 pub fn header(m: &Model) -> String {
     let Some(d) = &m.dash else { return String::new() };
     let c = &d.class;
-    let state = if c.closed { "closed: no new students" } else { "open for joining" };
+    let tr = |key| esc(t(m.lang, key));
     let mut out = format!(
-        "<h1>{}</h1><p class=\"meta\">Join code <code id=\"join-code\">{}</code> · <span id=\"class-state\" data-closed=\"{}\">{state}</span> · \
-         <span id=\"live\" class=\"{}\">{}</span></p><div class=\"actions\"><a id=\"csv\" class=\"button\" href=\"{}\" download>Download grades (CSV)</a>",
+        "<h1>{}</h1><p class=\"meta\">{} <code id=\"join-code\">{}</code> · <span id=\"class-state\" data-closed=\"{}\">{}</span> · \
+         <span id=\"live\" class=\"{}\">{}</span></p><div class=\"actions\"><a id=\"csv\" class=\"button\" href=\"{}\" download>{}</a>",
         esc(&c.name),
+        tr("join_code"),
         esc(&c.join_code),
         c.closed,
+        tr(if c.closed { "closed" } else { "open" }),
         if m.live { "live on" } else { "live off" },
-        if m.live { "live" } else { "reconnecting…" },
+        tr(if m.live { "live" } else { "reconnecting" }),
         esc(&m.csv_url()),
+        tr("csv"),
     );
     if !c.closed {
-        out.push_str("<button type=\"button\" data-ask-close=\"0\">Close the class</button>");
+        let _ = write!(out, "<button type=\"button\" data-ask-close=\"0\">{}</button>", tr("close"));
     }
     out.push_str("</div>");
     out
 }
 
 /// The roster × labs grid, then one column per check program.
-pub fn grid(d: &Dashboard) -> String {
+pub fn grid(lang: Lang, d: &Dashboard) -> String {
+    let tr = |key| esc(t(lang, key));
     if d.students.is_empty() {
-        return "<p class=\"hint\">No student has joined yet. Give them the join code.</p>".into();
+        return format!("<p class=\"hint\">{}</p>", tr("no_students"));
     }
-    let mut out = String::from("<table class=\"grid\"><thead><tr><th scope=\"col\">Student</th>");
+    let mut out = format!("<table class=\"grid\"><thead><tr><th scope=\"col\">{}</th>", tr("student"));
     for lab in &d.labs {
         let _ = write!(out, "<th scope=\"col\" data-lab=\"{}\">{}</th>", esc(&lab.id), esc(&lab.title));
     }
     for p in &d.programs {
-        let _ = write!(out, "<th scope=\"col\" class=\"check\">check: {}</th>", esc(p));
+        let _ =
+            write!(out, "<th scope=\"col\" class=\"check\">{}</th>", esc(&fill(t(lang, "check"), &[("program", p)])));
     }
-    out.push_str("<th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead><tbody>");
+    let _ = write!(
+        out,
+        "<th scope=\"col\"><span class=\"visually-hidden\">{}</span></th></tr></thead><tbody>",
+        tr("actions")
+    );
     for (r, s) in d.students.iter().enumerate() {
         let _ = write!(out, "<tr data-student=\"{}\"><th scope=\"row\">{}</th>", esc(&s.id), esc(&s.name));
         for (c, lab) in d.labs.iter().enumerate() {
             let (n, state) = done(s, lab);
+            let total = lab.steps.len().to_string();
+            let label = fill(
+                t(lang, "cell"),
+                &[("name", &s.name), ("lab", &lab.title), ("n", &n.to_string()), ("total", &total)],
+            );
             let _ = write!(
                 out,
                 "<td><button type=\"button\" class=\"cell {st}\" data-row=\"{r}\" data-col=\"{c}\" data-lab=\"{}\" data-state=\"{st}\" \
-                 aria-label=\"{}, {}: {n} of {} steps\">{n}/{}</button></td>",
+                 aria-label=\"{}\">{n}/{total}</button></td>",
                 esc(&lab.id),
-                esc(&s.name),
-                esc(&lab.title),
-                lab.steps.len(),
-                lab.steps.len(),
+                esc(&label),
                 st = state.class(),
             );
         }
@@ -129,7 +141,8 @@ pub fn grid(d: &Dashboard) -> String {
         }
         let _ = write!(
             out,
-            "<td><button type=\"button\" class=\"remove\" data-ask-remove=\"{r}\">Remove</button></td></tr>"
+            "<td><button type=\"button\" class=\"remove\" data-ask-remove=\"{r}\">{}</button></td></tr>",
+            tr("remove")
         );
     }
     out.push_str("</tbody></table>");
@@ -138,16 +151,18 @@ pub fn grid(d: &Dashboard) -> String {
 
 /// The confirmation of a waiting destructive action.
 pub fn confirm(m: &Model) -> String {
+    let tr = |key| esc(t(m.lang, key));
     let question = match &m.ask {
         None => return String::new(),
-        Some(Ask::Close) => "Close the class? Students can no longer join; those who joined keep working.".to_owned(),
-        Some(Ask::Remove { name, .. }) => {
-            format!("Remove {} from the class? Their session ends and their work leaves the grades.", esc(name))
-        }
+        Some(Ask::Close) => tr("ask_close"),
+        Some(Ask::Remove { name, .. }) => esc(&fill(t(m.lang, "ask_remove"), &[("name", name)])),
     };
     format!(
-        "<div class=\"confirm\" role=\"alertdialog\" aria-label=\"Confirm\"><p>{question}</p><div class=\"actions\">\
-         <button type=\"button\" class=\"danger\" data-confirm=\"0\">Yes</button><button type=\"button\" data-cancel=\"0\">Cancel</button></div></div>"
+        "<div class=\"confirm\" role=\"alertdialog\" aria-label=\"{}\"><p>{question}</p><div class=\"actions\">\
+         <button type=\"button\" class=\"danger\" data-confirm=\"0\">{}</button><button type=\"button\" data-cancel=\"0\">{}</button></div></div>",
+        tr("confirm"),
+        tr("yes"),
+        tr("cancel"),
     )
 }
 
@@ -162,7 +177,7 @@ fn saved_link(v: &Value) -> Option<String> {
 
 /// Any JSON value as nested lists, links kept as links, so a field the page does not know is
 /// still shown.
-fn value(out: &mut String, v: &Value, depth: usize) {
+fn value(lang: Lang, out: &mut String, v: &Value, depth: usize) {
     match v {
         _ if depth > 6 => out.push('…'),
         Value::Null => out.push('–'),
@@ -170,14 +185,14 @@ fn value(out: &mut String, v: &Value, depth: usize) {
             let _ = write!(out, "<a href=\"{0}\" target=\"_blank\" rel=\"noopener\">{0}</a>", esc(s));
         }
         Value::String(s) => out.push_str(&esc(s)),
-        Value::Bool(b) => out.push_str(if *b { "yes" } else { "no" }),
+        Value::Bool(b) => out.push_str(t(lang, if *b { "yes_value" } else { "no_value" })),
         Value::Number(n) => out.push_str(&n.to_string()),
-        Value::Array(items) if items.is_empty() => out.push_str("none"),
+        Value::Array(items) if items.is_empty() => out.push_str(t(lang, "none")),
         Value::Array(items) => {
             out.push_str("<ul>");
             for item in items {
                 out.push_str("<li>");
-                value(out, item, depth + 1);
+                value(lang, out, item, depth + 1);
                 out.push_str("</li>");
             }
             out.push_str("</ul>");
@@ -186,7 +201,7 @@ fn value(out: &mut String, v: &Value, depth: usize) {
             out.push_str("<dl>");
             for (k, v) in fields {
                 let _ = write!(out, "<dt>{}</dt><dd>", esc(k));
-                value(out, v, depth + 1);
+                value(lang, out, v, depth + 1);
                 out.push_str("</dd>");
             }
             out.push_str("</dl>");
@@ -201,14 +216,17 @@ pub fn student(m: &Model) -> String {
     let d = m.dash.as_ref();
     let name = d.and_then(|d| d.students.iter().find(|s| s.id == *id)).map_or(id.as_str(), |s| s.name.as_str());
     let title = d.and_then(|d| d.labs.iter().find(|l| l.id == *lab)).map_or(lab.as_str(), |l| l.title.as_str());
+    let lang = m.lang;
+    let tr = |key| esc(t(lang, key));
     let mut out = format!(
-        "<div class=\"student\" data-student=\"{}\"><button type=\"button\" data-back=\"0\">← Roster</button><h2>{} · {}</h2>",
+        "<div class=\"student\" data-student=\"{}\"><button type=\"button\" data-back=\"0\">{}</button><h2>{} · {}</h2>",
         esc(id),
+        tr("roster"),
         esc(name),
         esc(title)
     );
     let Some(work) = work else {
-        out.push_str("<p class=\"hint\">Loading…</p></div>");
+        let _ = write!(out, "<p class=\"hint\">{}</p></div>", tr("loading"));
         return out;
     };
     // Answers as a list of {lab, step, ...}, or as an object by lab.
@@ -220,30 +238,35 @@ pub fn student(m: &Model) -> String {
         Some(Value::Object(by_lab)) => by_lab.get(lab).cloned().unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    out.push_str("<h3>Answers in this lab</h3>");
+    let _ = write!(out, "<h3>{}</h3>", tr("answers"));
     match &in_lab {
-        Value::Null => out.push_str("<p class=\"hint\">No step of this lab passed yet.</p>"),
-        Value::Array(a) if a.is_empty() => out.push_str("<p class=\"hint\">No step of this lab passed yet.</p>"),
-        v => value(&mut out, v, 0),
+        Value::Null => {
+            let _ = write!(out, "<p class=\"hint\">{}</p>", tr("no_answers"));
+        }
+        Value::Array(a) if a.is_empty() => {
+            let _ = write!(out, "<p class=\"hint\">{}</p>", tr("no_answers"));
+        }
+        v => value(lang, &mut out, v, 0),
     }
-    out.push_str("<h3>Saved exchanges</h3>");
+    let _ = write!(out, "<h3>{}</h3>", tr("saved"));
     let saved: Vec<String> =
         work.get("saved").and_then(Value::as_array).map_or(Vec::new(), |l| l.iter().filter_map(saved_link).collect());
     if saved.is_empty() {
-        out.push_str("<p class=\"hint\">None saved.</p>");
+        let _ = write!(out, "<p class=\"hint\">{}</p>", tr("none_saved"));
     } else {
         out.push_str("<ul class=\"saved\">");
         for url in saved {
             let _ = write!(
                 out,
-                "<li><a href=\"{0}\" target=\"_blank\" rel=\"noopener\">{0}</a> (read-only timeline)</li>",
-                esc(&url)
+                "<li><a href=\"{0}\" target=\"_blank\" rel=\"noopener\">{0}</a> {1}</li>",
+                esc(&url),
+                tr("read_only")
             );
         }
         out.push_str("</ul>");
     }
-    out.push_str("<h3>Checks</h3>");
-    value(&mut out, work.get("checks").unwrap_or(&Value::Array(Vec::new())), 0);
+    let _ = write!(out, "<h3>{}</h3>", tr("checks"));
+    value(lang, &mut out, work.get("checks").unwrap_or(&Value::Array(Vec::new())), 0);
     let rest: serde_json::Map<String, Value> = work
         .as_object()
         .map(|o| {
@@ -252,8 +275,8 @@ pub fn student(m: &Model) -> String {
         })
         .unwrap_or_default();
     if !rest.is_empty() {
-        out.push_str("<h3>More</h3>");
-        value(&mut out, &Value::Object(rest), 0);
+        let _ = write!(out, "<h3>{}</h3>", tr("more"));
+        value(lang, &mut out, &Value::Object(rest), 0);
     }
     out.push_str("</div>");
     out
@@ -261,7 +284,9 @@ pub fn student(m: &Model) -> String {
 
 /// The error line, if any.
 pub fn error(m: &Model) -> String {
-    m.error.as_ref().map_or_else(String::new, |e| format!("<p class=\"failure\" role=\"alert\">{}</p>", esc(e)))
+    let Some((key, detail)) = &m.error else { return String::new() };
+    let words = fill(t(m.lang, key), &[("detail", detail)]);
+    format!("<p class=\"failure\" role=\"alert\">{}</p>", esc(&words))
 }
 
 #[cfg(test)]

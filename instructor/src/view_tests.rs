@@ -7,7 +7,7 @@ use crate::update::{Msg, Req};
 
 fn loaded() -> Model {
     let mut m = Model::default();
-    m.update(Msg::Start { path: "/instructor/c1".into(), hash: "#key=k".into() });
+    m.update(Msg::Start { path: "/instructor/c1".into(), hash: "#key=k".into(), lang: "en".into() });
     m.update(Msg::Fetched(Req::Dashboard, 200, DASH.into()));
     m
 }
@@ -15,7 +15,7 @@ fn loaded() -> Model {
 #[test]
 fn cells_say_how_much_of_each_lab_is_done() {
     let mut m = loaded();
-    let html = grid(m.dash.as_ref().expect("dashboard"));
+    let html = grid(m.lang, m.dash.as_ref().expect("dashboard"));
     assert!(html.contains(r#"data-row="0" data-col="1" data-lab="udp-datagrams" data-state="partial""#), "{html}");
     assert!(html.contains(r#"aria-label="Ada, UDP: 1 of 2 steps">1/2<"#), "{html}");
     assert!(html.contains(r#"data-row="1" data-col="0" data-lab="one" data-state="none""#), "{html}");
@@ -26,7 +26,7 @@ fn cells_say_how_much_of_each_lab_is_done() {
     m.update(Msg::Event("progress".into(), r#"{"student":"s2","lab":"udp-datagrams","step":"a"}"#.into()));
     m.update(Msg::Event("progress".into(), r#"{"student":"s2","lab":"udp-datagrams","step":"b"}"#.into()));
     m.update(Msg::Event("progress".into(), r#"{"student":"s2","lab":"udp-datagrams","step":"c"}"#.into()));
-    let html = grid(m.dash.as_ref().expect("dashboard"));
+    let html = grid(m.lang, m.dash.as_ref().expect("dashboard"));
     assert!(html.contains(r#"data-row="1" data-col="0" data-lab="one" data-state="complete""#), "{html}");
     assert!(html.contains(r#"aria-label="Bob, UDP: 2 of 2 steps">2/2<"#), "counted steps stop at the lab's: {html}");
 }
@@ -36,10 +36,10 @@ fn an_empty_roster_says_so_and_names_are_escaped() {
     let mut m = loaded();
     let d = m.dash.as_mut().expect("dashboard");
     d.students[0].name = "<img src=x>".into();
-    assert!(grid(d).contains("&lt;img src=x&gt;"));
-    assert!(!grid(d).contains("<img"));
+    assert!(grid(Lang::En, d).contains("&lt;img src=x&gt;"));
+    assert!(!grid(Lang::En, d).contains("<img"));
     d.students.clear();
-    assert!(grid(d).contains("No student has joined yet"));
+    assert!(grid(Lang::En, d).contains("No student has joined yet"));
 }
 
 #[test]
@@ -99,4 +99,21 @@ fn a_students_work_links_their_saved_exchanges() {
         r#"{"answers":{"udp-datagrams":{"boundaries":{"sent":"21"}}}}"#.into(),
     ));
     assert!(student(&m).contains("<dt>sent</dt><dd>21</dd>"), "{}", student(&m));
+}
+
+#[test]
+fn the_page_speaks_chinese_and_errors_follow_the_toggle() {
+    let mut m = loaded();
+    m.update(Msg::ToggleLang);
+    assert!(header(&m).contains("加入码") && header(&m).contains("下载成绩（CSV）"), "{}", header(&m));
+    let html = grid(m.lang, m.dash.as_ref().expect("dashboard"));
+    assert!(html.contains("检查：udp-server") && html.contains("Ada，UDP：完成 1 / 2 步"), "{html}");
+    m.update(Msg::AskRemove(0));
+    assert!(confirm(&m).contains("把 Ada 移出班级？"));
+    m.update(Msg::Fetched(Req::Close, 403, String::new()));
+    assert!(error(&m).contains("另一个班级"), "{}", error(&m));
+    m.update(Msg::ToggleLang);
+    assert!(error(&m).contains("another class"), "the same error, in the other language: {}", error(&m));
+    m.update(Msg::Fetched(Req::Close, 502, r#"{"error":{"code":"x","message":"<b>"}}"#.into()));
+    assert!(error(&m).contains("The gateway answered 502 x: &lt;b&gt;."), "{}", error(&m));
 }

@@ -228,6 +228,13 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await join(other, made.join_code, "Cy");
   await other.getByText("This class is closed").waitFor({ timeout: WAIT });
 
+  // The instructor page in Chinese, and back.
+  await teacher.getByRole("button", { name: "中文" }).click();
+  await teacher.getByText("已关闭：不再接受新学生").waitFor({ timeout: WAIT });
+  assert.equal(await teacher.locator("html").getAttribute("lang"), "zh");
+  await teacher.getByRole("button", { name: "English" }).click();
+  await teacher.getByText("closed: no new students").waitFor({ timeout: WAIT });
+
   // Without its key, the instructor page says what it needs.
   const keyless = await open(problems, `/instructor/${made.id}`);
   await keyless.getByText("This page needs the instructor link").waitFor({ timeout: WAIT });
