@@ -2,7 +2,8 @@
 // of its own, a class created over the API, a student joining in one browser context and
 // passing the lab's step, and the instructor page in a second context seeing that cell turn
 // complete without a reload. Then the resume link in a third context, the student's work on a
-// click, the CSV, removing a student and closing the class, and the student page's refusals. Any console error or page error
+// click (with the exchange they shared), the CSV, removing a student and closing the class, and
+// the student page's refusals. Any console error or page error
 // fails the test. Screenshots land in tests/browser/artifacts/.
 
 import { test, before, after } from "node:test";
@@ -165,6 +166,13 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await student.getByRole("region", { name: "Reply" }).getByText("ONE DATAGRAM").waitFor({ timeout: WAIT });
   await labs.getByRole("button", { name: "Check", exact: true }).click();
   await labs.locator(".lab-verdict.passed").waitFor({ timeout: WAIT });
+  // The exchange is shared: it is saved against the student.
+  await student.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
+  const reply = student.getByRole("region", { name: "Reply" });
+  await reply.getByRole("button", { name: "Share" }).click();
+  await reply.getByText("Link copied").waitFor({ timeout: WAIT });
+  const shared = new URL(await student.locator("#share-link").inputValue()).pathname;
+  assert.match(shared, /^\/x\/[A-Za-z0-9]{16}$/);
 
   await teacher.locator("#grid tr button.cell[data-lab='one-datagram'][data-state='complete']").waitFor({ timeout: WAIT });
   assert.equal(await cell.textContent(), "1/1");
@@ -189,6 +197,7 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await cell.click();
   await teacher.locator("#student h2", { hasText: "Ada · One datagram" }).waitFor({ timeout: WAIT });
   await teacher.locator("#student").getByText("Saved exchanges").waitFor({ timeout: WAIT });
+  await teacher.locator(`#student a[href='${shared}']`).waitFor({ timeout: WAIT });
   assert.doesNotMatch(await teacher.locator("#student").textContent(), /Loading…/);
 
   // The CSV, downloaded with the instructor's cookie.
