@@ -3,8 +3,8 @@
 // passing the lab's step, and the instructor page in a second context seeing that cell turn
 // complete without a reload. Then the resume link in a third context, the student's work on a
 // click (with the exchange they shared), the CSV, removing a student and closing the class, and
-// the student page's refusals. Any console error or page error
-// fails the test. Screenshots land in tests/browser/artifacts/.
+// the student page's refusals. Any console error or page error fails the test. Screenshots land
+// in tests/browser/artifacts/.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
