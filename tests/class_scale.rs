@@ -79,6 +79,8 @@ async fn the_dashboard_on_one_instance_sees_students_served_by_the_other() {
 
     let on_b = Api::new(&direct_b);
     let mut events = on_b.events(&class, &secret).await;
+    // A dashboard through nginx (the response tells nginx not to buffer it) gets them too.
+    let mut proxied = Api::new(&front).events(&class, &secret).await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..STUDENTS {
@@ -99,6 +101,7 @@ async fn the_dashboard_on_one_instance_sees_students_served_by_the_other() {
     assert_eq!(seen.len(), STUDENTS, "each student's step arrived once");
     assert!(by_a.is_subset(&seen), "B's dashboard saw the students A served");
     assert!(progress.iter().all(|e| e["lab"] == "udp-datagrams" && e["step"] == "no-handshake"));
+    assert_eq!(proxied.collect("progress", STUDENTS).await.len(), STUDENTS, "through nginx too");
 
     // Both instances export the same grades.
     let csv = |api: Api| {

@@ -129,5 +129,9 @@ pub async fn events(
         }
     });
     use futures_util::StreamExt;
-    Ok(Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()).into_response())
+    let mut response = Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()).into_response();
+    // nginx buffers what it proxies; this response passes as it is written. The keep-alive
+    // comment every 15 s stays under a proxy's read timeout (60 s in deploy/socketlab.conf).
+    response.headers_mut().insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    Ok(response)
 }
