@@ -7,7 +7,8 @@
 
 use std::fmt::Write;
 
-use socketlab_proto::wire::{Protocol, ServerMsg, Target};
+use socketlab_proto::saved::SavedExchange;
+use socketlab_proto::wire::{ServerMsg, Target};
 use socketlab_proto::{Event, Op, Side};
 
 use crate::html::esc;
@@ -168,8 +169,9 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
 /// A request of sharing ended with `status` (0 when it never reached the gateway) and `body`.
 pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effect> {
     let ok = (200..300).contains(&status);
-    let reply = J::parse(body);
+    // Read only when needed: a saved exchange's body can be large, and serde reads it.
     let error = || {
+        let reply = J::parse(body);
         let e = reply.as_ref().map(|r| &r["error"]);
         let code = e.and_then(|e| e["code"].as_str()).unwrap_or_default().to_owned();
         let words = e.and_then(|e| e["message"].as_str()).map_or_else(|| format!("HTTP {status}"), str::to_owned);
@@ -179,7 +181,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
         Fetch::Save => {
             let Link::Saving { of, origin } = &m.share.link else { return Vec::new() };
             let (of, origin) = (of.clone(), origin.clone());
-            if let Some(path) = reply.as_ref().and_then(|r| r["url"].as_str()).filter(|_| ok) {
+            if let Some(path) = J::parse(body).filter(|_| ok).and_then(|r| r["url"].as_str().map(str::to_owned)) {
                 let url = format!("{origin}{path}");
                 m.share.link = Link::Copying { of, url: url.clone() };
                 return vec![Effect::Copy(url)];
@@ -197,7 +199,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
         Fetch::Saved => {
             let Some(Saved::Loading(id)) = &m.share.saved else { return Vec::new() };
             let id = id.clone();
-            let saved = match parse_saved(body) {
+            let saved = match crate::frame::saved(body) {
                 Some(s) if ok => {
                     let capture = s.capture;
                     m.exchanges = vec![exchange_of(s)];
@@ -215,35 +217,9 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
     Vec::new()
 }
 
-/// What the read-only view needs of `GET /api/v1/saved/{id}`'s body.
-struct Parsed {
-    id: String,
-    protocol: Protocol,
-    capture: bool,
-    events: Vec<Event>,
-}
-
-/// Reads a saved exchange. Its timeline goes through the very code that reads a check item's
-/// frame (the body becomes one, the item's other fields added in front; the rest are
-/// ignored), so the bundle holds one reader of timelines: a `Deserialize` of the body's own
-/// type would add a second, about 2.5 KB gzip of the 150 KB budget.
-fn parse_saved(body: &str) -> Option<Parsed> {
-    let doc = J::parse(body)?;
-    let rest = body.strip_prefix('{')?;
-    let item = r#""name":"","required":false,"verdict":"pass","points":0,"max_points":0,"reason":"","#;
-    let frame = format!(r#"{{"type":"check_item","id":"","item":{{{item}{rest}}}"#);
-    let Ok(ServerMsg::CheckItem { item, .. }) = serde_json::from_str(&frame) else { return None };
-    let protocol = match doc.text("protocol") {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        _ => return None,
-    };
-    Some(Parsed { id: item.id, protocol, capture: doc["capture"].is_true(), events: item.events })
-}
-
 /// A saved exchange as the page's own: the message and the reply are read off the client's
 /// calls (their previews). The time the gateway measured is not saved, so none is shown.
-fn exchange_of(s: Parsed) -> Exchange {
+fn exchange_of(s: SavedExchange) -> Exchange {
     let client = |e: &&Event, ops: &[Op]| e.side == Side::Client && ops.contains(&e.op) && e.bytes.unwrap_or(0) > 0;
     let message = s.events.iter().find(|e| client(e, &[Op::Send, Op::Sendto])).and_then(|e| e.preview.clone());
     let reads: Vec<&Event> = s.events.iter().filter(|e| client(e, &[Op::Recv, Op::Recvfrom])).collect();
