@@ -1,7 +1,7 @@
 //! Classes, the student's side: creating a class (the operator), joining with a code, the
-//! signed `socketlab_student` cookie, the resume link, `GET /api/v1/me`, and recording what a
-//! student with that cookie does (steps passed, checks, saved exchanges). Without a cookie
-//! nothing changes: local use keeps its progress in the browser.
+//! signed `socketlab_student` cookie, and recording what a student with that cookie does
+//! (steps passed, checks, saved exchanges); `me.rs` reads it back. Without a cookie nothing
+//! changes: local use keeps its progress in the browser.
 //!
 //! The cookie, the resume link and the instructor secret are signed (`class::token`) with one
 //! key the database keeps, so every instance sharing the database accepts them. What happens
@@ -158,7 +158,7 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/api/v1/classes", post(create).route_layer(json()))
         .route("/api/v1/join", post(join).route_layer(json()))
-        .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me", get(me::me).delete(me::leave))
         .route("/resume/{token}", get(me::resume))
         .route("/api/v1/classes/{id}", get(instructor::dashboard))
         .route("/api/v1/classes/{id}/students/{student}", get(instructor::student).delete(instructor::remove))

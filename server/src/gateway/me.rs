@@ -130,6 +130,20 @@ pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     Ok(Json(work))
 }
 
+/// Forgets this browser's class cookie (signing out, or after being removed from the class,
+/// whose cookie every class route refuses with 401); the student's work stays in the class.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me",
+    operation_id = "leave",
+    responses((status = 204, description = "`Set-Cookie: socketlab_student=; Max-Age=0`")),
+    tag = "classes"
+)]
+pub async fn leave(super::proxy::Https(https): super::proxy::Https) -> Response {
+    let set = set_cookie(STUDENT_COOKIE, "", "/", "Lax", 0, https);
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response()
+}
+
 /// Opens a student's resume link: sets their cookie in this browser and goes to the page.
 #[utoipa::path(
     get,
