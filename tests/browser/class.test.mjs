@@ -229,6 +229,12 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await bo.waitFor({ state: "detached", timeout: WAIT });
   await other.reload();
   await other.getByText("Your class session has ended").waitFor({ timeout: WAIT });
+  // The refused cookie is forgotten: the next visit is an ordinary one.
+  const hasCookie = async () => (await other.context().cookies()).some((c) => c.name === "socketlab_student");
+  for (let i = 0; i < 50 && (await hasCookie()); i++) await other.waitForTimeout(100);
+  assert.equal(await hasCookie(), false, "the removed student's cookie is cleared");
+  await other.reload();
+  await other.getByText("Not in a class").waitFor({ timeout: WAIT });
 
   // Closing asks first; then nobody joins.
   await teacher.getByRole("button", { name: "Close the class" }).click();

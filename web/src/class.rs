@@ -22,6 +22,17 @@ pub enum ClassFetch {
     Me,
     /// `POST /api/v1/join`.
     Join,
+    /// `DELETE /api/v1/me`: forgets a cookie the gateway no longer accepts.
+    Leave,
+}
+
+/// The HTTP method of a request: DELETE to leave, POST with a body, GET without.
+pub fn method(then: Fetch, body: bool) -> &'static str {
+    match (then, body) {
+        (Fetch::Class(ClassFetch::Leave), _) => "DELETE",
+        (_, true) => "POST",
+        (_, false) => "GET",
+    }
 }
 
 /// What can happen in the class region.
@@ -119,14 +130,16 @@ fn progress(me: &J) -> Vec<(String, Vec<String>)> {
     done
 }
 
-/// The class session ended: back to this browser's progress, and the form again.
-pub fn expire(m: &mut Model) {
+/// The class session ended: back to this browser's progress, the form again, and the refused
+/// cookie forgotten, so that the lab checks of a student on their own are not refused too.
+pub fn expire(m: &mut Model) -> Vec<Effect> {
     let c = &mut m.class;
     if let Some(local) = c.local.take() {
         m.labs.done = local;
     }
     (c.session, c.joining, c.copied) = (Session::Expired, false, None);
     c.error = Some("class_err_expired".into());
+    vec![Effect::Fetch { url: "/api/v1/me".into(), body: None, then: Fetch::Class(ClassFetch::Leave) }]
 }
 
 /// Applies one class message.
@@ -169,7 +182,8 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
             student(m, &reply);
             return vec![me()];
         }
-        ClassMsg::Fetched(ClassFetch::Me, 401, _) => expire(m),
+        ClassMsg::Fetched(ClassFetch::Me, 401, _) => return expire(m),
+        ClassMsg::Fetched(ClassFetch::Leave, ..) => {}
         ClassMsg::Fetched(ClassFetch::Me, status, body) => {
             let reply = J::parse(&body).filter(|_| (200..300).contains(&status)).unwrap_or_default();
             // No student (local use), or no answer: the browser's progress stays.

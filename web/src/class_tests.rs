@@ -141,8 +141,13 @@ fn an_ended_session_gives_the_browsers_progress_back_and_offers_to_join_again() 
         let mut m = local_page(local);
         class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
         assert_eq!(m.labs.done.len(), 2);
-        m.update(refused.clone(), 0);
+        let effects = m.update(refused.clone(), 0);
         assert_eq!(m.class.session, Session::Expired, "{refused:?}");
+        let leave = fetch_of(&effects);
+        assert_eq!(leave, [("/api/v1/me", None, Fetch::Class(ClassFetch::Leave))], "the refused cookie is forgotten");
+        assert_eq!(method(leave[0].2, false), "DELETE");
+        assert!(class(&mut m, ClassMsg::Fetched(ClassFetch::Leave, 204, String::new())).is_empty());
+        assert_eq!(m.class.session, Session::Expired, "still offering to join again");
         assert_eq!(m.labs.done, [("byte-stream".to_owned(), vec!["a".to_owned()])]);
         assert!(form_shown(&m));
         assert!(info(&m).contains("Join again"), "{}", info(&m));
@@ -169,6 +174,14 @@ fn copy_puts_the_absolute_link_on_the_clipboard_or_asks_to_copy_by_hand() {
     assert!(info(&m).contains("Link copied."));
     class(&mut m, ClassMsg::Copied(false));
     assert!(info(&m).contains("by hand"));
+}
+
+#[test]
+fn each_request_has_its_method() {
+    assert_eq!(method(Fetch::Class(ClassFetch::Join), true), "POST");
+    assert_eq!(method(Fetch::Class(ClassFetch::Me), false), "GET");
+    assert_eq!(method(Fetch::Check, true), "POST");
+    assert_eq!(method(Fetch::List, false), "GET");
 }
 
 #[test]

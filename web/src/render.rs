@@ -113,7 +113,7 @@ fn fetch(url: &str, body: Option<&str>, then: Fetch) {
         dispatch(Msg::fetched(then, status, text));
     });
     xhr.set_onloadend(Some(done.unchecked_ref()));
-    if xhr.open(if body.is_some() { "POST" } else { "GET" }, url).is_ok() {
+    if xhr.open(crate::class::method(then, body.is_some()), url).is_ok() {
         let _ = xhr.set_request_header("content-type", "application/json");
         let _ = xhr.send_with_opt_str(body);
     }

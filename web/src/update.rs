@@ -200,10 +200,7 @@ impl Model {
                 if crate::share::read_only(self) { Vec::new() } else { crate::labs::relang(self) }
             }
             // In a class the gateway keeps the progress, and a refused session means it ended.
-            Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, _)) if self.class.joined() => {
-                crate::class::expire(self);
-                Vec::new()
-            }
+            Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, _)) if self.class.joined() => crate::class::expire(self),
             Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
                 crate::share::fetched(self, then, status, &body)
             }
