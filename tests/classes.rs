@@ -270,7 +270,7 @@ async fn three_students_work_and_the_instructor_grades_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_students_websocket_records_checks_and_observes_only_its_own() {
+async fn a_students_websocket_records_checks_and_observes_without_payloads() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (_udp, udp_port) = socketlab_server(&["udp-server"]);
     let (_tcp, tcp_port) = socketlab_server(&["tcp-server"]);
@@ -288,7 +288,7 @@ async fn a_students_websocket_records_checks_and_observes_only_its_own() {
     let hello = support::gateway::recv(&mut ws).await;
     assert_eq!(hello["type"], "hello");
     support::gateway::send(&mut ws, json!({"type": "subscribe", "scope": "all"})).await;
-    assert_eq!(support::gateway::recv(&mut ws).await["code"], "observe_disabled", "a student sees only their own");
+    assert_eq!(support::gateway::recv(&mut ws).await["type"], "subscribed", "a student may watch live traffic");
     support::gateway::send(&mut ws, json!({"type": "check", "id": "k", "program": "udp-server", "target": "udp"}))
         .await;
     let report = loop {
@@ -303,10 +303,58 @@ async fn a_students_websocket_records_checks_and_observes_only_its_own() {
     let me = api.get("/api/v1/me", As::Cookie(&cookie)).await.body;
     assert_eq!((&me["checks"][0]["passed"], &me["checks"][0]["total"]), (&report["score"], &report["max_score"]));
 
-    // Without a class cookie, the playground observes as before.
+    // In class mode, a browser without a cookie observes too, and no one reads the payloads.
     let mut anonymous = support::gateway::connect(&g).await;
     support::gateway::send(&mut anonymous, json!({"type": "subscribe", "scope": "all"})).await;
     assert_eq!(support::gateway::recv(&mut anonymous).await["type"], "subscribed");
+    let mut cmd = support::python("udp_client.py");
+    cmd.arg(g.udp.port().to_string());
+    let run = tokio::task::spawn_blocking(move || support::run_with_input(cmd, b"ada's secret words\n"));
+    let (status, out, err) = run.await.unwrap();
+    assert!(status.success() && out.contains("ADA'S SECRET WORDS"), "{out}\n{err}");
+    let (mut conversation, mut seen) = (String::new(), Vec::new());
+    for (watcher, who) in [(&mut anonymous, "a browser without a cookie"), (&mut ws, "a student")] {
+        for _ in 0..20 {
+            let v = support::gateway::recv(watcher).await;
+            if v["type"] != "observed" {
+                continue;
+            }
+            conversation = v["conversation"].as_str().unwrap().to_owned();
+            let text = v["event"].to_string();
+            assert!(!text.contains("secret") && !text.contains("SECRET"), "{who} read a payload: {text}");
+            seen.push(v["event"]["op"].clone());
+            if v["event"]["op"] == "sendto" {
+                assert!(v["event"]["bytes"].as_u64().is_some_and(|b| b > 0), "sizes stay: {text}");
+                break;
+            }
+        }
+        assert!(seen.contains(&json!("sendto")), "{who} saw no reply: {seen:?}");
+        seen.clear();
+    }
+    assert!(conversation.starts_with("udp 127.0.0.1:"), "{conversation}");
+
+    // A lab check credits only the student's own exchanges, and conversations from their own
+    // address.
+    let bob = api.join(c["join_code"].as_str().unwrap(), "Bob").await.cookie.unwrap();
+    let adas = udp_exchange(&api, &cookie, "mine").await;
+    let path = "/api/v1/labs/udp-datagrams/steps/no-handshake/check";
+    let taken = api.post(path, As::Cookie(&bob), json!({"exchanges": [adas], "answers": {}})).await;
+    assert_eq!((taken.status, taken.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", taken.text);
+    let own = api.post(path, As::Cookie(&cookie), json!({"exchanges": [adas], "answers": {}})).await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    let live = "/api/v1/labs/python-client/steps/live/check";
+    let same_address = api.post(live, As::Cookie(&bob), json!({"exchanges": [conversation], "answers": {}})).await;
+    assert_eq!(same_address.status, 200, "{}", same_address.text);
+    let py = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.2', 0))\n\
+         s.settimeout(5)\ns.sendto(b'hi', ('127.0.0.1', {}))\ns.recvfrom(2048)\nprint(s.getsockname()[1])",
+        g.udp.port()
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(py).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let elsewhere = format!("udp 127.0.0.2:{}", String::from_utf8_lossy(&out.stdout).trim());
+    let far = api.post(live, As::Cookie(&bob), json!({"exchanges": [elsewhere], "answers": {}})).await;
+    assert_eq!((far.status, far.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", far.text);
     g.stop().await;
 }
 

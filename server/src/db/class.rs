@@ -72,6 +72,8 @@ pub trait ClassStore {
     fn class<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Class>>;
     /// The class a join code opens (codes are stored upper-case).
     fn class_by_code<'a>(&'a self, code: &'a str) -> Fut<'a, Option<Class>>;
+    /// Whether any class is open to joins ("class mode": observed payloads are withheld).
+    fn any_open_class(&self) -> Fut<'_, bool>;
     /// Closes a class to new joins; false when it was already closed or is missing.
     fn close_class<'a>(&'a self, id: &'a str, now_ms: i64) -> Fut<'a, bool>;
     /// Adds a student; [`super::StoreError::Taken`] with the name when the class has it already.
@@ -131,6 +133,7 @@ pub(super) const CREATE_CLASS: &str = "INSERT INTO class (id, name, join_code, c
 pub(super) const CLASS: &str = "SELECT id, name, join_code, created_ms, closed_ms FROM class WHERE id = ?";
 pub(super) const CLASS_BY_CODE: &str =
     "SELECT id, name, join_code, created_ms, closed_ms FROM class WHERE join_code = ?";
+pub(super) const ANY_OPEN: &str = "SELECT id FROM class WHERE closed_ms IS NULL LIMIT 1";
 pub(super) const CLOSE_CLASS: &str = "UPDATE class SET closed_ms = ? WHERE id = ? AND closed_ms IS NULL";
 pub(super) const JOIN: &str = "INSERT INTO student (id, class_id, name, name_key, joined_ms) \
      VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
@@ -191,6 +194,14 @@ macro_rules! class_store {
                 Box::pin(async move {
                     let q = $crate::db::class::sql($numbered, $crate::db::class::CLASS_BY_CODE);
                     Ok(sqlx::query_as(&q).bind(code).fetch_optional(&self.pool).await?)
+                })
+            }
+
+            fn any_open_class(&self) -> $crate::db::Fut<'_, bool> {
+                Box::pin(async move {
+                    let q = $crate::db::class::sql($numbered, $crate::db::class::ANY_OPEN);
+                    let found: Option<(String,)> = sqlx::query_as(&q).fetch_optional(&self.pool).await?;
+                    Ok(found.is_some())
                 })
             }
 

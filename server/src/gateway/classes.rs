@@ -36,11 +36,16 @@ pub const STUDENT_COOKIE: &str = "socketlab_student";
 pub struct Classes {
     signer: OnceCell<Signer>,
     pub(super) events: broadcast::Sender<super::class_events::ClassEvent>,
+    pub(super) mode: super::isolation::ClassMode,
 }
 
 impl Default for Classes {
     fn default() -> Self {
-        Self { signer: OnceCell::new(), events: broadcast::channel(super::class_events::BACKLOG).0 }
+        Self {
+            signer: OnceCell::new(),
+            events: broadcast::channel(super::class_events::BACKLOG).0,
+            mode: Default::default(),
+        }
     }
 }
 

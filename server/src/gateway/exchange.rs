@@ -41,6 +41,8 @@ pub struct Prepared {
     /// How long a TCP client waits between connect() and send().
     pub hold: std::time::Duration,
     pub impair: Plan,
+    /// Who asks, kept with the exchange's timeline for lab checks.
+    pub owner: super::isolation::Owner,
 }
 
 /// Checks a request against the limits and decodes its payload.
@@ -91,7 +93,15 @@ pub fn prepare(req: &ExchangeRequest, limits: &Limits) -> Result<Prepared, ApiEr
         )));
     }
     let hold = std::time::Duration::from_millis(hold_ms);
-    Ok(Prepared { protocol: req.protocol, payload, trace: req.trace.unwrap_or(true), target, hold, impair })
+    Ok(Prepared {
+        protocol: req.protocol,
+        payload,
+        trace: req.trace.unwrap_or(true),
+        target,
+        hold,
+        impair,
+        owner: Default::default(),
+    })
 }
 
 /// A finished exchange.
@@ -250,7 +260,8 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         let id = state.store.next_id();
         let text = String::from_utf8_lossy(&p.payload);
         let label = format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase());
-        state.store.put(id.clone(), label, frames, events.clone(), std::time::Instant::now());
+        let kept = super::store::Kept { comment: label, owner: p.owner.clone(), frames, events: events.clone() };
+        state.store.put(id.clone(), kept, std::time::Instant::now());
         id
     });
     let exchange = if captured { stored.clone() } else { None };

@@ -168,7 +168,7 @@ pub struct LabCheckRequest {
         (status = 200, description = "Each check, passed or not, with one sentence why; with a class cookie, a passed step is recorded against the student", body = StepResult),
         (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = socketlab_proto::wire::ErrorBody),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = socketlab_proto::wire::ErrorBody),
-        (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = socketlab_proto::wire::ErrorBody),
+        (status = 403, description = "A browser post from another site (`forbidden_origin`); with a class cookie, an exchange another browser ran or a conversation from another address (`forbidden`)", body = socketlab_proto::wire::ErrorBody),
         (status = 404, description = "No such lab or step (`not_found`)", body = socketlab_proto::wire::ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = socketlab_proto::wire::ErrorBody),
         (status = 422, description = "A field is invalid, or an exchange is not one this gateway ran and still keeps (`invalid_field`)", body = socketlab_proto::wire::ErrorBody),
@@ -180,6 +180,8 @@ pub async fn check(
     State(state): State<Arc<AppState>>,
     UrlPath((id, step_id)): UrlPath<(String, String)>,
     RawQuery(query): RawQuery,
+    super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<StepResult>, ApiError> {
@@ -199,18 +201,35 @@ pub async fn check(
     if req.answers.len() > MAX_ANSWERS || req.answers.values().any(|a| a.len() > MAX_ANSWER_BYTES) {
         return Err(invalid(format!("a check carries at most {MAX_ANSWERS} answers of {MAX_ANSWER_BYTES} bytes")));
     }
+    use super::isolation::Owner;
+    // A student's cookie (a bad one is refused before anything is evaluated) records the pass,
+    // and then only the student's own exchanges and conversations count.
+    let who = super::classes::student(&state, &headers).await?;
     let now = std::time::Instant::now();
     let mut kept = Vec::with_capacity(req.exchanges.len());
     for name in &req.exchanges {
-        let events = state.store.timeline(name, now).or_else(|| state.hub.conversation(name)).ok_or_else(|| {
-            invalid(format!(
-                "{name:?} is neither an exchange this gateway ran and still keeps nor a conversation it observed; run it again"
-            ))
-        })?;
+        let events = match (state.store.timeline(name, now), state.store.owner(name, now)) {
+            (Some(events), Some(owner)) => {
+                if let Some((student, _)) = &who {
+                    let asks = Owner { browser: browser.0.clone(), student: Some(student.id.clone()) };
+                    super::isolation::own_exchange(name, &owner, &asks)?;
+                }
+                events
+            }
+            _ => {
+                let events = state.hub.conversation(name).ok_or_else(|| {
+                    invalid(format!(
+                        "{name:?} is neither an exchange this gateway ran and still keeps nor a conversation it observed; run it again"
+                    ))
+                })?;
+                if who.is_some() {
+                    super::isolation::own_conversation(name, client)?;
+                }
+                events
+            }
+        };
         kept.push((name.as_str(), events));
     }
-    // A student's cookie (a bad one is refused before anything is evaluated) records the pass.
-    let who = super::classes::student(&state, &headers).await?;
     let timelines: Vec<Timeline<'_>> = kept.iter().map(|(n, e)| Timeline { exchange: n, events: e }).collect();
     let result = check_step(step, &timelines, &req.answers, lang(query.as_deref()));
     if result.passed {

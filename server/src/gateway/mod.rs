@@ -1,10 +1,9 @@
 //! `socketlab serve`: the hosted UDP and TCP servers plus the HTTP and WebSocket gateway, in
 //! one process on one clock.
 //!
-//! [`Gateway::new`] takes sockets that are already bound, so tests run it on port 0. Shutdown
-//! is ordered: the shutdown token stops HTTP accepting and tells every WebSocket to wind down;
-//! once their in-flight exchanges are done the hosted servers stop too, so that no exchange
-//! loses its server halfway.
+//! [`Gateway::new`] takes sockets that are already bound, so tests run it on port 0. Shutdown is ordered: the
+//! shutdown token stops HTTP accepting and tells every WebSocket to wind down; once their in-flight exchanges
+//! are done the hosted servers stop too, so that no exchange loses its server halfway.
 
 mod assets;
 mod checks;
@@ -18,6 +17,7 @@ mod health;
 mod hosted;
 mod hub;
 mod instructor;
+mod isolation;
 mod labs;
 mod limits;
 mod listener;

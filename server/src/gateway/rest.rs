@@ -42,6 +42,7 @@ pub async fn create_exchange(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
     browser: super::session::Browser,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExchangeResult>, ApiError> {
     let result = async {
@@ -66,8 +67,9 @@ pub async fn create_exchange(
                 }
             }
         })?;
-        let prepared = exchange::prepare(&req, &state.config.limits)?;
+        let mut prepared = exchange::prepare(&req, &state.config.limits)?;
         state.rate_limit(client, &browser)?;
+        prepared.owner = state.owner(&headers, browser.0.clone()).await;
         let outcome = exchange::run(&state, &prepared).await.map_err(|f| {
             let mut error = f.error;
             error.events = prepared.trace.then_some(f.events);

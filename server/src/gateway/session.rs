@@ -32,6 +32,10 @@ pub const COOKIE: &str = "socketlab_session";
 pub struct SessionId(String);
 
 impl SessionId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The session's id from the request's `Cookie` headers; an id of the wrong shape counts as
     /// none.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {

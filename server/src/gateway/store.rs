@@ -3,7 +3,8 @@
 //!
 //! Bounded both ways: at most `max` exchanges, none older than `max_age`. Names are random, so
 //! a client can reach only the exchanges it was told about. The timelines here are the ones
-//! the gateway recorded itself, so a lab check never trusts one a client sends.
+//! the gateway recorded itself, so a lab check never trusts one a client sends. Each keeps the
+//! browser session that ran it, so a student's lab check credits only their own exchanges.
 
 use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use socketlab_proto::Event;
 
+use super::isolation::Owner;
 use crate::capture::pcapng::{self, Frame};
 
 #[derive(Debug)]
@@ -21,6 +23,8 @@ struct Entry {
     id: String,
     at: Instant,
     comment: String,
+    /// Who ran it.
+    owner: Owner,
     frames: Vec<Frame>,
     events: Vec<Event>,
 }
@@ -54,8 +58,10 @@ impl Store {
         format!("{:016x}", self.salt.hash_one(u64::MAX))
     }
 
-    /// Keeps an exchange's timeline and frames, dropping the oldest and the expired.
-    pub fn put(&self, id: String, comment: String, frames: Vec<Frame>, events: Vec<Event>, now: Instant) {
+    /// Keeps an exchange's timeline and frames, and the session that ran it, dropping the
+    /// oldest and the expired.
+    pub fn put(&self, id: String, kept: Kept, now: Instant) {
+        let Kept { comment, owner, frames, events } = kept;
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         while entries.front().is_some_and(|e| now.saturating_duration_since(e.at) > self.max_age) {
             entries.pop_front();
@@ -63,7 +69,7 @@ impl Store {
         while entries.len() >= self.max.max(1) {
             entries.pop_front();
         }
-        entries.push_back(Entry { id, at: now, comment, frames, events });
+        entries.push_back(Entry { id, at: now, comment, owner, frames, events });
     }
 
     /// The exchange's capture as a pcapng file, if it is still kept and had packets.
@@ -79,6 +85,23 @@ impl Store {
         let e = entries.iter().find(|e| e.id == id && now.saturating_duration_since(e.at) <= self.max_age)?;
         Some(e.events.clone())
     }
+
+    /// Who ran the exchange, if it is still kept.
+    pub fn owner(&self, id: &str, now: Instant) -> Option<Owner> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.iter().find(|e| e.id == id && now.saturating_duration_since(e.at) <= self.max_age)?;
+        Some(e.owner.clone())
+    }
+}
+
+/// What the store keeps of one exchange.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The capture's comment.
+    pub comment: String,
+    pub owner: Owner,
+    pub frames: Vec<Frame>,
+    pub events: Vec<Event>,
 }
 
 #[cfg(test)]
@@ -96,7 +119,7 @@ mod tests {
         let ids: Vec<String> = (0..3).map(|_| store.next_id()).collect();
         assert!(ids[0] != ids[1] && ids[0].starts_with("x1-") && ids[0].len() == 19);
         for id in &ids {
-            store.put(id.clone(), "c".into(), vec![frame()], Vec::new(), t0);
+            store.put(id.clone(), Kept { comment: "c".into(), frames: vec![frame()], ..Kept::default() }, t0);
         }
         assert!(store.pcapng(&ids[0], "lo", t0).is_none(), "only the newest two are kept");
         assert!(store.pcapng(&ids[2], "lo", t0).is_some_and(|f| f.is_ok()));
@@ -115,7 +138,7 @@ mod tests {
         };
         let events = vec![Event::new(1, socketlab_proto::Side::Client, sock, socketlab_proto::Op::Socket)];
         let id = store.next_id();
-        store.put(id.clone(), "c".into(), Vec::new(), events.clone(), t0);
+        store.put(id.clone(), Kept { comment: "c".into(), events: events.clone(), ..Kept::default() }, t0);
         assert_eq!(store.timeline(&id, t0), Some(events));
         assert!(store.pcapng(&id, "lo", t0).is_none(), "no frames, no capture to export");
         assert!(store.timeline(&id, t0 + Duration::from_secs(61)).is_none(), "expired");

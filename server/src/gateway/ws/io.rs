@@ -34,6 +34,7 @@ use crate::gateway::checks::{self as gateway_checks, Admitted};
 use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
+use crate::gateway::isolation::Owner;
 use crate::gateway::limits::{ConnectionGuard, SessionLimiter};
 use crate::gateway::session::SessionId;
 
@@ -62,7 +63,9 @@ impl Gate for Admission {
     type Check = (Admitted, Option<Arc<Student>>);
 
     fn prepare(&self, req: &ExchangeRequest) -> Result<exchange::Prepared, ApiError> {
-        exchange::prepare(req, &self.state.config.limits)
+        let mut prepared = exchange::prepare(req, &self.state.config.limits)?;
+        prepared.owner = Owner { browser: self.browser.clone(), student: self.student.as_ref().map(|s| s.id.clone()) };
+        Ok(prepared)
     }
 
     fn prepare_check(&self, req: &CheckRequest) -> Result<Self::Check, ApiError> {
@@ -96,8 +99,9 @@ pub async fn session(
         idle: Duration::from_millis(limits.idle_timeout_ms),
         session: Duration::from_millis(limits.session_timeout_ms),
         grace: Duration::from_millis(limits.exchange_timeout_ms.min(3000) + 200),
-        // A class's student sees only their own exchanges: others' payloads are their work.
-        observe_all: state.config.observe_all && student.is_none(),
+        // In class mode everyone observes without payloads (`isolation.rs`): others' payloads
+        // are their work.
+        observe_all: state.config.observe_all,
     };
     let limits = &state.config.limits;
     let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
@@ -148,7 +152,9 @@ pub async fn session(
             }
             seen = observed(&mut observer) => match seen {
                 Ok(o) => {
-                    let msg = ServerMsg::Observed { conversation: o.conversation, event: o.event };
+                    let class_mode = state.class_mode().await;
+                    let event = if class_mode { crate::gateway::isolation::without_payload(o.event) } else { o.event };
+                    let msg = ServerMsg::Observed { conversation: o.conversation, event };
                     open = write(&state, &mut ws, std::iter::once(msg)).await;
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {}

@@ -67,7 +67,7 @@ pub async fn upgrade(
         }
     };
     // A class's student (a bad cookie counts as none: the playground still works) has their
-    // checks recorded and observes only their own exchanges.
+    // checks recorded.
     let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
