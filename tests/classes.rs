@@ -256,16 +256,47 @@ async fn three_students_work_and_the_instructor_grades_them() {
     let dash = api.get(&format!("/api/v1/classes/{class}"), As::Bearer(secret)).await.body;
     assert_eq!((dash["students"].as_array().unwrap().len(), &dash["class"]["closed"]), (2, &json!(true)));
 
-    // The instructor cookie opens the event stream, for this class's paths only.
-    let session = api.call(Method::POST, &format!("/api/v1/classes/{class}/session"), As::Bearer(secret), None).await;
+    // The instructor cookie lasts 12 hours and opens only the event stream and the CSV, for
+    // this class's paths only.
+    let base = format!("/api/v1/classes/{class}");
+    let session = api.call(Method::POST, &format!("{base}/session"), As::Bearer(secret), None).await;
     assert_eq!(session.status, 204);
     let instructor = session.cookie.unwrap();
     assert!(instructor.starts_with("socketlab_instructor="));
-    let dash = api.get(&format!("/api/v1/classes/{class}"), As::Cookie(&instructor)).await;
-    assert_eq!(dash.status, 200);
-    let elsewhere =
-        api.get(&format!("/api/v1/classes/{}", other["id"].as_str().unwrap()), As::Cookie(&instructor)).await;
+    assert!(session.set_cookie.as_deref().unwrap().contains("Max-Age=43200;"), "{:?}", session.set_cookie);
+    let csv = api.get(&format!("{base}/grades.csv"), As::Cookie(&instructor)).await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    for (method, path) in [
+        (Method::GET, base.clone()),
+        (Method::GET, format!("{base}/students/{}", ids[1])),
+        (Method::DELETE, format!("{base}/students/{}", ids[1])),
+        (Method::POST, format!("{base}/close")),
+        (Method::POST, format!("{base}/secret")),
+    ] {
+        let a = api.call(method.clone(), &path, As::Cookie(&instructor), None).await;
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (401, Some("unauthorized")), "{method} {path}");
+    }
+    let elsewhere = api
+        .get(&format!("/api/v1/classes/{}/grades.csv", other["id"].as_str().unwrap()), As::Cookie(&instructor))
+        .await;
     assert_eq!(elsewhere.status, 403);
+
+    // Rotating the secret (with the current one) retires it and every cookie made from it.
+    let rotated = api.call(Method::POST, &format!("{base}/secret"), As::Bearer(secret), None).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["secret"].as_str().unwrap();
+    assert!(rotated.body["instructor_url"].as_str().unwrap().ends_with(&format!("#key={new}")));
+    for (who, path) in [
+        (As::Bearer(secret), base.clone()),
+        (As::Cookie(&instructor), format!("{base}/grades.csv")),
+        (As::Bearer(secret), format!("{base}/secret")),
+    ] {
+        let a = api.call(Method::GET, &path, who, None).await;
+        assert!(a.status == 401 || a.status == 405, "{path}: {}", a.text);
+    }
+    let stale = api.call(Method::POST, &format!("{base}/secret"), As::Bearer(secret), None).await;
+    assert_eq!(stale.status, 401, "{}", stale.text);
+    assert_eq!(api.get(&base, As::Bearer(new)).await.status, 200);
     g.stop().await;
 }
 
@@ -378,6 +409,7 @@ async fn http_creation_is_off_without_an_operator_token_and_every_route_is_docum
         ("/api/v1/classes/{id}/grades.csv", "get"),
         ("/api/v1/classes/{id}/close", "post"),
         ("/api/v1/classes/{id}/session", "post"),
+        ("/api/v1/classes/{id}/secret", "post"),
         ("/api/v1/classes/{id}/events", "get"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not in the document");
@@ -412,6 +444,25 @@ fn the_cli_creates_a_class_that_a_gateway_on_the_same_store_opens() {
         assert_eq!((dash.status, &dash.body["class"]["name"]), (200, &json!("Networks 101")), "{}", dash.text);
         g.stop().await;
     });
+    let out =
+        support::socketlab().args(["class", "rotate-secret", id]).env("SOCKETLAB_DATA_DIR", &dir).output().unwrap();
+    let rotated = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{rotated} {}", String::from_utf8_lossy(&out.stderr));
+    let new_link = rotated.lines().find_map(|l| l.strip_prefix("instructor link:")).map(str::trim).unwrap();
+    assert!(new_link.starts_with(&format!("/instructor/{id}#key=")) && new_link != link, "{rotated}");
+    runtime.block_on(async {
+        let store = socketlab::db::open(&dir, None).await.unwrap();
+        let g = start_with(|_| {}, Some(store)).await;
+        let api = Api::new(&g.url(""));
+        for (key, want) in [(link, 401), (new_link, 200)] {
+            let secret = key.split("#key=").nth(1).unwrap();
+            assert_eq!(api.get(&format!("/api/v1/classes/{id}"), As::Bearer(secret)).await.status, want, "{key}");
+        }
+        g.stop().await;
+    });
+    let nobody =
+        support::socketlab().args(["class", "rotate-secret", "nosuchclass"]).env("SOCKETLAB_DATA_DIR", &dir).output();
+    assert!(!nobody.unwrap().status.success());
     let empty = support::socketlab().args(["class", "create", " "]).env("SOCKETLAB_DATA_DIR", &dir).output().unwrap();
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("the name is empty"));

@@ -61,8 +61,10 @@ async fn class_suite(store: &Arc<dyn Store>) {
         join_code: format!("J{}", &db::new_id().unwrap()[..5].to_uppercase()),
         created_ms: 10,
         closed_ms: None,
+        secret_gen: 0,
     };
     store.create_class(&class).await.unwrap();
+    assert!(store.any_open_class().await.unwrap(), "an open class is class mode");
     assert_eq!(store.class(&class.id).await.unwrap(), Some(class.clone()));
     assert_eq!(store.class_by_code(&class.join_code).await.unwrap(), Some(class.clone()));
     assert_eq!(store.class_by_code("NOCODE").await.unwrap(), None);
@@ -70,6 +72,9 @@ async fn class_suite(store: &Arc<dyn Store>) {
     assert!(matches!(store.create_class(&clash).await, Err(StoreError::Taken(_))), "a join code is one class's");
     let other = Class { id: db::new_id().unwrap(), join_code: format!("{}X", class.join_code), ..class.clone() };
     store.create_class(&other).await.unwrap();
+    assert!(store.rotate_secret(&other.id, 0).await.unwrap());
+    assert!(!store.rotate_secret(&other.id, 0).await.unwrap(), "a rotation from a stale generation loses");
+    assert_eq!(store.class(&other.id).await.unwrap().map(|c| c.secret_gen), Some(1));
 
     let ada = student(&class, "Ada", 20);
     let bob = student(&class, "Bob", 21);

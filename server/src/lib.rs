@@ -8,6 +8,7 @@ pub mod capture;
 pub mod check;
 pub mod class;
 pub mod cli;
+pub mod cli_class;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -13,6 +13,8 @@ pub struct Answer {
     pub status: u16,
     pub body: Value,
     pub cookie: Option<String>,
+    /// The whole `Set-Cookie` header, attributes and all.
+    pub set_cookie: Option<String>,
     pub text: String,
 }
 
@@ -49,10 +51,11 @@ impl Api {
         }
         let r = tokio::time::timeout(WAIT, req.send()).await.expect("an answer in time").unwrap();
         let status = r.status().as_u16();
-        let cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let set_cookie = r.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+        let cookie = set_cookie.as_deref().map(|v| v.split(';').next().unwrap().to_owned());
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, cookie, text }
+        Answer { status, body, cookie, set_cookie, text }
     }
 
     pub async fn get(&self, path: &str, who: As<'_>) -> Answer {

@@ -22,7 +22,8 @@ pub enum Kind {
     Student,
     /// The student's personal resume link; lasts as long as the student.
     Resume,
-    /// A class's instructor secret; lasts as long as the class.
+    /// A class's instructor secret; lasts until it is rotated (it is signed with the class's
+    /// secret generation instead of a time).
     Secret,
     /// The instructor's cookie for the live events; expires.
     Instructor,
@@ -85,6 +86,18 @@ impl Signer {
     /// The id a token of `kind` names, if this key signed it and, when `max_age_ms` is given,
     /// it was issued no longer than that before `now_ms`.
     pub fn verify(&self, kind: Kind, token: &str, now_ms: i64, max_age_ms: Option<i64>) -> Result<String, TokenError> {
+        self.verify_issued(kind, token, now_ms, max_age_ms).map(|(id, _)| id)
+    }
+
+    /// As [`Signer::verify`], with the number the token was signed with (its issue time, or an
+    /// instructor secret's generation).
+    pub fn verify_issued(
+        &self,
+        kind: Kind,
+        token: &str,
+        now_ms: i64,
+        max_age_ms: Option<i64>,
+    ) -> Result<(String, i64), TokenError> {
         let (payload, tag) = token.rsplit_once('.').ok_or(TokenError::Forged)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| TokenError::Forged)?;
         self.mac(payload).verify_slice(&tag).map_err(|_| TokenError::Forged)?;
@@ -99,7 +112,7 @@ impl Signer {
         if max_age_ms.is_some_and(|age| now_ms.saturating_sub(issued) > age) {
             return Err(TokenError::Expired);
         }
-        Ok(id.to_owned())
+        Ok((id.to_owned(), issued))
     }
 }
 
@@ -141,5 +154,7 @@ mod tests {
         let secret = signer.sign(Kind::Secret, "Class1", 0);
         assert_eq!(signer.verify(Kind::Secret, &secret, i64::MAX, None).as_deref(), Ok("Class1"));
         assert_eq!(signer.verify(Kind::Instructor, &secret, 0, None), Err(TokenError::Forged));
+        let rotated = signer.sign(Kind::Secret, "Class1", 3);
+        assert_eq!(signer.verify_issued(Kind::Secret, &rotated, 0, None), Ok(("Class1".to_owned(), 3)));
     }
 }

@@ -21,6 +21,8 @@ pub struct Class {
     pub created_ms: i64,
     /// When the instructor closed it to new joins.
     pub closed_ms: Option<i64>,
+    /// The instructor secret's generation: only a secret signed with it opens the class.
+    pub secret_gen: i64,
 }
 
 /// A student of a class.
@@ -74,6 +76,9 @@ pub trait ClassStore {
     fn class_by_code<'a>(&'a self, code: &'a str) -> Fut<'a, Option<Class>>;
     /// Whether any class is open to joins ("class mode": observed payloads are withheld).
     fn any_open_class(&self) -> Fut<'_, bool>;
+    /// Moves the class's secret to the next generation if it is still at `generation`; false
+    /// when it is missing or another rotation came first.
+    fn rotate_secret<'a>(&'a self, id: &'a str, generation: i64) -> Fut<'a, bool>;
     /// Closes a class to new joins; false when it was already closed or is missing.
     fn close_class<'a>(&'a self, id: &'a str, now_ms: i64) -> Fut<'a, bool>;
     /// Adds a student; [`super::StoreError::Taken`] with the name when the class has it already.
@@ -130,9 +135,10 @@ pub fn sql(numbered: bool, query: &'static str) -> Cow<'static, str> {
 
 pub(super) const CREATE_CLASS: &str = "INSERT INTO class (id, name, join_code, created_ms, closed_ms) \
      VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING";
-pub(super) const CLASS: &str = "SELECT id, name, join_code, created_ms, closed_ms FROM class WHERE id = ?";
+pub(super) const CLASS: &str = "SELECT id, name, join_code, created_ms, closed_ms, secret_gen FROM class WHERE id = ?";
 pub(super) const CLASS_BY_CODE: &str =
-    "SELECT id, name, join_code, created_ms, closed_ms FROM class WHERE join_code = ?";
+    "SELECT id, name, join_code, created_ms, closed_ms, secret_gen FROM class WHERE join_code = ?";
+pub(super) const ROTATE_SECRET: &str = "UPDATE class SET secret_gen = secret_gen + 1 WHERE id = ? AND secret_gen = ?";
 pub(super) const ANY_OPEN: &str = "SELECT id FROM class WHERE closed_ms IS NULL LIMIT 1";
 pub(super) const CLOSE_CLASS: &str = "UPDATE class SET closed_ms = ? WHERE id = ? AND closed_ms IS NULL";
 pub(super) const JOIN: &str = "INSERT INTO student (id, class_id, name, name_key, joined_ms) \
@@ -202,6 +208,13 @@ macro_rules! class_store {
                     let q = $crate::db::class::sql($numbered, $crate::db::class::ANY_OPEN);
                     let found: Option<(String,)> = sqlx::query_as(&q).fetch_optional(&self.pool).await?;
                     Ok(found.is_some())
+                })
+            }
+
+            fn rotate_secret<'a>(&'a self, id: &'a str, generation: i64) -> $crate::db::Fut<'a, bool> {
+                Box::pin(async move {
+                    let q = $crate::db::class::sql($numbered, $crate::db::class::ROTATE_SECRET);
+                    Ok(sqlx::query(&q).bind(id).bind(generation).execute(&self.pool).await?.rows_affected() > 0)
                 })
             }
 

@@ -14,6 +14,7 @@ const BACKEND: &str = "postgres";
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "saved exchange", include_str!("../../migrations/postgres/0001_saved_exchange.sql")),
     (2, "classes", include_str!("../../migrations/postgres/0002_classes.sql")),
+    (3, "secret generation", include_str!("../../migrations/postgres/0003_secret_gen.sql")),
 ];
 
 /// The PostgreSQL store.

@@ -18,6 +18,7 @@ const TRIES: u64 = 10;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql")),
     (2, "classes", include_str!("../../migrations/sqlite/0002_classes.sql")),
+    (3, "secret generation", include_str!("../../migrations/sqlite/0003_secret_gen.sql")),
 ];
 
 /// The SQLite store.

@@ -113,7 +113,7 @@ pub async fn events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let class = super::instructor::authorize(&state, &headers, &id).await?;
+    let class = super::instructor::authorize(&state, &headers, &id, super::instructor::Takes::BearerOrCookie).await?;
     let rx = state.classes.events.subscribe();
     let until = tokio::time::Instant::now() + Duration::from_millis(state.config.limits.session_timeout_ms);
     let cancel = state.cancel.clone();

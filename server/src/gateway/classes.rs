@@ -170,6 +170,7 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv))
         .route("/api/v1/classes/{id}/close", post(instructor::close))
         .route("/api/v1/classes/{id}/session", post(instructor::session))
+        .route("/api/v1/classes/{id}/secret", post(instructor::rotate))
         .route("/api/v1/classes/{id}/events", get(super::class_events::events))
 }
 
@@ -222,11 +223,11 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
             join_code,
             created_ms: now_ms(),
             closed_ms: None,
+            secret_gen: 0,
         };
         match store.create_class(&class).await {
             Ok(()) => {
-                let secret = signer.sign(Kind::Secret, &class.id, 0);
-                let instructor_url = format!("/instructor/{}#key={secret}", class.id);
+                let (secret, instructor_url) = secret_of(signer, &class.id, 0);
                 return Ok(Created {
                     id: class.id,
                     name: class.name,
@@ -240,6 +241,13 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
         }
     }
     Err(ApiError::new(ErrorCode::Internal, "no free join code was drawn"))
+}
+
+/// A class's instructor secret of `generation`, and the dashboard's link with it.
+pub fn secret_of(signer: &Signer, id: &str, generation: i64) -> (String, String) {
+    let secret = signer.sign(Kind::Secret, id, generation);
+    let url = format!("/instructor/{id}#key={secret}");
+    (secret, url)
 }
 
 /// Creates a class; needs the operator's `--instructor-token`.

@@ -2,10 +2,12 @@
 //! the grades CSV, closing the class and removing a student (the live events are
 //! `class_events.rs`'s).
 //!
-//! Every route needs the class's own secret, as `Authorization: Bearer <secret>` or as the
-//! `socketlab_instructor` cookie that `POST .../session` sets for the event stream (an
-//! `EventSource` cannot send headers). No credentials, or ones this gateway did not sign: 401.
-//! Another class's secret: 403. Instructors are per class, never global.
+//! Every route needs the class's own secret as `Authorization: Bearer <secret>`. Only the event
+//! stream and the grades CSV also take the `socketlab_instructor` cookie that `POST .../session`
+//! sets for 12 hours (an `EventSource` and a download link cannot send headers); closing the
+//! class, removing a student and reading a student's work need the bearer. No credentials, or
+//! ones this gateway did not sign or of a rotated secret: 401. Another class's secret: 403.
+//! Instructors are per class, never global. `POST .../secret` rotates the secret.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketlab_labs::Lang;
 use socketlab_labs::view::LabSummary;
@@ -24,7 +26,7 @@ use super::AppState;
 use super::classes::{now_ms, set_cookie, store_failed};
 use super::error::ApiError;
 use crate::class::grades::{self, LabColumn, Row};
-use crate::class::token::Kind;
+use crate::class::token::{Kind, Signer, TokenError};
 use crate::db::Class;
 
 /// The instructor's cookie, for the event stream.
@@ -37,24 +39,52 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The class `id`, when the request carries its secret (or its instructor cookie).
-pub(super) async fn authorize(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Class, ApiError> {
+/// How long the instructor cookie lasts: a working day, not a term.
+pub const INSTRUCTOR_COOKIE_MS: i64 = 12 * 3_600_000;
+
+/// Which credentials a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Takes {
+    /// Only `Authorization: Bearer <secret>`.
+    Bearer,
+    /// The bearer, or the instructor cookie (the event stream and the CSV).
+    BearerOrCookie,
+}
+
+/// The class `id`, when the request carries its current secret (or, where `takes` allows, its
+/// instructor cookie).
+pub(super) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    takes: Takes,
+) -> Result<Class, ApiError> {
     let signer = state.signer().await?;
-    let named = match (bearer(headers), super::classes::cookie(headers, INSTRUCTOR_COOKIE)) {
-        (Some(secret), _) => signer.verify(Kind::Secret, secret, now_ms(), None),
-        (None, Some(cookie)) => signer.verify(Kind::Instructor, cookie, now_ms(), Some(state.session_ms())),
-        (None, None) => {
-            let e = "the instructor API needs `Authorization: Bearer <class secret>`";
-            return Err(ApiError::new(ErrorCode::Unauthorized, e));
-        }
+    let cookie = super::classes::cookie(headers, INSTRUCTOR_COOKIE).filter(|_| takes == Takes::BearerOrCookie);
+    let named = match (bearer(headers), cookie) {
+        (Some(secret), _) => signer.verify_issued(Kind::Secret, secret, now_ms(), None),
+        (None, Some(cookie)) => signer
+            .verify(Kind::Instructor, cookie, now_ms(), Some(INSTRUCTOR_COOKIE_MS))
+            .and_then(|named| cookie_id(&named).ok_or(TokenError::Forged)),
+        (None, None) => return Err(ApiError::new(ErrorCode::Unauthorized, SECRET)),
     };
-    let named =
+    let (named, generation) =
         named.map_err(|e| ApiError::new(ErrorCode::Unauthorized, format!("the class secret is refused: {e}")))?;
     if named != id {
         return Err(ApiError::new(ErrorCode::Forbidden, "this secret is another class's"));
     }
     let class = state.db()?.class(id).await.map_err(store_failed)?;
-    class.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such class"))
+    let class = class.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such class"))?;
+    if class.secret_gen != generation {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "this class secret was replaced; ask for the new one"));
+    }
+    Ok(class)
+}
+
+/// The instructor cookie names `<class>-<secret generation>`, so rotating the secret ends it.
+fn cookie_id(named: &str) -> Option<(String, i64)> {
+    let (id, generation) = named.rsplit_once('-')?;
+    Some((id.to_owned(), generation.parse().ok()?))
 }
 
 /// The class as its dashboard shows it.
@@ -89,7 +119,7 @@ fn programs() -> Vec<&'static str> {
     Program::ALL.into_iter().map(Program::name).collect()
 }
 
-const SECRET: &str = "The class's secret: `Authorization: Bearer <secret>`";
+const SECRET: &str = "the instructor API needs `Authorization: Bearer <class secret>`";
 
 /// The dashboard's data.
 #[utoipa::path(
@@ -112,7 +142,7 @@ pub async fn dashboard(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Dashboard>, ApiError> {
-    let class = authorize(&state, &headers, &id).await?;
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
     let students = rows(&state, &class).await?;
     let labs = state.labs.all().iter().map(|l| l.summary(Lang::En)).collect();
     Ok(Json(Dashboard {
@@ -149,7 +179,7 @@ pub async fn student(
     Path((id, student)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<super::me::Work>, ApiError> {
-    let class = authorize(&state, &headers, &id).await?;
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
     let found = state.db()?.student(&student).await.map_err(store_failed)?.filter(|s| s.class_id == class.id);
     let found = found.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such student in this class"))?;
     Ok(Json(super::me::work(&state, &found, &class).await?))
@@ -177,7 +207,7 @@ pub async fn grades_csv(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let class = authorize(&state, &headers, &id).await?;
+    let class = authorize(&state, &headers, &id, Takes::BearerOrCookie).await?;
     let rows = rows(&state, &class).await?;
     let labs: Vec<LabColumn> = state
         .labs
@@ -215,7 +245,7 @@ pub async fn close(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let class = authorize(&state, &headers, &id).await?;
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
     if state.db()?.close_class(&class.id, now_ms()).await.map_err(store_failed)? {
         state.publish(&class.id, "closed", json!({"student": null})).await;
     }
@@ -243,7 +273,7 @@ pub async fn remove(
     Path((id, student)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let class = authorize(&state, &headers, &id).await?;
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
     if !state.db()?.remove_student(&class.id, &student).await.map_err(store_failed)? {
         return Err(ApiError::new(ErrorCode::NotFound, "no such student in this class"));
     }
@@ -251,8 +281,8 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sets the instructor cookie (HttpOnly, SameSite=Strict, this class's paths only) so the
-/// page's `EventSource` can open the event stream.
+/// Sets the instructor cookie (HttpOnly, SameSite=Strict, this class's paths only, 12 hours)
+/// so the page's `EventSource` can open the event stream and a link can download the CSV.
 #[utoipa::path(
     post,
     path = "/api/v1/classes/{id}/session",
@@ -277,9 +307,55 @@ pub async fn session(
     if bearer(&headers).is_none() {
         return Err(ApiError::new(ErrorCode::Unauthorized, SECRET));
     }
-    let class = authorize(&state, &headers, &id).await?;
-    let token = state.signer().await?.sign(Kind::Instructor, &class.id, now_ms());
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
+    let named = format!("{}-{}", class.id, class.secret_gen);
+    let token = state.signer().await?.sign(Kind::Instructor, &named, now_ms());
     let path = format!("/api/v1/classes/{}", class.id);
-    let set = set_cookie(INSTRUCTOR_COOKIE, &token, &path, "Strict", state.session_ms(), https);
+    let set = set_cookie(INSTRUCTOR_COOKIE, &token, &path, "Strict", INSTRUCTOR_COOKIE_MS, https);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response())
+}
+
+/// A new instructor secret: the current one (and every instructor cookie made from it) stops
+/// working.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Rotated {
+    /// The new secret: `Authorization: Bearer <secret>`.
+    pub secret: String,
+    /// The dashboard's link, secret in the fragment.
+    pub instructor_url: String,
+}
+
+/// Rotates the class's secret; needs the current one as the bearer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/classes/{id}/secret",
+    operation_id = "rotate_secret",
+    params(("id" = String, Path, description = "The class's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new secret; the old one is refused from now on", body = Rotated),
+        (status = 401, description = "No class secret, not one of this gateway, or one already replaced (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
+        (status = 404, description = "No such class (`not_found`)", body = ErrorBody),
+        (status = 500, description = "The store failed (`internal`)", body = ErrorBody),
+    ),
+    tag = "instructor"
+)]
+pub async fn rotate(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Rotated>, ApiError> {
+    let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
+    let signer = state.signer().await?;
+    Ok(Json(rotate_secret(state.db()?.as_ref(), signer, &class).await?))
+}
+
+/// Moves `class`'s secret to its next generation (the route, and `socketlab class rotate-secret`).
+pub async fn rotate_secret(store: &dyn crate::db::Store, signer: &Signer, class: &Class) -> Result<Rotated, ApiError> {
+    if !store.rotate_secret(&class.id, class.secret_gen).await.map_err(store_failed)? {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "this class secret was replaced meanwhile"));
+    }
+    let (secret, instructor_url) = super::classes::secret_of(signer, &class.id, class.secret_gen + 1);
+    Ok(Rotated { secret, instructor_url })
 }

@@ -16,7 +16,7 @@ mod exchange;
 mod health;
 mod hosted;
 mod hub;
-mod instructor;
+pub mod instructor;
 mod isolation;
 mod labs;
 mod limits;

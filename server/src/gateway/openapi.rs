@@ -58,6 +58,7 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         instructor::close,
         instructor::remove,
         instructor::session,
+        instructor::rotate,
         class_events::events,
         openapi,
         ws
@@ -108,6 +109,7 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         me::CheckView,
         me::SavedView,
         instructor::Dashboard,
+        instructor::Rotated,
         instructor::ClassInfo,
         crate::class::grades::Row,
         crate::class::grades::Mark
@@ -313,7 +315,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document(&["my-server"], false, max_delay_ms(2000));
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 24, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 25, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {
