@@ -467,3 +467,30 @@ fn the_cli_creates_a_class_that_a_gateway_on_the_same_store_opens() {
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("the name is empty"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_is_told_lagged_when_the_instance_listens_again() {
+    let pg = tokio::task::spawn_blocking(support::postgres::Postgres::start).await.unwrap();
+    let url = pg.database("relisten");
+    let store = socketlab::db::open("unused".as_ref(), Some(&url)).await.unwrap();
+    let g = start_with(|c| c.instructor_token = Some(OPERATOR.to_owned()), Some(store)).await;
+    let api = Api::new(&g.url(""));
+    let c = api.post("/api/v1/classes", As::Bearer(OPERATOR), json!({"name": "PG"})).await.body;
+    let (class, secret, code) =
+        (c["id"].as_str().unwrap(), c["secret"].as_str().unwrap(), c["join_code"].as_str().unwrap());
+    // `ready` comes once LISTEN is active: a join right after it reaches the stream.
+    let mut events = api.events(class, secret).await;
+    assert_eq!(api.join(code, "Ada").await.status, 200);
+    assert_eq!(events.collect("joined", 1).await[0]["name"], "Ada");
+
+    // The database drops the listening connection, as in a failover.
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'";
+    let killed: Vec<(bool,)> = sqlx::query_as(kill).fetch_all(&admin).await.unwrap();
+    assert!(killed.iter().any(|(k,)| *k), "a LISTEN connection to end: {killed:?}");
+    events.collect("lagged", 1).await;
+    assert_eq!(api.join(code, "Bob").await.status, 200);
+    assert_eq!(events.collect("joined", 1).await[0]["name"], "Bob", "listening again");
+    admin.close().await;
+    g.stop().await;
+}

@@ -67,12 +67,17 @@ impl super::Notify for Postgres {
 
     fn listen(&self) -> super::Fut<'_, Option<super::class::Payloads>> {
         Box::pin(async move {
-            use futures_util::StreamExt;
             let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
             listener.listen(super::class::CHANNEL).await?;
-            let payloads = listener.into_stream().filter_map(|n| async move {
-                match n {
-                    Ok(n) => Some(n.payload().to_owned()),
+            // `try_recv`, not `recv`: `recv` reconnects silently, and the events of the gap would
+            // be lost unseen. The stream ends instead, and the gateway listens again and says so.
+            let payloads = futures_util::stream::unfold(listener, |mut listener| async move {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => Some((n.payload().to_owned(), listener)),
+                    Ok(None) => {
+                        tracing::warn!("class events: the PostgreSQL listener lost its connection");
+                        None
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "class events: the PostgreSQL listener failed");
                         None

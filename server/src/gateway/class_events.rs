@@ -25,20 +25,49 @@ use super::error::ApiError;
 /// Events kept for a slow dashboard before it misses some (it is told, and reloads the roster).
 pub const BACKLOG: usize = 1024;
 
+/// What happened, the SSE event's name. A closed set: a payload naming anything else (a
+/// stray `NOTIFY` on the channel) is dropped, never written into a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Joined,
+    Progress,
+    Check,
+    Removed,
+    Closed,
+    /// Events may have been missed (this instance listened again): every dashboard re-reads
+    /// its roster. Made by this instance only, never read from the database.
+    #[serde(skip_deserializing)]
+    Lagged,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Joined => "joined",
+            Self::Progress => "progress",
+            Self::Check => "check",
+            Self::Removed => "removed",
+            Self::Closed => "closed",
+            Self::Lagged => "lagged",
+        }
+    }
+}
+
 /// A class event: what the dashboards of `class` are told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassEvent {
+    /// The class; empty for a `lagged` that every class's dashboards are told.
     pub class: String,
-    /// `joined`, `progress`, `check`, `removed` or `closed`.
-    pub kind: String,
+    pub kind: Kind,
     /// `{student, ...}`.
     pub data: Value,
 }
 
 impl AppState {
     /// Tells every dashboard of `class`, on every instance.
-    pub(super) async fn publish(&self, class: &str, kind: &str, data: Value) {
-        let event = ClassEvent { class: class.to_owned(), kind: kind.to_owned(), data };
+    pub(super) async fn publish(&self, class: &str, kind: Kind, data: Value) {
+        let event = ClassEvent { class: class.to_owned(), kind, data };
         let sent = match (self.db(), serde_json::to_string(&event)) {
             (Ok(store), Ok(payload)) => store.notify(&payload).await,
             _ => Ok(false),
@@ -48,7 +77,7 @@ impl AppState {
             Ok(false) => {
                 let _ = self.classes.events.send(event);
             }
-            Err(e) => tracing::warn!(error = %e, class, kind, "a class event was not sent"),
+            Err(e) => tracing::warn!(error = %e, class, kind = kind.name(), "a class event was not sent"),
         }
     }
 }
@@ -56,29 +85,49 @@ impl AppState {
 /// How long the listener waits before listening again after losing the database.
 const RELISTEN: Duration = Duration::from_secs(1);
 
-/// Feeds the database's class events (PostgreSQL) into this instance's channel, until shutdown.
-/// A lost connection is listened to again (the events sent meanwhile are missed; a dashboard
-/// reloads its roster on reconnecting).
+/// Feeds the database's class events (PostgreSQL) into this instance's channel, until shutdown;
+/// once. `listening` turns true each time LISTEN is active (at once without PostgreSQL), and
+/// every listen after the first tells every open stream `lagged`, since the events of the gap
+/// were missed.
 pub fn start_listening(state: &Arc<AppState>) {
-    let Some(store) = state.db.get().cloned() else { return };
+    if state.classes.listen_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Some(store) = state.db.get().cloned() else {
+        state.classes.listening.send_replace(true);
+        return;
+    };
     let state2 = Arc::clone(state);
     state.tracker.spawn(async move {
         use futures_util::StreamExt;
+        let listening = &state2.classes.listening;
+        let mut first = true;
         // Bounded by shutdown: every turn waits on the token.
         loop {
             match store.listen().await {
-                Ok(Some(mut payloads)) => loop {
-                    let payload = tokio::select! {
-                        () = state2.cancel.cancelled() => return,
-                        p = payloads.next() => p,
-                    };
-                    let Some(payload) = payload else { break };
-                    match serde_json::from_str::<ClassEvent>(&payload) {
-                        Ok(event) => drop(state2.classes.events.send(event)),
-                        Err(e) => tracing::warn!(error = %e, "a class event could not be read"),
+                Ok(Some(mut payloads)) => {
+                    listening.send_replace(true);
+                    if !std::mem::take(&mut first) {
+                        let lagged = ClassEvent { class: String::new(), kind: Kind::Lagged, data: json!({}) };
+                        drop(state2.classes.events.send(lagged));
                     }
-                },
-                Ok(None) => return,
+                    loop {
+                        let payload = tokio::select! {
+                            () = state2.cancel.cancelled() => return,
+                            p = payloads.next() => p,
+                        };
+                        let Some(payload) = payload else { break };
+                        match serde_json::from_str::<ClassEvent>(&payload) {
+                            Ok(event) => drop(state2.classes.events.send(event)),
+                            Err(e) => tracing::warn!(error = %e, "a class event could not be read; dropped"),
+                        }
+                    }
+                    listening.send_replace(false);
+                }
+                Ok(None) => {
+                    listening.send_replace(true);
+                    return;
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' class events"),
             }
             tracing::warn!(again_in = ?RELISTEN, "class events: listening to the database again");
@@ -88,6 +137,17 @@ pub fn start_listening(state: &Arc<AppState>) {
             }
         }
     });
+}
+
+/// Starts listening and waits until LISTEN is active (or shutdown), so that the ready line
+/// promises a dashboard misses nothing.
+pub async fn listening(state: &Arc<AppState>) {
+    start_listening(state);
+    let mut rx = state.classes.listening.subscribe();
+    tokio::select! {
+        () = state.cancel.cancelled() => {}
+        _ = rx.wait_for(|on| *on) => {}
+    }
 }
 
 /// The class's live events, from every instance: `ready` once subscribed, then `joined`,
@@ -117,8 +177,13 @@ pub async fn events(
     let rx = state.classes.events.subscribe();
     let until = tokio::time::Instant::now() + Duration::from_millis(state.config.limits.session_timeout_ms);
     let cancel = state.cancel.clone();
+    // `ready` waits for LISTEN: a roster read after it misses nothing.
+    let mut on = state.classes.listening.subscribe();
     let ready = Event::default().event("ready").data(json!({"class": class.id}).to_string());
-    let first = futures_util::stream::iter([Ok::<_, Infallible>(ready)]);
+    let first = futures_util::stream::once(async move {
+        drop(on.wait_for(|on| *on).await);
+        Ok::<_, Infallible>(ready)
+    });
     let rest = futures_util::stream::unfold((rx, cancel, class.id), move |(mut rx, cancel, id)| async move {
         loop {
             let got = tokio::select! {
@@ -127,8 +192,8 @@ pub async fn events(
                 got = rx.recv() => got,
             };
             match got {
-                Ok(e) if e.class == id => {
-                    let event = Event::default().event(e.kind).data(e.data.to_string());
+                Ok(e) if e.class == id || e.kind == Kind::Lagged => {
+                    let event = Event::default().event(e.kind.name()).data(e.data.to_string());
                     return Some((Ok(event), (rx, cancel, id)));
                 }
                 Ok(_) => {}
@@ -146,4 +211,18 @@ pub async fn events(
     // comment every 15 s stays under a proxy's read timeout (60 s in deploy/socketlab.conf).
     response.headers_mut().insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_kinds_are_read_from_the_database() {
+        let read = |kind: &str| serde_json::from_value::<ClassEvent>(json!({"class": "C", "kind": kind, "data": {}}));
+        assert_eq!(read("progress").map(|e| e.kind).ok(), Some(Kind::Progress));
+        for bad in ["a\nb", "lagged", "ready", ""] {
+            assert!(read(bad).is_err(), "{bad:?} is dropped");
+        }
+    }
 }

@@ -22,6 +22,7 @@ use socketlab_proto::wire::{ErrorBody, ErrorCode};
 use tokio::sync::{OnceCell, broadcast};
 
 use super::AppState;
+use super::class_events::Kind as EventKind;
 use super::error::ApiError;
 use crate::class::token::{KEY_LEN, Kind, Signer};
 use crate::class::{self, display_name};
@@ -37,6 +38,9 @@ pub struct Classes {
     signer: OnceCell<Signer>,
     pub(super) events: broadcast::Sender<super::class_events::ClassEvent>,
     pub(super) mode: super::isolation::ClassMode,
+    /// Whether class events are listened to (PostgreSQL's LISTEN is active, or not needed).
+    pub(super) listening: tokio::sync::watch::Sender<bool>,
+    pub(super) listen_started: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Classes {
@@ -45,6 +49,8 @@ impl Default for Classes {
             signer: OnceCell::new(),
             events: broadcast::channel(super::class_events::BACKLOG).0,
             mode: Default::default(),
+            listening: tokio::sync::watch::channel(false).0,
+            listen_started: Default::default(),
         }
     }
 }
@@ -130,7 +136,11 @@ pub async fn record_step(
     let done = StepDone { student_id: s.id.clone(), lab: lab.into(), step: step.into(), answers, done_ms: now_ms() };
     if state.db()?.record_step(&done).await.map_err(store_failed)? {
         state
-            .publish(&s.class_id, "progress", json!({"student": s.id, "name": s.name, "lab": lab, "step": step}))
+            .publish(
+                &s.class_id,
+                EventKind::Progress,
+                json!({"student": s.id, "name": s.name, "lab": lab, "step": step}),
+            )
             .await;
     }
     Ok(())
@@ -151,7 +161,7 @@ pub async fn record_check(state: &AppState, student: &Student, program: &str, pa
     }
     let data =
         json!({"student": student.id, "name": student.name, "program": program, "passed": passed, "total": total});
-    state.publish(&student.class_id, "check", data).await;
+    state.publish(&student.class_id, EventKind::Check, data).await;
 }
 
 /// The class routes, the student's and the instructor's.
@@ -374,7 +384,7 @@ pub async fn join(
         }
         Err(e) => return Err(store_failed(e)),
     }
-    state.publish(&class.id, "joined", json!({"student": student.id, "name": student.name})).await;
+    state.publish(&class.id, EventKind::Joined, json!({"student": student.id, "name": student.name})).await;
     let signer = state.signer().await?;
     let cookie = signer.sign(Kind::Student, &student.id, now_ms());
     let joined = Joined {

@@ -247,7 +247,7 @@ pub async fn close(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let class = authorize(&state, &headers, &id, Takes::Bearer).await?;
     if state.db()?.close_class(&class.id, now_ms()).await.map_err(store_failed)? {
-        state.publish(&class.id, "closed", json!({"student": null})).await;
+        state.publish(&class.id, super::class_events::Kind::Closed, json!({"student": null})).await;
     }
     Ok(Json(json!({"closed": true})))
 }
@@ -277,7 +277,7 @@ pub async fn remove(
     if !state.db()?.remove_student(&class.id, &student).await.map_err(store_failed)? {
         return Err(ApiError::new(ErrorCode::NotFound, "no such student in this class"));
     }
-    state.publish(&class.id, "removed", json!({"student": student})).await;
+    state.publish(&class.id, super::class_events::Kind::Removed, json!({"student": student})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

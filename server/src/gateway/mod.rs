@@ -380,14 +380,14 @@ pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), Serv
     let bound = Bound::bind(&config).await?;
     let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;
     let gateway = Gateway::new(config, bound, cancel)?.with_store(store);
+    class_events::listening(&gateway.state).await;
     let http = gateway.http_addr()?;
     let s = &gateway.state.servers;
     Log::Stdout.line(format_args!(
         "socketlab gateway ready at http://{http}/ (UDP server on {}, TCP server on {})",
         s.udp.addr, s.tcp.addr
     ));
-    let capture = &gateway.state.capture;
-    let st = &gateway.state;
+    let (capture, st) = (&gateway.state.capture, &gateway.state);
     tracing::info!(%http, udp = %s.udp.addr, tcp = %s.tcp.addr, capture = capture.enabled, pinger = %st.pinger,
         pinger_seed = st.pinger_seed, tcp_drops = st.impairments.tcp, tcp_drops_off = st.impairments.tcp_reason.as_deref(),
         removed_leftover_tables = ?st.nft.as_ref().map(|n| &n.cleared), store = st.db.get().map_or("none", |d| d.backend()),
