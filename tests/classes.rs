@@ -231,13 +231,29 @@ async fn three_students_work_and_the_instructor_grades_them() {
         assert_eq!(s.status, 401, "{bad}: {}", s.text);
     }
 
-    // The resume link signs the student in elsewhere.
+    // The resume link asks first, and signs the student in elsewhere only by its form's POST.
     let resume = me.body["resume_url"].as_str().unwrap().to_owned();
-    let back = api.get(&resume, As::Nobody).await;
+    let asked = api.get(&resume, As::Nobody).await;
+    assert_eq!((asked.status, asked.cookie.as_deref()), (200, None), "opening the link changes nothing");
+    assert!(asked.text.contains("Continue as Ada (Networks 101)?") && asked.text.contains("method=\"post\""));
+    let back = api.call(Method::POST, &resume, As::Nobody, None).await;
     assert_eq!(back.status, 303);
     let again = api.get("/api/v1/me", As::Cookie(back.cookie.as_deref().unwrap())).await;
     assert_eq!(again.body["student"]["id"], json!(ada));
+    let from_elsewhere = api.c.post(format!("{}{resume}", api.base)).header("origin", "http://evil.example").send();
+    assert_eq!(from_elsewhere.await.unwrap().status(), 403, "another site's form is refused");
+    // A browser that is Bob's is told, and switched only when the form says so.
+    let bobs = api.get(&resume, As::Cookie(&cookies[1])).await;
+    assert!(bobs.text.contains("signed in as Bob") && bobs.text.contains("name=\"replace\""), "{}", bobs.text);
+    let kept = api.call(Method::POST, &resume, As::Cookie(&cookies[1]), None).await;
+    assert_eq!((kept.status, kept.cookie), (409, None), "{}", kept.text);
+    let form = api.c.post(format!("{}{resume}", api.base)).header("cookie", &cookies[1]);
+    let form = form.header("content-type", "application/x-www-form-urlencoded").body("replace=1");
+    let switched = form.send().await.unwrap();
+    assert_eq!(switched.status(), 303);
+    assert!(switched.headers()["set-cookie"].to_str().unwrap().starts_with("socketlab_student="));
     assert_eq!(api.get("/resume/r.nobody.0.AAAA", As::Nobody).await.status, 404);
+    assert_eq!(api.call(Method::POST, "/resume/r.nobody.0.AAAA", As::Nobody, None).await.status, 404);
 
     // Removing a student ends their cookie and resume link; closing ends joins.
     let path = format!("/api/v1/classes/{class}/students/{ada}");
@@ -403,6 +419,7 @@ async fn http_creation_is_off_without_an_operator_token_and_every_route_is_docum
         ("/api/v1/me", "get"),
         ("/api/v1/me", "delete"),
         ("/resume/{token}", "get"),
+        ("/resume/{token}", "post"),
         ("/api/v1/classes/{id}", "get"),
         ("/api/v1/classes/{id}/students/{student}", "get"),
         ("/api/v1/classes/{id}/students/{student}", "delete"),

@@ -174,7 +174,7 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
         .route("/api/v1/classes", post(create).route_layer(json()))
         .route("/api/v1/join", post(join).route_layer(json()))
         .route("/api/v1/me", get(me::me).delete(me::leave))
-        .route("/resume/{token}", get(me::resume))
+        .route("/resume/{token}", get(super::resume::ask).post(super::resume::confirm))
         .route("/api/v1/classes/{id}", get(instructor::dashboard))
         .route("/api/v1/classes/{id}/students/{student}", get(instructor::student).delete(instructor::remove))
         .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv))

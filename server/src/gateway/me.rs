@@ -1,22 +1,22 @@
 //! One student's work, as the student reads it (`GET /api/v1/me`, by cookie) and as their
 //! instructor reads it (`GET /api/v1/classes/{id}/students/{student}`): the steps passed with
 //! their answers, the best check per program, the saved exchanges. One builder serves both,
-//! so a student's cookie can only ever read the student it names. The resume link, which
-//! signs the student in on another browser, is here too.
+//! so a student's cookie can only ever read the student it names. Signing out is here too;
+//! the resume link's flow is `resume.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use socketlab_proto::saved::permalink;
 use socketlab_proto::wire::ErrorBody;
 
 use super::AppState;
-use super::classes::{ClassRef, STUDENT_COOKIE, StudentRef, now_ms, set_cookie, store_failed};
+use super::classes::{ClassRef, STUDENT_COOKIE, StudentRef, set_cookie, store_failed};
 use super::error::ApiError;
 use crate::class::token::Kind;
 use crate::db::Class;
@@ -142,37 +142,4 @@ pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
 pub async fn leave(super::proxy::Https(https): super::proxy::Https) -> Response {
     let set = set_cookie(STUDENT_COOKIE, "", "/", "Lax", 0, https);
     (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response()
-}
-
-/// Opens a student's resume link: sets their cookie in this browser and goes to the page.
-#[utoipa::path(
-    get,
-    path = "/resume/{token}",
-    operation_id = "resume",
-    params(("token" = String, Path, description = "The personal token of the resume link")),
-    responses(
-        (status = 303, description = "Signed in; `Set-Cookie: socketlab_student`, `Location: /`"),
-        (status = 404, description = "Not a valid resume link, or the student was removed", content_type = "text/plain", body = String),
-    ),
-    tag = "classes"
-)]
-pub async fn resume(
-    State(state): State<Arc<AppState>>,
-    Path(token): Path<String>,
-    super::proxy::Https(https): super::proxy::Https,
-) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "This resume link is not valid (or its student was removed).\n");
-    let Ok(signer) = state.signer().await else { return not_found().into_response() };
-    let Ok(id) = signer.verify(Kind::Resume, &token, now_ms(), None) else { return not_found().into_response() };
-    match state.db().map(|s| s.student(&id)) {
-        Ok(found) => match found.await {
-            Ok(Some(_)) => {}
-            _ => return not_found().into_response(),
-        },
-        Err(e) => return e.into_response(),
-    }
-    let set =
-        set_cookie(STUDENT_COOKIE, &signer.sign(Kind::Student, &id, now_ms()), "/", "Lax", state.session_ms(), https);
-    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, set), (header::LOCATION, HeaderValue::from_static("/"))])
-        .into_response()
 }

@@ -27,6 +27,7 @@ mod openapi;
 mod pool;
 pub mod proxy;
 mod rest;
+mod resume;
 mod saved;
 mod session;
 mod store;
@@ -100,9 +101,8 @@ pub struct AppState {
     labs: labs::Labs,
     classes: classes::Classes,
     udp_pool: pool::UdpPool,
-    /// What the hosted UDP server does to chosen clients' next datagram.
+    /// What the hosted UDP server does to chosen clients' next datagram; which impairments work.
     udp_impair: Arc<UdpTable>,
-    /// Which impairments work here.
     impairments: Impairments,
     /// The nftables table for TCP drops, when this process may have one.
     nft: Option<Arc<Nft>>,

@@ -25,7 +25,7 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::{AppState, checks, class_events, classes, instructor, labs, me, rest, saved};
+use super::{AppState, checks, class_events, classes, instructor, labs, me, rest, resume, saved};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
@@ -51,7 +51,8 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         classes::join,
         me::me,
         me::leave,
-        me::resume,
+        resume::ask,
+        resume::confirm,
         instructor::dashboard,
         instructor::student,
         instructor::grades_csv,
