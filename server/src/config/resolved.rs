@@ -31,6 +31,8 @@ pub struct Config {
     pub public_name: Option<String>,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Vec<crate::gateway::proxy::Cidr>,
+    /// The one header those proxies' word on the client is read from.
+    pub forwarded_header: crate::gateway::proxy::ForwardedHeader,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
@@ -78,6 +80,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             public_name: None,
             trusted_proxies: Vec::new(),
+            forwarded_header: crate::gateway::proxy::ForwardedHeader::XForwardedFor,
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
@@ -136,6 +139,7 @@ impl Settings {
                 Some(nets) => nets.iter().filter_map(|n| n.parse().ok()).collect(),
                 None => d.trusted_proxies,
             },
+            forwarded_header: self.forwarded_header.unwrap_or(d.forwarded_header),
             observe_all: self.observe_all.unwrap_or(d.observe_all),
             capture: self.capture.unwrap_or(d.capture),
             interface: self.interface.unwrap_or(d.interface),
