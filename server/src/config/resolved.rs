@@ -62,6 +62,9 @@ pub struct Config {
     /// How long a WebSocket client may take to accept frames before it is cut off (not a
     /// setting: tests shorten it).
     pub send_timeout: Duration,
+    /// The period the rate limits' `rate_per_sec` and `rate_per_ip` count over (not a
+    /// setting: one second, which tests lengthen so a stall does not refill their buckets).
+    pub rate_period: Duration,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             check_listen: None,
             check_wait: Duration::from_secs(60),
             send_timeout: Duration::from_secs(10),
+            rate_period: Duration::from_secs(1),
         }
     }
 }
@@ -174,6 +178,7 @@ impl Settings {
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
             send_timeout: d.send_timeout,
+            rate_period: d.rate_period,
         }
     }
 }

@@ -50,9 +50,19 @@ pub struct RateLimiter<K: Hash + Eq + Clone = IpAddr, C: Clock = DefaultClock> {
     last_prune: Mutex<Option<C::Instant>>,
 }
 
+/// `rate` takes every `period` on average, `burst` at once; a rate or burst of 0 counts as 1
+/// (settings refuse 0 anyway).
+fn quota(rate: u32, burst: u32, period: Duration) -> Quota {
+    let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    let each = (period / at_least_one(rate).get()).max(Duration::from_nanos(1));
+    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(at_least_one(burst))
+}
+
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    /// `rate` takes every `period` rather than every second (tests lengthen the period, so a
+    /// stalled machine does not refill a bucket they expect empty).
+    pub fn over(rate: u32, burst: u32, period: Duration) -> Self {
+        Self::with_quota(quota(rate, burst, period), DefaultClock::default())
     }
 
     /// A limit of one take every `period` on average, `burst` at once, for things rarer than
@@ -66,11 +76,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone, C: Clock + Clone> RateLimiter<K, C> {
-    /// A limiter on `clock`; a rate or burst of 0 counts as 1 (settings refuse 0 anyway).
+    /// A limiter on `clock` (tests drive a fake one), `rate_per_sec` a second.
+    #[cfg(test)]
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
-        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
-        Self::with_quota(quota, clock)
+        Self::with_quota(quota(rate_per_sec, burst, Duration::from_secs(1)), clock)
     }
 
     fn with_quota(quota: Quota, clock: C) -> Self {
@@ -118,15 +127,19 @@ pub struct SessionLimiter<C: Clock = DefaultClock> {
 }
 
 impl SessionLimiter {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    /// `rate` takes every `period`, as [`RateLimiter::over`].
+    pub fn over(rate: u32, burst: u32, period: Duration) -> Self {
+        Self::with_quota(quota(rate, burst, period), DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> SessionLimiter<C> {
+    #[cfg(test)]
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
-        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
+        Self::with_quota(quota(rate_per_sec, burst, Duration::from_secs(1)), clock)
+    }
+
+    fn with_quota(quota: Quota, clock: C) -> Self {
         Self { limiter: governor::RateLimiter::direct_with_clock(quota, clock.clone()), clock }
     }
 

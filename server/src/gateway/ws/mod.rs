@@ -47,7 +47,8 @@ pub async fn upgrade(
         return refuse(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
     }
     // Behind a listed proxy, the cap and the session's rate limit count the client's address.
-    let client = super::proxy::client_ip(&state.config.trusted_proxies, state.config.forwarded_header, peer.addr.ip(), headers);
+    let client =
+        super::proxy::client_ip(&state.config.trusted_proxies, state.config.forwarded_header, peer.addr.ip(), headers);
     let client = std::net::SocketAddr::new(client, peer.addr.port());
     let guard = match state.conns.admit(client.ip()) {
         Ok(guard) => guard,
@@ -74,7 +75,12 @@ pub async fn upgrade(
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
     // gets one here.
     let mut cookie = axum::http::HeaderMap::new();
-    let https = super::proxy::https(&state.config.trusted_proxies, state.config.forwarded_header, peer.addr.ip(), req.headers());
+    let https = super::proxy::https(
+        &state.config.trusted_proxies,
+        state.config.forwarded_header,
+        peer.addr.ip(),
+        req.headers(),
+    );
     let browser = super::session::ensure(req.headers(), https, &mut cookie);
     let mut response =
         upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard, student));
