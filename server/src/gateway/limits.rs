@@ -214,6 +214,44 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// Counts streams open per key (a class's live dashboards), up to a cap per key.
+#[derive(Debug, Default)]
+pub struct PerKey {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl PerKey {
+    /// One more stream for `key`, held until the guard drops; `None` when `key` has `max`.
+    pub fn admit(self: &Arc<Self>, key: &str, max: usize) -> Option<KeyGuard> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(KeyGuard { of: Arc::clone(self), key: key.to_owned() })
+    }
+}
+
+/// One stream admitted by [`PerKey::admit`].
+#[derive(Debug)]
+pub struct KeyGuard {
+    of: Arc<PerKey>,
+    key: String,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// How long a client is told to wait when the gateway is full.
 pub const FULL_RETRY_SECS: u64 = 2;
 
@@ -307,5 +345,17 @@ mod tests {
         assert!(limiter.admit(A).is_ok(), "a slot frees when a connection closes");
         drop(b);
         assert!(limiter.admit(B).is_ok(), "and frees the gateway's");
+    }
+
+    #[test]
+    fn streams_per_key_are_capped_and_freed() {
+        let streams = Arc::new(PerKey::default());
+        let held: Vec<_> = (0..2).map(|_| streams.admit("a", 2).expect("room")).collect();
+        assert!(streams.admit("a", 2).is_none(), "the third of a is refused");
+        let other = streams.admit("b", 2).expect("another key has its own cap");
+        drop(held);
+        assert!(streams.admit("a", 2).is_some(), "freed when they close");
+        drop(other);
+        assert!(streams.open.lock().unwrap_or_else(PoisonError::into_inner).is_empty(), "nothing kept");
     }
 }

@@ -22,6 +22,10 @@ use socketlab_proto::wire::ErrorCode;
 use super::AppState;
 use super::error::ApiError;
 
+/// How long an upgrade waits for the store to name its class cookie's student; past it the
+/// WebSocket opens without one (its checks are not recorded), rather than hang on a slow store.
+pub const STUDENT_LOOKUP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `GET /api/v1/ws`: checks the handshake, origin and limits, then upgrades.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -69,7 +73,15 @@ pub async fn upgrade(
     };
     // A class's student (a bad cookie counts as none: the playground still works) has their
     // checks recorded and observes only their own exchanges.
-    let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
+    // The lookup is bounded: a slow store must not stall the playground, which needs none.
+    let lookup = tokio::time::timeout(STUDENT_LOOKUP, super::classes::student(&state, headers)).await;
+    let student = match lookup {
+        Ok(found) => found.ok().flatten().map(|(s, _)| s),
+        Err(_) => {
+            tracing::warn!(wait = ?STUDENT_LOOKUP, "the store did not name the WebSocket's student in time; none");
+            None
+        }
+    };
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
