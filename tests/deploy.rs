@@ -2,7 +2,8 @@
 //! two `socketlab serve` instances sharing a real PostgreSQL, all on loopback: browsers keep an
 //! instance by cookie (not by address), WebSockets pass, a save made through one instance is
 //! read through the other, and when an instance dies its browsers move to the survivor. A full
-//! instance answers 503 at once, and nginx takes the WebSocket to the other. A client cannot
+//! instance answers 503 at once, and nginx takes the WebSocket to the other without ejecting
+//! the full instance from its browsers' REST requests. A client cannot
 //! name its own address in `Forwarded` or `X-Forwarded-For` to escape the cap per address.
 #![allow(clippy::unwrap_used)]
 
@@ -129,6 +130,11 @@ async fn a_full_instance_answers_503_and_nginx_sends_the_websocket_to_the_other(
     assert_eq!(recv(&mut second).await["servers"][0]["port"], port_b, "served by the other instance");
     send(&mut second, json!({"type": "exchange", "id": "s", "protocol": "udp", "message": "elsewhere"})).await;
     assert_eq!(collect(&mut second, "s").await.1["reply"], "ELSEWHERE");
+    // That one 503 did not eject the full instance: its browsers' REST requests stay there
+    // (their exchanges and saves are kept there), and a REST 503 is not retried elsewhere.
+    for cookie in &on_a {
+        assert_eq!(udp_port(&c, &nginx.url(), cookie).await, port_a, "still served by {http_a}");
+    }
     drop((first, second, nginx, a, b));
 }
 
