@@ -32,7 +32,8 @@ use crate::db::{self, Class, Store, StoreError};
 /// The student's cookie.
 pub const STUDENT_COOKIE: &str = "socketlab_student";
 
-/// The gateway's class state: the signing key, read once, and the in-process event channel.
+/// The gateway's class state: the signing key, read once, the in-process event channel, and
+/// the live event streams open per class.
 #[derive(Debug)]
 pub struct Classes {
     signer: OnceCell<Signer>,
@@ -41,17 +42,15 @@ pub struct Classes {
     /// Whether class events are listened to (PostgreSQL's LISTEN is active, or not needed).
     pub(super) listening: tokio::sync::watch::Sender<bool>,
     pub(super) listen_started: std::sync::atomic::AtomicBool,
+    pub(super) streams: Arc<super::limits::PerKey>,
 }
 
 impl Default for Classes {
     fn default() -> Self {
-        Self {
-            signer: OnceCell::new(),
-            events: broadcast::channel(super::class_events::BACKLOG).0,
-            mode: Default::default(),
-            listening: tokio::sync::watch::channel(false).0,
-            listen_started: Default::default(),
-        }
+        let events = broadcast::channel(super::class_events::BACKLOG).0;
+        let listening = tokio::sync::watch::channel(false).0;
+        let (mode, listen_started, streams) = (Default::default(), Default::default(), Arc::default());
+        Self { signer: OnceCell::new(), events, mode, listening, listen_started, streams }
     }
 }
 
@@ -62,8 +61,9 @@ pub fn now_ms() -> i64 {
 }
 
 pub(super) fn store_failed(e: StoreError) -> ApiError {
+    // The detail can name hosts, tables and constraints: it goes to the log, not the client.
     tracing::warn!(error = %e, "the store failed");
-    ApiError::new(ErrorCode::Internal, format!("the store failed: {e}"))
+    ApiError::new(ErrorCode::Internal, "the store failed")
 }
 
 /// The signer with the key the store keeps (made, and stored, by the first instance to need it).
@@ -170,18 +170,23 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     use axum::middleware::from_fn_with_state;
     use axum::routing::{get, post};
     let json = || from_fn_with_state(Arc::clone(state), super::edge::json_body);
+    // Every route below that reads the store spends the REST rate limit first.
+    let limited = || from_fn_with_state(Arc::clone(state), super::session::store_limit);
     axum::Router::new()
         .route("/api/v1/classes", post(create).route_layer(json()))
         .route("/api/v1/join", post(join).route_layer(json()))
-        .route("/api/v1/me", get(me::me).delete(me::leave))
-        .route("/resume/{token}", get(super::resume::ask).post(super::resume::confirm))
-        .route("/api/v1/classes/{id}", get(instructor::dashboard))
-        .route("/api/v1/classes/{id}/students/{student}", get(instructor::student).delete(instructor::remove))
-        .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv))
-        .route("/api/v1/classes/{id}/close", post(instructor::close))
-        .route("/api/v1/classes/{id}/session", post(instructor::session))
-        .route("/api/v1/classes/{id}/secret", post(instructor::rotate))
-        .route("/api/v1/classes/{id}/events", get(super::class_events::events))
+        .route("/api/v1/me", get(me::me).route_layer(limited()).delete(me::leave))
+        .route("/resume/{token}", get(super::resume::ask).post(super::resume::confirm).route_layer(limited()))
+        .route("/api/v1/classes/{id}", get(instructor::dashboard).route_layer(limited()))
+        .route(
+            "/api/v1/classes/{id}/students/{student}",
+            get(instructor::student).delete(instructor::remove).route_layer(limited()),
+        )
+        .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv).route_layer(limited()))
+        .route("/api/v1/classes/{id}/close", post(instructor::close).route_layer(limited()))
+        .route("/api/v1/classes/{id}/session", post(instructor::session).route_layer(limited()))
+        .route("/api/v1/classes/{id}/secret", post(instructor::rotate).route_layer(limited()))
+        .route("/api/v1/classes/{id}/events", get(super::class_events::events).route_layer(limited()))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {

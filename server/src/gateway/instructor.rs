@@ -129,6 +129,7 @@ const SECRET: &str = "the instructor API needs `Authorization: Bearer <class sec
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The roster, labs and programs", body = Dashboard),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -166,6 +167,7 @@ pub async fn dashboard(
     params(("id" = String, Path, description = "The class's id"), ("student" = String, Path, description = "The student's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The student's work", body = super::me::Work),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -194,6 +196,7 @@ pub async fn student(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "CSV (RFC 4180)", content_type = "text/csv", body = String),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -232,6 +235,7 @@ pub async fn grades_csv(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "Closed", body = Object, example = json!({"closed": true})),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
@@ -260,6 +264,7 @@ pub async fn close(
     params(("id" = String, Path, description = "The class's id"), ("student" = String, Path, description = "The student's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 204, description = "Removed"),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a request from another site (`forbidden_origin`)", body = ErrorBody),
@@ -290,6 +295,7 @@ pub async fn remove(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 204, description = "`Set-Cookie: socketlab_instructor`"),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
@@ -335,6 +341,7 @@ pub struct Rotated {
     responses(
         (status = 200, description = "The new secret; the old one is refused from now on", body = Rotated),
         (status = 401, description = "No class secret, not one of this gateway, or one already replaced (`unauthorized`)", body = ErrorBody),
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
         (status = 404, description = "No such class (`not_found`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),

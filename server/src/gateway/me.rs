@@ -105,6 +105,7 @@ pub async fn work(state: &AppState, student: &Student, class: &Class) -> Result<
     path = "/api/v1/me",
     operation_id = "me",
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The student and their work, or `student: null` without a class cookie", body = Work),
         (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),

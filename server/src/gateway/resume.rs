@@ -85,6 +85,7 @@ async fn someone_else(state: &AppState, headers: &HeaderMap, id: &str) -> Option
     responses(
         (status = 200, description = "A page asking \"Continue as <name> (<class>)?\", whose button POSTs", content_type = "text/html", body = String),
         (status = 404, description = "Not a valid resume link, or the student was removed", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = socketlab_proto::wire::ErrorBody),
     ),
     tag = "classes"
 )]
@@ -122,6 +123,7 @@ pub async fn ask(State(state): State<Arc<AppState>>, Path(token): Path<String>, 
         (status = 403, description = "A post from another site (`forbidden_origin`)", body = socketlab_proto::wire::ErrorBody),
         (status = 404, description = "Not a valid resume link, or the student was removed", content_type = "text/html", body = String),
         (status = 409, description = "This browser is another student's, and the form did not say to replace it", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = socketlab_proto::wire::ErrorBody),
     ),
     tag = "classes"
 )]
