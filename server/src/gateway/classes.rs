@@ -242,7 +242,7 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
         };
         match store.create_class(&class).await {
             Ok(()) => {
-                let (secret, instructor_url) = secret_of(signer, &class.id, 0);
+                let (secret, instructor_url) = super::instructor::secret_of(signer, &class.id, 0);
                 return Ok(Created {
                     id: class.id,
                     name: class.name,
@@ -256,13 +256,6 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
         }
     }
     Err(ApiError::new(ErrorCode::Internal, "no free join code was drawn"))
-}
-
-/// A class's instructor secret of `generation`, and the dashboard's link with it.
-pub fn secret_of(signer: &Signer, id: &str, generation: i64) -> (String, String) {
-    let secret = signer.sign(Kind::Secret, id, generation);
-    let url = format!("/instructor/{id}#key={secret}");
-    (secret, url)
 }
 
 /// Creates a class; needs the operator's `--instructor-token`.

@@ -39,6 +39,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// A class's instructor secret of `generation`, and the dashboard's link with it.
+pub fn secret_of(signer: &Signer, id: &str, generation: i64) -> (String, String) {
+    let secret = signer.sign(Kind::Secret, id, generation);
+    let url = format!("/instructor/{id}#key={secret}");
+    (secret, url)
+}
+
 /// How long the instructor cookie lasts: a working day, not a term.
 pub const INSTRUCTOR_COOKIE_MS: i64 = 12 * 3_600_000;
 
@@ -363,6 +370,6 @@ pub async fn rotate_secret(store: &dyn crate::db::Store, signer: &Signer, class:
     if !store.rotate_secret(&class.id, class.secret_gen).await.map_err(store_failed)? {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this class secret was replaced meanwhile"));
     }
-    let (secret, instructor_url) = super::classes::secret_of(signer, &class.id, class.secret_gen + 1);
+    let (secret, instructor_url) = secret_of(signer, &class.id, class.secret_gen + 1);
     Ok(Rotated { secret, instructor_url })
 }
