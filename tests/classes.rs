@@ -320,8 +320,9 @@ async fn three_students_work_and_the_instructor_grades_them() {
 async fn a_students_websocket_records_checks_and_observes_without_payloads() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (_udp, udp_port) = socketlab_server(&["udp-server"]);
-    let (_tcp, tcp_port) = socketlab_server(&["tcp-server"]);
-    let (g, _store) = gateway("ws", udp_port, tcp_port).await;
+    // The second target is a UDP server that answers in lower case: a worse check.
+    let (_lower, lower_port) = support::python_server("udp_lower_server.py");
+    let (g, _store) = gateway("ws", udp_port, lower_port).await;
     let api = Api::new(&g.url(""));
     let c = api.post("/api/v1/classes", As::Bearer(OPERATOR), json!({"name": "WS"})).await.body;
     let (class, secret) = (c["id"].as_str().unwrap(), c["secret"].as_str().unwrap());
@@ -349,6 +350,12 @@ async fn a_students_websocket_records_checks_and_observes_without_payloads() {
     assert_eq!((&event["student"], &event["program"]), (&joined.body["student"]["id"], &json!("udp-server")));
     let me = api.get("/api/v1/me", As::Cookie(&cookie)).await.body;
     assert_eq!((&me["checks"][0]["passed"], &me["checks"][0]["total"]), (&report["score"], &report["max_score"]));
+    // A worse run of the program keeps the best, and tells no dashboard.
+    let worse = check(&api, &cookie, "udp-server", "tcp").await;
+    assert_ne!(worse, format!("{}/{}", report["score"], report["max_score"]));
+    assert_eq!(api.join(c["join_code"].as_str().unwrap(), "Zed").await.status, 200);
+    let (kind, data) = events.next().await;
+    assert_eq!((kind.as_str(), &data["name"]), ("joined", &json!("Zed")), "no check event came first: {data}");
 
     // In class mode, a browser without a cookie observes too, and no one reads the payloads.
     let mut anonymous = support::gateway::connect(&g).await;

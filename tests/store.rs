@@ -110,10 +110,10 @@ async fn class_suite(store: &Arc<dyn Store>) {
         total: 10,
         at_ms,
     };
-    store.record_check(&check(&ada, 6, 40)).await.unwrap();
-    store.record_check(&check(&ada, 4, 41)).await.unwrap();
+    assert!(store.record_check(&check(&ada, 6, 40)).await.unwrap());
+    assert!(!store.record_check(&check(&ada, 4, 41)).await.unwrap(), "a worse check changes nothing");
     assert_eq!(store.checks(&class.id, &ada.id).await.unwrap(), vec![check(&ada, 6, 40)], "the best is kept");
-    store.record_check(&check(&ada, 9, 42)).await.unwrap();
+    assert!(store.record_check(&check(&ada, 9, 42)).await.unwrap());
     assert_eq!(store.checks(&class.id, "").await.unwrap(), vec![check(&ada, 9, 42)]);
 
     let mut mine = saved(&db::new_id().unwrap(), 50, None);

@@ -92,7 +92,8 @@ pub trait ClassStore {
     /// Records a passed step; false when the student had passed it already (the first is kept).
     fn record_step<'a>(&'a self, done: &'a StepDone) -> Fut<'a, bool>;
     /// Records a check; it replaces the student's result for the program unless it passed less.
-    fn record_check<'a>(&'a self, done: &'a CheckDone) -> Fut<'a, ()>;
+    /// False when the kept result passed more (the best did not change).
+    fn record_check<'a>(&'a self, done: &'a CheckDone) -> Fut<'a, bool>;
     fn steps<'a>(&'a self, class_id: &'a str, student_id: &'a str) -> Fut<'a, Vec<StepDone>>;
     fn checks<'a>(&'a self, class_id: &'a str, student_id: &'a str) -> Fut<'a, Vec<CheckDone>>;
     /// The saved exchanges a student owns, newest first.
@@ -287,10 +288,10 @@ macro_rules! class_store {
                 })
             }
 
-            fn record_check<'a>(&'a self, d: &'a $crate::db::class::CheckDone) -> $crate::db::Fut<'a, ()> {
+            fn record_check<'a>(&'a self, d: &'a $crate::db::class::CheckDone) -> $crate::db::Fut<'a, bool> {
                 Box::pin(async move {
                     let q = $crate::db::class::sql($numbered, $crate::db::class::RECORD_CHECK);
-                    sqlx::query(&q)
+                    let done = sqlx::query(&q)
                         .bind(&d.student_id)
                         .bind(&d.program)
                         .bind(d.passed)
@@ -298,7 +299,7 @@ macro_rules! class_store {
                         .bind(d.at_ms)
                         .execute(&self.pool)
                         .await?;
-                    Ok(())
+                    Ok(done.rows_affected() > 0)
                 })
             }
 

@@ -156,8 +156,11 @@ pub async fn record_check(state: &AppState, student: &Student, program: &str, pa
         at_ms: now_ms(),
     };
     let Ok(store) = state.db() else { return };
-    if let Err(e) = store.record_check(&done).await {
-        return tracing::warn!(error = %e, "a student's check was not recorded");
+    match store.record_check(&done).await {
+        Ok(true) => {}
+        // The best result stays, and so does every dashboard's cell.
+        Ok(false) => return,
+        Err(e) => return tracing::warn!(error = %e, "a student's check was not recorded"),
     }
     let data =
         json!({"student": student.id, "name": student.name, "program": program, "passed": passed, "total": total});
