@@ -82,6 +82,8 @@ async fn class_suite(store: &Arc<dyn Store>) {
     store.join(&bob).await.unwrap();
     let taken = store.join(&student(&class, "ADA", 22)).await;
     assert!(matches!(taken, Err(StoreError::Taken(ref n)) if n == "ADA"), "names are unique ignoring case: {taken:?}");
+    let wide = store.join(&student(&class, "ａｄａ", 22)).await;
+    assert!(matches!(wide, Err(StoreError::Taken(_))), "and compatibility forms: {wide:?}");
     let elsewhere = student(&other, "Ada", 23);
     store.join(&elsewhere).await.unwrap();
     assert_eq!(store.students(&class.id).await.unwrap(), vec![ada.clone(), bob.clone()]);

@@ -23,9 +23,13 @@ pub enum NameError {
     TooLong,
     #[error("the name has a control character")]
     Control,
+    #[error("the name has an invisible formatting character (such as a zero-width space or a direction mark)")]
+    Format,
 }
 
-/// A display name as kept: trimmed, 1 to 40 characters, no control characters.
+/// A display name as kept: trimmed, 1 to 40 characters, no control characters, and no format
+/// characters or line and paragraph separators (Cf, Zl, Zp: zero-width spaces, bidi overrides
+/// and the like would let "Ada\u{200B}" sit beside "Ada", or reverse a name in the roster).
 pub fn display_name(raw: &str) -> Result<String, NameError> {
     let name = raw.trim();
     if name.is_empty() {
@@ -37,7 +41,24 @@ pub fn display_name(raw: &str) -> Result<String, NameError> {
     if name.chars().any(char::is_control) {
         return Err(NameError::Control);
     }
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let hidden = |c: char| {
+        matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
+    };
+    if name.chars().any(hidden) {
+        return Err(NameError::Format);
+    }
     Ok(name.to_owned())
+}
+
+/// What makes two names the same in a class: compatibility-folded (NFKC, so "ｆｕｌｌ" and
+/// "ﬁ" match "full" and "fi"), then lower-cased.
+pub fn name_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc().collect::<String>().to_lowercase()
 }
 
 /// A join code from `random` bytes (one per character; bytes past the alphabet's largest
@@ -79,11 +100,20 @@ mod tests {
             ("a\u{0}b", Err(NameError::Control)),
             ("a\nb", Err(NameError::Control)),
             ("x\u{7f}", Err(NameError::Control)),
+            ("Ada\u{200B}", Err(NameError::Format)),
+            ("\u{202E}adA", Err(NameError::Format)),
+            ("a\u{2066}b", Err(NameError::Format)),
+            ("a\u{FEFF}", Err(NameError::Format)),
+            ("a\u{2028}b", Err(NameError::Format)),
+            ("Zoë", Ok("Zoë")),
         ];
         for (raw, want) in cases {
             assert_eq!(display_name(raw).as_deref().map_err(Clone::clone), want.clone(), "{raw:?}");
         }
         assert_eq!(display_name(&"é".repeat(41)), Err(NameError::TooLong));
+        assert_eq!(name_key("ＡＤＡ"), "ada");
+        assert_eq!(name_key("ﬁsh"), name_key("FISH"));
+        assert_eq!(name_key("Zoe\u{308}"), name_key("zoë"), "composed and decomposed are one name");
     }
 
     #[test]

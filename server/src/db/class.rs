@@ -233,7 +233,7 @@ macro_rules! class_store {
                         .bind(&s.id)
                         .bind(&s.class_id)
                         .bind(&s.name)
-                        .bind(s.name.to_lowercase())
+                        .bind($crate::class::name_key(&s.name))
                         .bind(s.joined_ms)
                         .execute(&self.pool)
                         .await?;

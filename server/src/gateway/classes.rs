@@ -209,7 +209,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) ->
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClass {
-    /// 1 to 40 characters after trimming, no control characters.
+    /// 1 to 40 characters after trimming, no control or invisible formatting characters.
     pub name: String,
 }
 
@@ -274,7 +274,7 @@ pub async fn create_class(store: &dyn Store, signer: &Signer, name: &str) -> Res
         (status = 401, description = "No or a wrong operator token (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Creating classes over HTTP is off: no --instructor-token (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
-        (status = 422, description = "The name is empty, too long or has control characters (`invalid_field`)", body = ErrorBody),
+        (status = 422, description = "The name is empty, too long or has control or invisible formatting characters (`invalid_field`)", body = ErrorBody),
         (status = 429, description = "Rate-limited (`rate_limited`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),
     ),
@@ -312,7 +312,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct JoinRequest {
     /// The class's join code (case, spaces and dashes do not matter).
     pub code: String,
-    /// The display name: 1 to 40 characters after trimming, unique in the class ignoring case.
+    /// The display name: 1 to 40 characters after trimming, unique in the class ignoring case (and NFKC).
     pub name: String,
 }
 
@@ -352,7 +352,7 @@ pub struct Joined {
         (status = 404, description = "No class has this code (`unknown_class`)", body = ErrorBody),
         (status = 409, description = "Another student of the class has this name (`name_taken`)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
-        (status = 422, description = "The name is empty, too long or has control characters (`invalid_field`)", body = ErrorBody),
+        (status = 422, description = "The name is empty, too long or has control or invisible formatting characters (`invalid_field`)", body = ErrorBody),
         (status = 429, description = "Rate-limited (`rate_limited`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),
     ),
