@@ -350,6 +350,7 @@ async fn a_students_websocket_records_checks_and_observes_without_payloads() {
     assert_eq!((&event["student"], &event["program"]), (&joined.body["student"]["id"], &json!("udp-server")));
     let me = api.get("/api/v1/me", As::Cookie(&cookie)).await.body;
     assert_eq!((&me["checks"][0]["passed"], &me["checks"][0]["total"]), (&report["score"], &report["max_score"]));
+    assert_eq!((&me["checks"][0]["target"], &event["target"]), (&report["target"], &report["target"]), "what answered");
     // A worse run of the program keeps the best, and tells no dashboard.
     let worse = check(&api, &cookie, "udp-server", "tcp").await;
     assert_ne!(worse, format!("{}/{}", report["score"], report["max_score"]));

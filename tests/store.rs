@@ -111,6 +111,7 @@ async fn class_suite(store: &Arc<dyn Store>) {
         passed,
         total: 10,
         at_ms,
+        target: format!("127.0.0.1:{at_ms}"),
     };
     assert!(store.record_check(&check(&ada, 6, 40)).await.unwrap());
     assert!(!store.record_check(&check(&ada, 4, 41)).await.unwrap(), "a worse check changes nothing");

@@ -133,6 +133,7 @@ mod tests {
             passed: 7,
             total: 10,
             at_ms: 3,
+            target: "127.0.0.1:12000".to_owned(),
         }];
         let rows = roster(&students, &steps, &checks);
         assert_eq!(rows[0].progress["udp"], ["one", "two"]);

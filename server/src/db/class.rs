@@ -54,6 +54,8 @@ pub struct CheckDone {
     pub passed: i64,
     pub total: i64,
     pub at_ms: i64,
+    /// The address the check ran against (a listed target is shared: not proof of authorship).
+    pub target: String,
 }
 
 /// A saved exchange a student owns.
@@ -153,13 +155,14 @@ pub(super) const FORGET_CHECKS: &str = "DELETE FROM check_result WHERE student_i
 pub(super) const FORGET_STUDENT: &str = "DELETE FROM student WHERE id = ?";
 pub(super) const RECORD_STEP: &str = "INSERT INTO lab_progress (student_id, lab, step, answers, done_ms) \
      VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
-pub(super) const RECORD_CHECK: &str = "INSERT INTO check_result (student_id, program, passed, total, at_ms) \
-     VALUES (?, ?, ?, ?, ?) ON CONFLICT (student_id, program) DO UPDATE SET passed = excluded.passed, \
-     total = excluded.total, at_ms = excluded.at_ms WHERE excluded.passed >= check_result.passed";
+pub(super) const RECORD_CHECK: &str = "INSERT INTO check_result (student_id, program, passed, total, at_ms, target) \
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (student_id, program) DO UPDATE SET passed = excluded.passed, \
+     total = excluded.total, at_ms = excluded.at_ms, target = excluded.target \
+     WHERE excluded.passed >= check_result.passed";
 pub(super) const STEPS: &str = "SELECT p.student_id, p.lab, p.step, p.answers, p.done_ms FROM lab_progress p \
      JOIN student s ON s.id = p.student_id WHERE s.class_id = ? AND (? = '' OR p.student_id = ?) \
      ORDER BY p.done_ms, p.lab, p.step";
-pub(super) const CHECKS: &str = "SELECT c.student_id, c.program, c.passed, c.total, c.at_ms FROM check_result c \
+pub(super) const CHECKS: &str = "SELECT c.student_id, c.program, c.passed, c.total, c.at_ms, c.target FROM check_result c \
      JOIN student s ON s.id = c.student_id WHERE s.class_id = ? AND (? = '' OR c.student_id = ?) \
      ORDER BY c.program, c.student_id";
 pub(super) const SAVED_BY: &str =
@@ -297,6 +300,7 @@ macro_rules! class_store {
                         .bind(d.passed)
                         .bind(d.total)
                         .bind(d.at_ms)
+                        .bind(&d.target)
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() > 0)

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "saved exchange", include_str!("../../migrations/postgres/0001_saved_exchange.sql")),
     (2, "classes", include_str!("../../migrations/postgres/0002_classes.sql")),
     (3, "secret generation", include_str!("../../migrations/postgres/0003_secret_gen.sql")),
+    (4, "check target", include_str!("../../migrations/postgres/0004_check_target.sql")),
 ];
 
 /// The PostgreSQL store.

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql")),
     (2, "classes", include_str!("../../migrations/sqlite/0002_classes.sql")),
     (3, "secret generation", include_str!("../../migrations/sqlite/0003_secret_gen.sql")),
+    (4, "check target", include_str!("../../migrations/sqlite/0004_check_target.sql")),
 ];
 
 /// The SQLite store.

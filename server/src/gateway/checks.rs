@@ -188,5 +188,5 @@ pub async fn create_check(
 
 /// Records a check's score against a student of a class (REST and WebSocket alike).
 pub async fn record(state: &AppState, student: &crate::db::class::Student, report: &Report) {
-    super::classes::record_check(state, student, report.program.name(), report.score, report.max_score).await;
+    super::classes::record_check(state, student, report).await;
 }

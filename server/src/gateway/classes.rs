@@ -146,14 +146,16 @@ pub async fn record_step(
     Ok(())
 }
 
-/// Records a check's score against a student.
-pub async fn record_check(state: &AppState, student: &Student, program: &str, passed: u32, total: u32) {
+/// Records a check's score (and the address it ran against) against a student.
+pub async fn record_check(state: &AppState, student: &Student, report: &socketlab_proto::check::Report) {
+    let (program, passed, total) = (report.program.name(), report.score, report.max_score);
     let done = CheckDone {
         student_id: student.id.clone(),
         program: program.to_owned(),
         passed: i64::from(passed),
         total: i64::from(total),
         at_ms: now_ms(),
+        target: report.target.clone(),
     };
     let Ok(store) = state.db() else { return };
     match store.record_check(&done).await {
@@ -162,8 +164,7 @@ pub async fn record_check(state: &AppState, student: &Student, program: &str, pa
         Ok(false) => return,
         Err(e) => return tracing::warn!(error = %e, "a student's check was not recorded"),
     }
-    let data =
-        json!({"student": student.id, "name": student.name, "program": program, "passed": passed, "total": total});
+    let data = json!({"student": student.id, "name": student.name, "program": program, "passed": passed, "total": total, "target": report.target});
     state.publish(&student.class_id, EventKind::Check, data).await;
 }
 

@@ -42,6 +42,9 @@ pub struct CheckView {
     pub total: i64,
     /// When it ran, Unix milliseconds.
     pub at: i64,
+    /// The address it ran against: a listed target is shared, so this says what answered,
+    /// not who wrote it.
+    pub target: String,
 }
 
 /// A saved exchange.
@@ -93,7 +96,7 @@ pub async fn work(state: &AppState, student: &Student, class: &Class) -> Result<
             .collect(),
         checks: checks
             .into_iter()
-            .map(|c| CheckView { program: c.program, passed: c.passed, total: c.total, at: c.at_ms })
+            .map(|c| CheckView { program: c.program, passed: c.passed, total: c.total, at: c.at_ms, target: c.target })
             .collect(),
         saved: saved.into_iter().map(|o| SavedView { url: permalink(&o.id), id: o.id, at: o.created_ms }).collect(),
     })
