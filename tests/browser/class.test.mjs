@@ -10,6 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -48,13 +49,25 @@ kind = "udp_exchange"
 let gw;
 let browser;
 let dir;
+let upper;
+
+/** A UDP server of the student's own, upper-casing each datagram: the listed check target. */
+function startUpperServer() {
+  const sock = createSocket("udp4");
+  sock.on("message", (msg, from) => sock.send(Buffer.from(msg.toString().toUpperCase()), from.port, from.address));
+  return new Promise((resolve, reject) => {
+    sock.once("error", reject);
+    sock.bind(0, "127.0.0.1", () => resolve(sock));
+  });
+}
 
 /** Starts the gateway; resolves with its URL and process once the ready line is out. */
 function startGateway() {
   assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
   const child = spawn(
     bin,
-    ["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--labs-dir", path.join(dir, "labs")],
+    ["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--labs-dir", path.join(dir, "labs"),
+      "--config", path.join(dir, "socketlab.toml")],
     {
       env: {
         ...process.env,
@@ -82,6 +95,8 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "socketlab-class-"));
   mkdirSync(path.join(dir, "labs"));
   writeFileSync(path.join(dir, "labs", "one-datagram.toml"), LAB);
+  upper = await startUpperServer();
+  writeFileSync(path.join(dir, "socketlab.toml"), `[targets]\nada-server = "127.0.0.1:${upper.address().port}"\n`);
   gw = await startGateway();
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -92,6 +107,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  upper?.close();
   if (gw && gw.child.exitCode === null) {
     const exited = new Promise((resolve) => gw.child.once("exit", resolve));
     gw.child.kill("SIGTERM");
@@ -149,6 +165,9 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await student.getByText("Not in a class").waitFor({ timeout: WAIT });
   const region = await join(student, made.join_code, "Ada");
   await student.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  // The resume link is a credential: on screen only when asked for.
+  assert.equal(await region.getByLabel("Your personal resume link").count(), 0, "the link is not shown unasked");
+  await region.getByRole("button", { name: "Show my resume link" }).click();
   const resume = await region.getByLabel("Your personal resume link").inputValue();
   assert.match(resume, new RegExp(`^${gw.url}/resume/\\S+$`));
   assert.equal(await region.locator("#join-form").isHidden(), true, "the form goes once joined");
@@ -159,6 +178,20 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const cell = row.locator("button.cell[data-lab='one-datagram']");
   await cell.waitFor({ timeout: WAIT });
   assert.equal(await cell.getAttribute("data-state"), "none");
+
+  // "Check my program" right after joining counts for the student: the page's WebSocket,
+  // opened before the join, was opened again with the class cookie.
+  await student.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  const panel = student.getByRole("region", { name: "Check my program" });
+  await panel.getByLabel("Program").selectOption("udp-server");
+  await panel.getByRole("button", { name: "Run the check" }).click();
+  const summary = panel.locator(".check-summary.passed, .check-summary.failed");
+  await summary.waitFor({ timeout: 30_000 });
+  const score = (await summary.textContent()).match(/(\d+) points of (\d+)/);
+  assert.ok(score, "the report states a score");
+  const checkCell = row.locator("td.check[data-program='udp-server']");
+  await checkCell.waitFor({ timeout: WAIT });
+  assert.equal(await checkCell.textContent(), `${score[1]}/${score[2]}`, "the instructor sees the check, live");
 
   const labs = student.getByRole("region", { name: "Labs" });
   await labs.getByRole("button", { name: /One datagram/ }).click();

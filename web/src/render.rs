@@ -88,7 +88,14 @@ fn perform(app: &mut App, effect: Effect) {
             }
         }
         Effect::Reconnect { after_ms } => {
-            app.ws = None;
+            // A socket still open (the page's identity changed) closes quietly; its handlers
+            // stay alive until `connect` replaces them, as events may still be queued.
+            if let Some(old) = app.ws.take() {
+                old.set_onmessage(None);
+                old.set_onclose(None);
+                old.set_onerror(None);
+                let _ = old.close();
+            }
             let again = Closure::once_into_js(connect);
             let delay = i32::try_from(after_ms).unwrap_or(i32::MAX);
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);

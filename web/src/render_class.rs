@@ -26,6 +26,7 @@ pub(super) fn wire(doc: &Document) {
         }));
     });
     on_item(doc, "class-info", "data-class-copy", |_| Msg::Class(ClassMsg::Copy));
+    on_item(doc, "class-info", "data-class-show", |show| Msg::Class(ClassMsg::ShowResume(show == 1)));
 }
 
 /// The region's redrawn part, the form shown only without a class, and the header's badge.
