@@ -155,6 +155,11 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const header = await teacher.locator("#header h1").textContent({ timeout: WAIT });
   assert.equal(header, "Networks 101");
   assert.equal(await teacher.locator("#join-code").textContent(), made.join_code);
+  // The secret leaves the address bar (and the history), kept in the tab for reloads.
+  assert.equal(teacher.url(), `${gw.url}/instructor/${made.id}`, "no key in the address");
+  assert.equal(await teacher.evaluate(() => location.hash), "");
+  const kept = await teacher.evaluate((id) => sessionStorage.getItem(`socketlab.instructor.${id}`), made.id);
+  assert.equal(kept, made.secret, "the tab keeps the secret");
   await teacher.getByText("No student has joined yet").waitFor({ timeout: WAIT });
   await teacher.locator("#live.on").waitFor({ timeout: WAIT });
   // Anything that reloads the instructor page loses this.
