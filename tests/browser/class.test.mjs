@@ -288,6 +288,20 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await teacher.getByRole("button", { name: "English" }).click();
   await teacher.getByText("closed: no new students").waitFor({ timeout: WAIT });
 
+  // A reload, with no key in the address, still shows the class.
+  await teacher.reload();
+  assert.equal(await teacher.locator("#header h1").textContent({ timeout: WAIT }), "Networks 101");
+  await teacher.locator("#class-state[data-closed=true]").waitFor({ timeout: WAIT });
+  assert.equal(new URL(teacher.url()).hash, "");
+
+  // Every page comes with the browser's defences; any CSP violation above was a console error.
+  for (const url of ["/", `/x/${shared.slice(3)}`, `/instructor/${made.id}`]) {
+    const h = (await teacher.request.get(gw.url + url)).headers();
+    assert.match(h["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval'/, url);
+    assert.match(h["content-security-policy"], /frame-ancestors 'none'/, url);
+    assert.equal(h["x-content-type-options"], "nosniff", url);
+  }
+
   // Without its key, the instructor page says what it needs.
   const keyless = await open(problems, `/instructor/${made.id}`);
   await keyless.getByText("This page needs the instructor link").waitFor({ timeout: WAIT });
