@@ -308,6 +308,16 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const served = await keyless.request.get(`${gw.url}/instructor/${made.id}`);
   assert.equal(served.headers()["referrer-policy"], "no-referrer", "the class's address goes nowhere else");
 
+  // Signing out forgets the cookie, and the page's WebSocket is opened again without it.
+  await student.getByRole("button", { name: "Sign out" }).click();
+  await student.getByText("Not in a class").waitFor({ timeout: WAIT });
+  await student.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  const signedIn = async () => (await student.context().cookies()).some((c) => c.name === "socketlab_student");
+  for (let i = 0; i < 50 && (await signedIn()); i++) await student.waitForTimeout(100);
+  assert.equal(await signedIn(), false, "the student's cookie is cleared");
+  await student.reload();
+  await student.getByText("Not in a class").waitFor({ timeout: WAIT });
+
   for (const p of [teacher, student, other, keyless]) await p.context().close();
   assert.deepEqual(problems, [], "no console errors and no page errors");
 });

@@ -47,6 +47,8 @@ pub enum ClassMsg {
     /// "Show my resume link" (true), or "Hide" (false): the link is a credential, so it is not on
     /// screen unless asked for.
     ShowResume(bool),
+    /// "Sign out": this browser stops being the student (the resume link brings them back).
+    SignOut,
     /// "Copy" on the resume link.
     Copy,
     /// The clipboard took the link (true) or refused it (false: the field is selected instead).
@@ -138,12 +140,18 @@ fn progress(me: &J) -> Vec<(String, Vec<String>)> {
 /// The class session ended: back to this browser's progress, the form again, and the refused
 /// cookie forgotten, so that the lab checks of a student on their own are not refused too.
 pub fn expire(m: &mut Model) -> Vec<Effect> {
+    leave(m, Session::Expired, Some("class_err_expired"))
+}
+
+/// No longer a student: this browser's progress back, and the cookie forgotten (`Leave`, whose
+/// end reopens the WebSocket).
+fn leave(m: &mut Model, session: Session, error: Option<&str>) -> Vec<Effect> {
     let c = &mut m.class;
     if let Some(local) = c.local.take() {
         m.labs.done = local;
     }
-    (c.session, c.joining, c.copied, c.resume_shown) = (Session::Expired, false, None, false);
-    c.error = Some("class_err_expired".into());
+    (c.session, c.joining, c.copied, c.resume_shown) = (session, false, None, false);
+    c.error = error.map(str::to_owned);
     vec![Effect::Fetch { url: "/api/v1/me".into(), body: None, then: Fetch::Class(ClassFetch::Leave) }]
 }
 
@@ -203,6 +211,8 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
                 }
             }
         }
+        ClassMsg::SignOut if c.joined() => return leave(m, Session::Local, None),
+        ClassMsg::SignOut => {}
         ClassMsg::ShowResume(shown) => (c.resume_shown, c.copied) = (shown && c.joined(), None),
         ClassMsg::Copy => {
             c.copied = None;
@@ -252,7 +262,13 @@ pub fn info(m: &Model) -> String {
         }
         return out;
     };
-    let _ = write!(out, "<p class=\"class-who\">{} · {}</p>", esc(name), esc(class));
+    let _ = write!(
+        out,
+        "<p class=\"class-who\">{} · {} <button type=\"button\" id=\"sign-out\" data-class-signout=\"0\">{}</button></p>",
+        esc(name),
+        esc(class),
+        esc(t(lang, "class_sign_out"))
+    );
     if !c.resume_shown {
         let _ = write!(
             out,
@@ -304,6 +320,7 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("class_resume", "Your personal resume link", "你的个人恢复链接"),
     ("class_copy", "Copy", "复制"),
+    ("class_sign_out", "Sign out", "退出登录"),
     ("class_show_resume", "Show my resume link", "显示我的恢复链接"),
     ("class_hide_resume", "Hide", "隐藏"),
     ("class_copied", "Link copied.", "链接已复制。"),

@@ -207,6 +207,12 @@ fn the_websocket_reopens_whenever_the_page_becomes_someone_else() {
         (true, vec![Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, String::new()))], false),
         (true, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 204, String::new()))], true),
         (true, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 0, String::new()))], true),
+        (true, vec![Msg::Class(ClassMsg::SignOut)], false),
+        (
+            true,
+            vec![Msg::Class(ClassMsg::SignOut), Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 204, String::new()))],
+            true,
+        ),
     ];
     for (joined, msgs, reopen) in table {
         let mut m = local_page("");
@@ -226,6 +232,20 @@ fn the_websocket_reopens_whenever_the_page_becomes_someone_else() {
             assert!(m.update(Msg::RunCheck { program: Program::UdpServer, target: "t".into() }, 0).is_empty());
         }
     }
+}
+
+#[test]
+fn sign_out_forgets_the_cookie_and_gives_the_browsers_progress_back() {
+    let mut m = local_page(r#"{"byte-stream":["a"]}"#);
+    assert!(class(&mut m, ClassMsg::SignOut).is_empty(), "nothing to sign out of");
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
+    assert!(info(&m).contains("data-class-signout"), "{}", info(&m));
+    class(&mut m, ClassMsg::ShowResume(true));
+    let effects = class(&mut m, ClassMsg::SignOut);
+    assert_eq!(fetch_of(&effects), [("/api/v1/me", None, Fetch::Class(ClassFetch::Leave))]);
+    assert_eq!((m.class.session.clone(), m.class.error.clone()), (Session::Local, None));
+    assert_eq!(m.labs.done, [("byte-stream".to_owned(), vec!["a".to_owned()])]);
+    assert!(form_shown(&m) && info(&m).contains("stays in this browser") && !info(&m).contains("/resume/"));
 }
 
 #[test]

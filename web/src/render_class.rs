@@ -26,6 +26,7 @@ pub(super) fn wire(doc: &Document) {
         }));
     });
     on_item(doc, "class-info", "data-class-copy", |_| Msg::Class(ClassMsg::Copy));
+    on_item(doc, "class-info", "data-class-signout", |_| Msg::Class(ClassMsg::SignOut));
     on_item(doc, "class-info", "data-class-show", |show| Msg::Class(ClassMsg::ShowResume(show == 1)));
 }
 
