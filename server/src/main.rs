@@ -33,7 +33,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // `serve --worker-threads`; a setting that does not resolve is reported by `serve` itself.
+    if let cli::Command::Serve(settings) = &cli.command
+        && let Ok(Some(n)) = socketlab::config::Config::resolve(settings).map(|c| c.worker_threads)
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(cli::run(cli))?;
     Ok(())
 }

@@ -53,6 +53,8 @@ pub struct Config {
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
     pub check_wait: Duration,
+    /// The runtime's worker threads; `None` for one per core.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             labs_dir: None,
             check_listen: None,
             check_wait: Duration::from_secs(60),
+            worker_threads: None,
         }
     }
 }
@@ -151,6 +154,7 @@ impl Settings {
             labs_dir: self.labs_dir.or(d.labs_dir),
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
+            worker_threads: self.worker_threads.or(d.worker_threads),
         }
     }
 }
