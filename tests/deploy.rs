@@ -6,73 +6,11 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use support::gateway::{Ws, collect, recv, send};
-use support::{Proc, serve_with};
+use support::nginx::{Nginx, udp_port, visit};
+use support::serve_with;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// nginx with the deploy file, its instances and listen address swapped for the test's.
-fn nginx(a: &str, b: &str) -> (Proc, String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("socketlab-nginx-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/socketlab.conf");
-    let text = std::fs::read_to_string(&deploy).unwrap();
-    let port = free_port();
-    for needle in ["127.0.0.1:8081 ", "127.0.0.1:8082 ", "listen 80;"] {
-        assert!(text.contains(needle), "deploy/socketlab.conf no longer has {needle:?}");
-    }
-    let site = text
-        .replace("127.0.0.1:8081 ", &format!("{a} "))
-        .replace("127.0.0.1:8082 ", &format!("{b} "))
-        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
-    std::fs::write(dir.join("socketlab.conf"), site).unwrap();
-    let d = dir.display();
-    let main = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  \
-         access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-         include {d}/socketlab.conf;\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    // Workers run as nobody when nginx starts as root; they write their temporary files here.
-    let _ = Command::new("chmod").arg("777").arg(&dir).status();
-    let mut cmd = Command::new("nginx");
-    cmd.arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf"));
-    let p = Proc::start(cmd);
-    let deadline = Instant::now() + support::WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "nginx did not listen: {log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (p, format!("127.0.0.1:{port}"), dir)
-}
-
-/// The instance that answered, told apart by its hosted UDP port.
-async fn udp_port(c: &reqwest::Client, url: &str, cookie: &str) -> u64 {
-    let r = c.get(format!("{url}/api/v1/servers")).header("cookie", cookie).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{url}: {}", r.text().await.unwrap());
-    let v: Value = r.json().await.unwrap();
-    v["servers"].as_array().unwrap().iter().find(|s| s["protocol"] == "udp").unwrap()["port"].as_u64().unwrap()
-}
-
-/// A first visit: the page, and the affinity cookie nginx hands out with it.
-async fn visit(c: &reqwest::Client, url: &str) -> String {
-    let r = c.get(format!("{url}/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let set = r.headers().get("set-cookie").expect("an affinity cookie").to_str().unwrap().to_owned();
-    assert!(set.starts_with("socketlab_affinity="), "{set}");
-    set.split(';').next().unwrap().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
@@ -81,9 +19,8 @@ async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
     let flags = ["--database", url.as_str(), "--trusted-proxies", "127.0.0.1"];
     let (a, http_a, _) = serve_with(&flags, &[]);
     let (b, http_b, _) = serve_with(&flags, &[]);
-    let (nginx, front, dir) = nginx(&http_a, &http_b);
-    let (front, direct_a, direct_b) =
-        (format!("http://{front}"), format!("http://{http_a}"), format!("http://{http_b}"));
+    let nginx = Nginx::start("deploy", &http_a, &http_b);
+    let (front, direct_a, direct_b) = (nginx.url(), format!("http://{http_a}"), format!("http://{http_b}"));
     let c = reqwest::Client::new();
     let (port_a, port_b) = (udp_port(&c, &direct_a, "").await, udp_port(&c, &direct_b, "").await);
 
@@ -150,5 +87,4 @@ async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
         .unwrap();
     assert_eq!(r.status(), 200);
     drop(nginx);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,6 +30,17 @@ async fn hello_announces_servers_and_limits() {
     assert_eq!(hello["capture"]["enabled"], false);
     assert!(hello["capture"]["reason"].as_str().unwrap().contains("--capture off"));
     assert!(hello["closed_port"].as_u64().unwrap() > 0);
+    // One name per gateway process, the same on every connection, another on another gateway.
+    let instance = hello["instance"].as_str().unwrap().to_owned();
+    assert_eq!(instance.len(), 16, "{instance}");
+    let instance_of = |http: std::net::SocketAddr| async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/api/v1/ws")).await.unwrap();
+        recv(&mut ws).await["instance"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(instance_of(r.http).await, instance);
+    let other = start(|_| {}).await;
+    assert_ne!(instance_of(other.http).await, instance);
+    other.stop().await;
     r.stop().await;
 }
 

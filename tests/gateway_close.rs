@@ -227,3 +227,67 @@ fn sigterm_racing_fifty_just_written_exchanges_ends_all_fifty() {
     });
     assert!(p.wait().success(), "exits 0 after SIGTERM");
 }
+
+/// `socketlab_ws_sessions`, the WebSockets open now, from `/metrics`.
+async fn open_sessions(r: &Running) -> u64 {
+    let text = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("socketlab_ws_sessions ")).expect("the gauge");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_others_go_on() {
+    let r = start(|c| {
+        c.limits.max_message_bytes = 60_000;
+        c.limits.max_frame_bytes = 1 << 20;
+        c.limits.max_in_flight = 1024;
+        c.udp_buffer = 65_536;
+        c.send_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut other = connect(&r).await;
+
+    // A client with a small receive buffer asks for large replies and never reads them.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(r.http).await.unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(format!("ws://{}/api/v1/ws", r.http), tcp).await.unwrap();
+    let big = "x".repeat(60_000);
+    // Bounded: once the gateway stops reading it, sending stalls too.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        for i in 0..300 {
+            let frame = json!({"type":"exchange","id":format!("b{i}"),"protocol":"udp","message":big,"trace":false});
+            if stalled.send(Message::text(frame.to_string())).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+
+    // The gateway cuts it off: only the other socket stays open.
+    let mut open = open_sessions(&r).await;
+    for _ in 0..100 {
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        open = open_sessions(&r).await;
+    }
+    assert_eq!(open, 1, "the stalled socket was never cut off");
+
+    // The other socket was unaffected.
+    send(&mut other, json!({"type":"exchange","id":"o","protocol":"udp","message":"still here"})).await;
+    assert_eq!(collect(&mut other, "o").await.1["reply"], "STILL HERE");
+
+    // What the stalled client finally reads ends without every reply: its exchanges were dropped.
+    let mut replies = 0;
+    for _ in 0..10_000 {
+        match tokio::time::timeout(WAIT, stalled.next()).await.expect("the stream ends") {
+            Some(Ok(Message::Text(t))) if t.as_str().contains("\"type\":\"reply\"") => replies += 1,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    assert!(replies < 300, "the stalled client got all {replies} replies");
+    r.stop().await;
+}

@@ -140,7 +140,9 @@ async fn a_request_head_that_never_completes_is_cut_off() {
     let mut buf = [0u8; 256];
     let n = tokio::time::timeout(WAIT, slow.read(&mut buf)).await.expect("the gateway hangs up").unwrap_or(0);
     assert!(started.elapsed() >= Duration::from_millis(250), "not before the timeout");
-    assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 4"), "closed or refused");
+    assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "closed or refused");
+    let metrics = reqwest::get(r.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("socketlab_errors_total{code=\"request_timeout\"} 1"), "the 408 is counted: {metrics}");
     // A prompt client on another connection is unaffected, and stays connected past the limit.
     let mut ws = connect(&r).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -176,6 +176,10 @@ pub struct Hello {
     /// The hosted pinger server, which loses a share of requests on purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinger: Option<Pinger>,
+    /// This gateway process. A page that reconnects and meets another value (a restart, or
+    /// another instance behind a proxy) knows the exchanges it ran before are not kept here.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
 }
 
 /// The end of a successful exchange.
@@ -269,6 +273,13 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// WebSockets one IP address may hold open at once.
     pub max_connections_per_ip: usize,
+    /// WebSockets the gateway holds open at once, from everyone; past it an upgrade gets 503.
+    #[serde(default)]
+    pub max_connections: usize,
+    /// Exchanges the gateway runs at once, WebSocket and REST; past it an exchange gets
+    /// `gateway_full`.
+    #[serde(default)]
+    pub max_exchanges: usize,
     /// Exchanges per second one WebSocket (over REST, one IP address) may start, on average.
     pub rate_per_sec: u32,
     /// Exchanges one WebSocket (over REST, one IP address) may start in a burst.
@@ -331,6 +342,9 @@ pub enum ErrorCode {
     /// The exchange asked for an impairment this gateway cannot apply (TCP drops need nftables
     /// and CAP_NET_ADMIN); the message says why.
     ImpairmentUnavailable,
+    /// The gateway is at its capacity (its WebSockets or its exchanges running at once); retry
+    /// after `Retry-After`, possibly on another instance.
+    GatewayFull,
     /// The gateway is shutting down.
     ShuttingDown,
     /// The WebSocket closed (idle or session time limit, or a frame it could not take) before
@@ -362,6 +376,7 @@ impl ErrorCode {
             Self::ConnectionRefused => "connection_refused",
             Self::CaptureUnavailable => "capture_unavailable",
             Self::ImpairmentUnavailable => "impairment_unavailable",
+            Self::GatewayFull => "gateway_full",
             Self::ShuttingDown => "shutting_down",
             Self::SessionClosed => "session_closed",
             Self::Internal => "internal",

@@ -52,6 +52,7 @@ fn error_codes_match_their_wire_names() {
         ErrorCode::ConnectionRefused,
         ErrorCode::CaptureUnavailable,
         ErrorCode::ImpairmentUnavailable,
+        ErrorCode::GatewayFull,
         ErrorCode::ShuttingDown,
         ErrorCode::SessionClosed,
         ErrorCode::Internal,

@@ -32,6 +32,8 @@ pub mod range {
     pub const MAX_FRAME_BYTES: RangeInclusive<u64> = 1024..=16_777_216;
     pub const MAX_IN_FLIGHT: RangeInclusive<u64> = 1..=1024;
     pub const MAX_CONNECTIONS_PER_IP: RangeInclusive<u64> = 1..=100_000;
+    pub const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=1_000_000;
+    pub const MAX_EXCHANGES: RangeInclusive<u64> = 1..=1_000_000;
     pub const RATE_PER_SEC: RangeInclusive<u64> = 1..=1_000_000;
     pub const BURST: RangeInclusive<u64> = 1..=1_000_000;
     pub const RATE_PER_IP: RangeInclusive<u64> = 1..=1_000_000;
@@ -186,6 +188,16 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS_PER_IP", value_parser = within::<usize>(range::MAX_CONNECTIONS_PER_IP))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections_per_ip: Option<usize>,
+    /// WebSockets the gateway holds open at once in all; past it an upgrade is answered 503
+    /// `gateway_full` [default: 4096] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_MAX_CONNECTIONS", value_parser = within::<usize>(range::MAX_CONNECTIONS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// Exchanges the gateway runs at once in all, WebSocket and REST; past it an exchange is
+    /// refused with `gateway_full` (503) [default: 1024] [range: 1-1000000].
+    #[arg(long, env = "SOCKETLAB_MAX_EXCHANGES", value_parser = within::<usize>(range::MAX_EXCHANGES))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_exchanges: Option<usize>,
     /// Exchanges per second one WebSocket (over REST, one IP address) may start, on average
     /// [default: 20] [range: 1-1000000].
     #[arg(long, env = "SOCKETLAB_RATE_PER_SEC", value_parser = within::<u32>(range::RATE_PER_SEC))]
@@ -299,7 +311,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 20] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 22] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -310,6 +322,8 @@ impl Settings {
             ("max_frame_bytes", n(self.max_frame_bytes), range::MAX_FRAME_BYTES),
             ("max_in_flight", n(self.max_in_flight), range::MAX_IN_FLIGHT),
             ("max_connections_per_ip", n(self.max_connections_per_ip), range::MAX_CONNECTIONS_PER_IP),
+            ("max_connections", n(self.max_connections), range::MAX_CONNECTIONS),
+            ("max_exchanges", n(self.max_exchanges), range::MAX_EXCHANGES),
             ("rate_per_sec", self.rate_per_sec.map(u64::from), range::RATE_PER_SEC),
             ("burst", self.burst.map(u64::from), range::BURST),
             ("rate_per_ip", self.rate_per_ip.map(u64::from), range::RATE_PER_IP),

@@ -30,6 +30,37 @@ pub fn hosted_room() -> usize {
     room(getrlimit(Resource::Nofile).current)
 }
 
+/// Descriptors the process may hold at once when every cap is reached: a WebSocket costs one,
+/// an exchange at most two (its client socket and, over TCP, the hosted server's end), the
+/// hosted TCP server's other connections one each, and the gateway's reserve.
+pub fn needed(max_connections: usize, max_exchanges: usize, tcp_max_connections: usize) -> u64 {
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    n(max_connections)
+        .saturating_add(n(max_exchanges).saturating_mul(2))
+        .saturating_add(n(tcp_max_connections))
+        .saturating_add(GATEWAY_RESERVE)
+}
+
+/// Warns the operator when the soft limit (`None`: unlimited) is below what the caps need:
+/// then the process could run out of descriptors before a cap answers `gateway_full`.
+pub fn warn_if_short(soft: Option<u64>, need: u64) -> bool {
+    let short = soft.is_some_and(|soft| soft < need);
+    if short {
+        tracing::warn!(
+            soft_limit = soft,
+            needed = need,
+            "the open-file limit is below what --max-connections, --max-exchanges and --tcp-max-connections need; raise it (ulimit -n, LimitNOFILE) or lower them"
+        );
+    }
+    short
+}
+
+/// [`warn_if_short`] for the resolved settings.
+pub fn check_caps(soft: Option<u64>, config: &crate::config::Config) {
+    let l = &config.limits;
+    warn_if_short(soft, needed(l.max_connections, l.max_exchanges, config.tcp_max_connections));
+}
+
 fn room(soft: Option<u64>) -> usize {
     match soft {
         None => usize::MAX,
@@ -47,6 +78,14 @@ mod tests {
         assert_eq!(room(Some(512)), 256);
         assert_eq!(room(Some(300)), 150, "half of a small limit");
         assert_eq!(room(None), usize::MAX);
+    }
+
+    #[test]
+    fn the_caps_are_checked_against_the_limit() {
+        assert_eq!(needed(4096, 1024, 512), 4096 + 2048 + 512 + 256);
+        assert!(warn_if_short(Some(1024), needed(4096, 1024, 512)));
+        assert!(!warn_if_short(Some(1 << 20), needed(4096, 1024, 512)));
+        assert!(!warn_if_short(None, u64::MAX), "unlimited is never short");
     }
 
     #[test]

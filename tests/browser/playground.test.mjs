@@ -470,3 +470,105 @@ test("Check my program grades a listed server, and each item opens its timeline"
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A page of its own (beside the test's), whose console errors land in `problems` too. */
+async function otherPage(excused = []) {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const sockets = [];
+  p.on("websocket", (ws) => sockets.push(ws.url()));
+  p.on("console", (msg) => {
+    if (msg.type() === "error" && !excused.some((re) => re.test(msg.text()))) problems.push(`other page: ${msg.text()}`);
+  });
+  p.on("pageerror", (err) => problems.push(`other page: ${err.message}`));
+  return { p, sockets };
+}
+
+/** Every step of the timeline on `p`: the rows' labels, and at each step what the inspector
+ * says and the line the code panel highlights. */
+async function walk(p) {
+  const total = Number((await p.locator("#step-label").textContent()).match(/^Step 1 of (\d+)$/)[1]);
+  const labels = await p.locator("svg.diagram g.row").evaluateAll((rows) => rows.map((r) => r.dataset.label));
+  const inspected = [];
+  for (let i = 0; i < total; i++) {
+    await p.locator(`svg.diagram g.row.current[data-step="${i}"]`).waitFor({ timeout: WAIT });
+    inspected.push([await p.locator("#inspector").textContent(), await p.locator("#code li.hl").allTextContents()]);
+    await p.getByRole("button", { name: "Step", exact: true }).click();
+  }
+  return { total, labels, inspected };
+}
+
+const linkShape = () => new RegExp(`^${gw.url.replace(/[.]/g, "\\.")}/x/[A-Za-z0-9]{16}$`);
+
+test("Share copies a link whose page shows the same timeline read-only", async () => {
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
+  await send("share me", "TCP");
+  await reply().getByText("SHARE ME").waitFor({ timeout: WAIT });
+  await reply().getByRole("button", { name: "Share" }).click();
+  await reply().getByText("Link copied").waitFor({ timeout: WAIT });
+  const link = await page.locator("#share-link").inputValue();
+  assert.match(link, linkShape());
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link, "the clipboard holds the link");
+  const live = await walk(page);
+  assert.ok(live.total >= 10 && live.labels.includes("PSH, ACK Len=8"), live.labels.join(" | "));
+  assert.ok(live.inspected.some(([, line]) => /client\.send\(sentence/.test(line.join())), "code lines are walked");
+
+  const { p, sockets } = await otherPage();
+  try {
+    await p.goto(link);
+    await p.getByText("Saved exchange, read-only").waitFor({ timeout: WAIT });
+    assert.equal(await p.locator("#status").textContent(), "Read-only");
+    const saved = await walk(p);
+    assert.deepEqual(saved, live, "the same steps, labels and payloads");
+    assert.equal(await p.getByRole("link", { name: "Open the live playground" }).getAttribute("href"), "/");
+    for (const control of ["#controls", "#check-form", "#labs", "#history", "#share-btn"]) {
+      assert.equal(await p.locator(control).isVisible(), false, `${control} is hidden`);
+    }
+    assert.match(await p.getByRole("region", { name: "Reply" }).textContent(), /SHARE ME/);
+    assert.deepEqual(sockets, [], "the read-only page opens no WebSocket");
+    await p.screenshot({ path: path.join(artifacts, "saved-read-only.png"), fullPage: true });
+  } finally {
+    await p.close();
+  }
+});
+
+test("where the clipboard is refused the link is left selected, and an unknown link says so", async () => {
+  const refusals = [
+    // A browser that refuses the write (no permission).
+    () => Object.defineProperty(navigator, "clipboard", {
+      value: { writeText: () => Promise.reject(new DOMException("denied", "NotAllowedError")) },
+    }),
+    // No Clipboard API at all (an insecure context).
+    () => Object.defineProperty(navigator, "clipboard", { value: undefined }),
+  ];
+  for (const refuse of refusals) {
+    const { p } = await otherPage();
+    try {
+      await p.addInitScript(refuse);
+      await p.goto(gw.url + "/");
+      await p.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+      await p.getByLabel("Message").fill("copy by hand");
+      await p.getByRole("button", { name: "Send", exact: true }).click();
+      await p.locator("output.reply-text", { hasText: "COPY BY HAND" }).waitFor({ timeout: WAIT });
+      await p.getByRole("button", { name: "Share" }).click();
+      await p.getByText("Copy this link:").waitFor({ timeout: WAIT });
+      const field = p.locator("#share-link");
+      assert.match(await field.inputValue(), linkShape());
+      assert.equal(await field.getAttribute("readonly"), "");
+      const selection = await field.evaluate((el) => [document.activeElement === el, el.selectionStart, el.selectionEnd, el.value.length]);
+      assert.deepEqual(selection, [true, 0, selection[3], selection[3]], "focused, all of it selected");
+    } finally {
+      await p.close();
+    }
+  }
+
+  const { p, sockets } = await otherPage([/Failed to load resource: the server responded with a status of 404/]);
+  try {
+    await p.goto(gw.url + "/x/AAAAAAAAAAAAAAAA");
+    await p.getByText("No saved exchange has this link: it is mistyped, or it has expired.").waitFor({ timeout: WAIT });
+    assert.equal(await p.locator("svg.diagram").count(), 0, "no timeline");
+    assert.equal(await p.locator("#controls").isVisible(), false);
+    assert.deepEqual(sockets, []);
+  } finally {
+    await p.close();
+  }
+});

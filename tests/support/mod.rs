@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod gateway;
+pub mod nginx;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};

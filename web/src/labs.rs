@@ -18,12 +18,16 @@ use crate::update::Effect;
 /// The localStorage key that holds the progress: `{"<lab id>": ["<passed step id>", ...]}`.
 pub const STORE_KEY: &str = "socketlab.labs";
 
-/// Which request a fetched body answers.
+/// Which request a fetched body answers: the Labs region's, or sharing's (`share` takes those).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fetch {
     List,
     Lab,
     Check,
+    /// `POST /api/v1/saved` (see `share`).
+    Save,
+    /// `GET /api/v1/saved/{id}` (see `share`).
+    Saved,
 }
 
 /// What can happen in the Labs region.

@@ -14,6 +14,7 @@ pub mod json;
 pub mod labs;
 pub mod layout;
 pub mod model;
+pub mod share;
 pub mod svg;
 pub mod update;
 pub mod view;

@@ -21,6 +21,9 @@ use crate::model::Model;
 use crate::update::{Effect, Msg};
 use crate::{checks, detail, view};
 
+#[path = "render_share.rs"]
+mod share;
+
 /// Milliseconds between steps while playing.
 const PLAY_MS: i32 = 700;
 
@@ -89,6 +92,7 @@ fn perform(app: &mut App, effect: Effect) {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
         }
         Effect::Fetch { url, body, then } => fetch(&url, body.as_deref(), then),
+        Effect::Copy(text) => share::copy(&text),
         Effect::Save(text) => {
             if let Ok(Some(store)) = w.local_storage() {
                 let _ = store.set_item(labs::STORE_KEY, &text);
@@ -132,8 +136,12 @@ pub fn start() {
         }
     });
     wire(&doc);
-    connect();
     with_app(render);
+    // A shared exchange's page is read-only: no WebSocket, no labs.
+    if share::open_saved() {
+        return;
+    }
+    connect();
     let stored = web_sys::window()
         .and_then(|w| w.local_storage().ok().flatten())
         .and_then(|s| s.get_item(labs::STORE_KEY).ok().flatten());
@@ -222,6 +230,7 @@ fn wire(doc: &Document) {
     on_item(doc, "history", "data-open", Msg::OpenExchange);
     on_item(doc, "live-list", "data-live", Msg::OpenLive);
     wire_labs(doc);
+    share::wire(doc);
     let keys = Closure::<dyn FnMut(Event)>::new(|e: Event| {
         let Some(key) = e.dyn_ref::<KeyboardEvent>() else {
             return;
@@ -332,7 +341,7 @@ fn render(app: &mut App) {
     if let Some(input) = doc.get_element_by_id("message") {
         let _ = input.set_attribute("placeholder", t(lang, "message_placeholder"));
     }
-    let (status_text, status_class) = view::status(m);
+    let (status_text, status_class) = crate::share::status(m).unwrap_or_else(|| view::status(m));
     if let Some(el) = doc.get_element_by_id("status") {
         el.set_text_content(Some(status_text));
         let _ = el.set_attribute("class", &format!("status {status_class}"));
@@ -351,7 +360,8 @@ fn render(app: &mut App) {
     if let Some(el) = doc.get_element_by_id("capture") {
         el.set_text_content(Some(&view::capture(m)));
     }
-    set_html(doc, "reply", &view::reply(m));
+    set_html(doc, "reply", &crate::share::reply(m).unwrap_or_else(|| view::reply(m)));
+    share::draw(doc, m);
     set_html(doc, "timeline", &view::timeline(m));
     set_html(doc, "step-label", &crate::html::esc(&view::step_label(m)));
     set_html(doc, "inspector", &detail::inspector(m));

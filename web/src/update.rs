@@ -11,6 +11,7 @@ use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 use crate::code::CodeLang;
 use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
+use crate::share::ShareMsg;
 
 /// The first wait before reconnecting, in milliseconds.
 pub const FIRST_RETRY_MS: u32 = 500;
@@ -66,6 +67,8 @@ pub enum Msg {
     Closed,
     /// Something in the Labs region.
     Lab(LabMsg),
+    /// Sharing an exchange, or the read-only view of a shared one.
+    Share(ShareMsg),
 }
 
 /// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
@@ -98,6 +101,8 @@ pub enum Effect {
     Fetch { url: String, body: Option<String>, then: Fetch },
     /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
     Save(String),
+    /// Put this text on the clipboard; the end comes back as `ShareMsg::Copied`.
+    Copy(String),
 }
 
 impl Model {
@@ -163,7 +168,11 @@ impl Model {
                 self.lang = self.lang.other();
                 crate::labs::relang(self)
             }
+            Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
+                crate::share::fetched(self, then, status, &body)
+            }
             Msg::Lab(msg) => crate::labs::update(self, msg),
+            Msg::Share(msg) => crate::share::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
                 Vec::new()
@@ -173,7 +182,11 @@ impl Model {
             Msg::OpenExchange(_) | Msg::OpenLive(_) => Vec::new(),
             Msg::Frame(frame) => {
                 let hello = matches!(*frame, ServerMsg::Hello(_));
+                if let ServerMsg::Hello(h) = &*frame {
+                    self.met(&h.instance);
+                }
                 self.labs.saw(&frame);
+                self.share.saw(&frame);
                 self.receive(*frame);
                 if !hello {
                     return Vec::new();
@@ -194,6 +207,27 @@ impl Model {
                 effects.push(Effect::Reconnect { after_ms });
                 effects
             }
+        }
+    }
+
+    /// A `hello` from gateway process `instance`. The page reconnects by itself, and behind a
+    /// proxy it may land on another instance (or the gateway restarted): the names of the
+    /// exchanges it ran before (to share them, download their capture, check them in a lab)
+    /// mean nothing there, so they are forgotten; the exchanges stay on screen.
+    fn met(&mut self, instance: &str) {
+        if self.notice.as_deref() == Some("status_reconnecting") {
+            self.notice = None;
+        }
+        if self.hello.as_ref().is_none_or(|h| h.instance == instance) {
+            return;
+        }
+        self.share.forget_names();
+        self.share.link = crate::share::Link::Idle;
+        for x in &mut self.exchanges {
+            x.capture = None;
+        }
+        for sent in &mut self.labs.sent {
+            sent.1 = None;
         }
     }
 

@@ -14,6 +14,8 @@ fn hello() -> Msg {
             max_frame_bytes: 65536,
             max_in_flight: 8,
             max_connections_per_ip: 8,
+            max_connections: 64,
+            max_exchanges: 64,
             rate_per_sec: 10,
             rate_per_ip: 100,
             burst_per_ip: 300,
@@ -30,7 +32,15 @@ fn hello() -> Msg {
         check_listen: None,
         impairments: Default::default(),
         pinger: None,
+        instance: "one".into(),
     })))
+}
+
+/// `hello` from gateway process `instance`, which keeps its closed port at `closed_port`.
+fn hello_from(instance: &str, closed_port: u16) -> Msg {
+    let Msg::Frame(frame) = hello() else { unreachable!() };
+    let ServerMsg::Hello(h) = *frame else { unreachable!() };
+    Msg::Frame(Box::new(ServerMsg::Hello(Hello { instance: instance.into(), closed_port, ..h })))
 }
 
 fn sends(effects: &[Effect]) -> usize {
@@ -176,4 +186,36 @@ fn the_chosen_impairment_goes_with_the_exchanges_it_fits() {
     m.update(Msg::Impair(String::new()), 5);
     assert_eq!(m.impair, None);
     assert_eq!(impair_choice("drop:nonsense"), None);
+}
+
+#[test]
+fn a_reconnection_to_another_instance_forgets_the_names_the_old_one_gave() {
+    use crate::share::ShareMsg;
+    use socketlab_proto::{Event, Op, Role, Side, SocketRef, Transport};
+    // (the instance met after reconnecting, whether the names still hold there)
+    for (again, kept) in [("one", true), ("two", false), ("", false)] {
+        let mut m = Model::default();
+        m.update(hello_from("one", 9), 0);
+        m.update(Msg::Send { protocol: Protocol::Tcp, message: "hi".into() }, 1);
+        let sock = SocketRef { id: 1, role: Role::Client, transport: Transport::Tcp };
+        let wire = Event::new(2, Side::Client, sock, Op::Segment);
+        m.update(Msg::Frame(Box::new(ServerMsg::Event { id: "e1".into(), event: wire })), 2);
+        let reply = Reply { id: "e1".into(), reply: "HI".into(), reply_base64: None, elapsed_us: 1, exchange: None };
+        m.update(Msg::Frame(Box::new(ServerMsg::Reply(Reply { exchange: Some("x1-ab".into()), ..reply }))), 3);
+        m.labs.sent.push(("e1".into(), Some("x1-ab".into())));
+        assert_eq!((m.share.name("e1"), m.exchanges[0].capture.as_deref()), (Some("x1-ab"), Some("x1-ab")));
+
+        m.update(Msg::Closed, 4);
+        m.update(Msg::Send { protocol: Protocol::Udp, message: "x".into() }, 5);
+        assert_eq!(m.notice.as_deref(), Some("status_reconnecting"));
+        m.update(hello_from(again, 4242), 600);
+        assert_eq!(m.hello.as_ref().map(|h| h.closed_port), Some(4242), "the new hello's ports hold");
+        assert_eq!(m.notice, None, "connected again: nothing to wait for");
+        assert_eq!(m.share.name("e1").is_some(), kept, "{again:?}");
+        assert_eq!(m.exchanges[0].capture.is_some(), kept, "{again:?}: no pcap link the instance cannot serve");
+        assert_eq!(m.labs.sent[0].1.is_some(), kept, "{again:?}");
+        let effects = m.update(Msg::Share(ShareMsg::Share { origin: "http://h".into() }), 601);
+        assert_eq!(effects.is_empty(), !kept, "{again:?}: {effects:?}");
+        assert_eq!(m.exchanges.len(), 1, "the exchange itself stays on screen");
+    }
 }

@@ -55,6 +55,9 @@ pub struct Config {
     pub check_wait: Duration,
     /// The runtime's worker threads; `None` for one per core.
     pub worker_threads: Option<usize>,
+    /// How long a WebSocket client may take to accept frames before it is cut off (not a
+    /// setting: tests shorten it).
+    pub send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -87,6 +90,8 @@ impl Default for Config {
                 max_frame_bytes: 64 * 1024,
                 max_in_flight: 16,
                 max_connections_per_ip: 256,
+                max_connections: 4096,
+                max_exchanges: 1024,
                 rate_per_sec: 20,
                 burst: 60,
                 rate_per_ip: 500,
@@ -101,6 +106,7 @@ impl Default for Config {
             check_listen: None,
             check_wait: Duration::from_secs(60),
             worker_threads: None,
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -141,6 +147,8 @@ impl Settings {
                 max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),
                 max_in_flight: self.max_in_flight.unwrap_or(l.max_in_flight),
                 max_connections_per_ip: self.max_connections_per_ip.unwrap_or(l.max_connections_per_ip),
+                max_connections: self.max_connections.unwrap_or(l.max_connections),
+                max_exchanges: self.max_exchanges.unwrap_or(l.max_exchanges),
                 rate_per_sec: self.rate_per_sec.unwrap_or(l.rate_per_sec),
                 burst: self.burst.unwrap_or(l.burst),
                 rate_per_ip: self.rate_per_ip.unwrap_or(l.rate_per_ip),
@@ -155,6 +163,7 @@ impl Settings {
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
             worker_threads: self.worker_threads.or(d.worker_threads),
+            send_timeout: d.send_timeout,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The browser UI's files, embedded in the binary so that one file is the whole playground.
-//! `build.rs` lists them; see there for how the wasm bundle gets in.
+//! `build.rs` lists them; see there for how the wasm bundle gets in. The page's first load
+//! also starts the browser's session (`session.rs`).
 
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -9,8 +10,18 @@ include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 /// Says how to build the UI when the binary was built without it.
 const NOT_BUILT: &str = "<!doctype html><meta charset=\"utf-8\"><title>socketlab</title><p>This socketlab binary was built without its browser UI. Build and start everything with <code>cargo xtask run</code>. The API works as documented at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>";
 
-/// Serves an embedded file, or the API's 404.
-pub async fn serve(uri: Uri) -> Response {
+/// Serves an embedded file, or the API's 404; the page comes with a session cookie when the
+/// browser has none.
+pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+    let mut response = file(&uri).await;
+    let html = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if html && response.status().is_success() {
+        super::session::ensure(&headers, response.headers_mut());
+    }
+    response
+}
+
+async fn file(uri: &Uri) -> Response {
     let path = if uri.path() == "/index.html" { "/" } else { uri.path() };
     if path == "/" && !UI_BUILT {
         return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], NOT_BUILT).into_response();
@@ -25,6 +36,6 @@ pub async fn serve(uri: Uri) -> Response {
 }
 
 /// The page itself, for a permalink (`/x/{id}`): the page reads the id from its address.
-pub async fn page() -> Response {
-    serve(Uri::from_static("/")).await
+pub async fn page(headers: HeaderMap) -> Response {
+    serve(Uri::from_static("/"), headers).await
 }

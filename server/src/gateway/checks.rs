@@ -158,6 +158,7 @@ pub fn listed(state: &AppState) -> Vec<ListedTarget> {
 pub async fn create_check(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let body = body.map_err(|e| {
@@ -174,6 +175,6 @@ pub async fn create_check(
     })?;
     // Behind a listed proxy, the requester is the client it names.
     let check = admit(&state, &req, client)?;
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     Ok(Json(run(&state, check, &mut |_| {}).await?))
 }

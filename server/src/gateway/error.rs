@@ -14,7 +14,7 @@ use crate::error::NetError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    /// Seconds to wait before retrying, for 429 answers.
+    /// Seconds to wait before retrying, for 429 and `gateway_full` answers.
     pub retry_after: Option<u64>,
     /// The timeline of a failed exchange that ran, and its capture's name.
     pub events: Option<Vec<Event>>,
@@ -33,7 +33,7 @@ impl ApiError {
             ErrorCode::InvalidField | ErrorCode::DuplicateId => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ServerDown | ErrorCode::ShuttingDown | ErrorCode::SessionClosed => {
+            ErrorCode::ServerDown | ErrorCode::ShuttingDown | ErrorCode::SessionClosed | ErrorCode::GatewayFull => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::RateLimited | ErrorCode::TooManyInFlight | ErrorCode::TooManyConnections => {

@@ -121,6 +121,11 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     if state.cancel.is_cancelled() {
         return Err(fail(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down")));
     }
+    // Held until the exchange ends; a full gateway refuses at once rather than queueing.
+    let _running = state.running.try_acquire().map_err(|_| {
+        let most = state.config.limits.max_exchanges;
+        fail(super::limits::full(format!("this gateway is running the most exchanges it may at once ({most})")))
+    })?;
     let closed = p.target == Target::ClosedPort;
     let server = state.servers.for_target(p.protocol, p.target);
     let addr = if closed { state.closed.addr } else { server.addr };

@@ -12,6 +12,7 @@
 //! rates, not how many things are open at once.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +25,7 @@ use governor::{Quota, middleware::NoOpMiddleware};
 /// Addresses remembered before those whose bucket is full again are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
 
-type Keyed<C> = governor::RateLimiter<IpAddr, HashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<K, C> = governor::RateLimiter<K, HashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Forgetting refilled addresses scans them all, so it runs at most this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
@@ -40,15 +41,16 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A rate limit per IP address: `rate` exchanges a second on average, `burst` at once.
+/// A rate limit per key (an IP address, or a browser session): `rate` exchanges a second on
+/// average, `burst` at once.
 #[derive(Debug)]
-pub struct RateLimiter<C: Clock = DefaultClock> {
-    limiter: Keyed<C>,
+pub struct RateLimiter<K: Hash + Eq + Clone = IpAddr, C: Clock = DefaultClock> {
+    limiter: Keyed<K, C>,
     clock: C,
     last_prune: Mutex<Option<C::Instant>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         Self::with_clock(rate_per_sec, burst, DefaultClock::default())
     }
@@ -63,7 +65,7 @@ impl RateLimiter {
     }
 }
 
-impl<C: Clock + Clone> RateLimiter<C> {
+impl<K: Hash + Eq + Clone, C: Clock + Clone> RateLimiter<K, C> {
     /// A limiter on `clock`; a rate or burst of 0 counts as 1 (settings refuse 0 anyway).
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
@@ -79,8 +81,8 @@ impl<C: Clock + Clone> RateLimiter<C> {
         }
     }
 
-    /// Lets one more exchange from `ip` through, or says how long until one may start.
-    pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// Lets one more exchange for `key` through, or says how long until one may start.
+    pub fn take(&self, key: &K) -> Result<(), Duration> {
         if self.limiter.len() > PRUNE_ABOVE {
             let now = self.clock.now();
             let mut last = self.last_prune.lock().unwrap_or_else(PoisonError::into_inner);
@@ -89,29 +91,42 @@ impl<C: Clock + Clone> RateLimiter<C> {
                 self.limiter.retain_recent();
             }
         }
-        self.limiter.check_key(&limit_key(ip)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
-type Direct = governor::RateLimiter<
+impl<C: Clock + Clone> RateLimiter<IpAddr, C> {
+    /// Lets one more exchange from `ip` through (IPv6 counted by its /64), or says how long
+    /// until one may start.
+    pub fn try_take(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.take(&limit_key(ip))
+    }
+}
+
+type Direct<C> = governor::RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
-    DefaultClock,
-    NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
 >;
 
 /// One WebSocket session's own bucket.
 #[derive(Debug)]
-pub struct SessionLimiter {
-    limiter: Direct,
-    clock: DefaultClock,
+pub struct SessionLimiter<C: Clock = DefaultClock> {
+    limiter: Direct<C>,
+    clock: C,
 }
 
 impl SessionLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> SessionLimiter<C> {
+    pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
         let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
-        let clock = DefaultClock::default();
         Self { limiter: governor::RateLimiter::direct_with_clock(quota, clock.clone()), clock }
     }
 
@@ -121,28 +136,48 @@ impl SessionLimiter {
     }
 }
 
-/// Counts open WebSockets per IP address.
+/// Counts open WebSockets, per IP address and in all.
 #[derive(Debug)]
 pub struct ConnectionLimiter {
     max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+    max_total: usize,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    by_ip: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its address holds the most it may.
+    Address,
+    /// The gateway holds the most it may, from everyone.
+    Full,
 }
 
 impl ConnectionLimiter {
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self { max, open: Mutex::new(HashMap::new()) })
+    /// `max` connections per address, `max_total` in all.
+    pub fn new(max: usize, max_total: usize) -> Arc<Self> {
+        Arc::new(Self { max, max_total, open: Mutex::new(Open::default()) })
     }
 
     /// Admits one more connection from `ip`, held until the returned guard drops.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionGuard> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refused> {
         let ip = limit_key(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
+        if open.by_ip.get(&ip).is_some_and(|n| *n >= self.max) {
+            return Err(Refused::Address);
         }
-        *n += 1;
-        Some(ConnectionGuard { limiter: Arc::clone(self), ip })
+        if open.total >= self.max_total {
+            return Err(Refused::Full);
+        }
+        *open.by_ip.entry(ip).or_insert(0) += 1;
+        open.total += 1;
+        Ok(ConnectionGuard { limiter: Arc::clone(self), ip })
     }
 }
 
@@ -156,46 +191,37 @@ pub struct ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let mut open = self.limiter.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                open.by_ip.remove(&self.ip);
             }
         }
     }
 }
 
+/// How long a client is told to wait when the gateway is full.
+pub const FULL_RETRY_SECS: u64 = 2;
+
+/// The gateway is full: 503 `gateway_full`, at once, with a `Retry-After`.
+pub fn full(what: String) -> super::error::ApiError {
+    let mut e = super::error::ApiError::new(
+        socketlab_proto::wire::ErrorCode::GatewayFull,
+        format!("{what}; retry in {FULL_RETRY_SECS} s"),
+    );
+    e.retry_after = Some(FULL_RETRY_SECS);
+    e
+}
+
 /// A refusal that says when to retry.
-fn limited(what: String, wait: Duration) -> super::error::ApiError {
+pub(super) fn limited(what: String, wait: Duration) -> super::error::ApiError {
     let mut e = super::error::ApiError::new(
         socketlab_proto::wire::ErrorCode::RateLimited,
         format!("{what}; retry in {:.1} s", wait.as_secs_f64()),
     );
     e.retry_after = Some(wait.as_secs_f64().ceil() as u64);
     e
-}
-
-impl super::AppState {
-    /// A REST request: a token from `ip`'s own bucket, then from its ceiling.
-    pub(super) fn rate_limit(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
-        self.rate.try_take(ip).map_err(|wait| limited(format!("too many exchanges from {ip}"), wait))?;
-        self.rate_ceiling(ip)
-    }
-
-    /// A WebSocket's exchange: a token from the session's bucket, then from `ip`'s ceiling.
-    pub(super) fn rate_limit_session(
-        &self,
-        session: &SessionLimiter,
-        ip: IpAddr,
-    ) -> Result<(), super::error::ApiError> {
-        session.try_take().map_err(|wait| limited("too many exchanges on this WebSocket".to_owned(), wait))?;
-        self.rate_ceiling(ip)
-    }
-
-    fn rate_ceiling(&self, ip: IpAddr) -> Result<(), super::error::ApiError> {
-        let what = || format!("too many exchanges from {ip} in all (its limit covers every WebSocket)");
-        self.ceiling.try_take(ip).map_err(|wait| limited(what(), wait))
-    }
 }
 
 #[cfg(test)]
@@ -251,19 +277,22 @@ mod tests {
         assert!(limiter.try_take(v6("2001:db8:1:2::99")).is_err(), "the same /64 is one address");
         assert!(limiter.try_take(v6("2001:db8:1:3::1")).is_ok(), "another /64 is another");
         assert_eq!(limit_key(v6("::ffff:10.0.0.1")), A, "IPv4-mapped counts as IPv4");
-        let cap = ConnectionLimiter::new(1);
+        let cap = ConnectionLimiter::new(1, 10);
         let _held = cap.admit(v6("2001:db8::1")).expect("first");
-        assert!(cap.admit(v6("2001:db8::2")).is_none(), "the cap also counts the /64");
+        assert_eq!(cap.admit(v6("2001:db8::2")).err(), Some(Refused::Address), "the cap also counts the /64");
     }
 
     #[test]
-    fn connections_are_capped_per_address_and_released_on_drop() {
-        let limiter = ConnectionLimiter::new(2);
+    fn connections_are_capped_per_address_and_in_all_and_released_on_drop() {
+        let limiter = ConnectionLimiter::new(2, 3);
         let one = limiter.admit(A).expect("first");
         let _two = limiter.admit(A).expect("second");
-        assert!(limiter.admit(A).is_none(), "third refused");
-        assert!(limiter.admit(B).is_some(), "other addresses unaffected");
+        assert_eq!(limiter.admit(A).err(), Some(Refused::Address), "third refused");
+        let b = limiter.admit(B).expect("other addresses unaffected");
+        assert_eq!(limiter.admit(B).err(), Some(Refused::Full), "three in all");
         drop(one);
-        assert!(limiter.admit(A).is_some(), "a slot frees when a connection closes");
+        assert!(limiter.admit(A).is_ok(), "a slot frees when a connection closes");
+        drop(b);
+        assert!(limiter.admit(B).is_ok(), "and frees the gateway's");
     }
 }

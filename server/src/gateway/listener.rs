@@ -28,6 +28,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use http_body::{Frame, SizeHint};
+use prometheus_client::metrics::counter::Counter;
 use socketlab_proto::wire::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -43,11 +44,13 @@ const UPGRADED: u64 = u64::MAX;
 pub struct GuardedListener {
     inner: TcpListener,
     timeout: Duration,
+    /// `/metrics`' count of 408 answers.
+    timeouts: Counter,
 }
 
 impl GuardedListener {
-    pub fn new(inner: TcpListener, timeout: Duration) -> Self {
-        Self { inner, timeout }
+    pub fn new(inner: TcpListener, timeout: Duration, timeouts: Counter) -> Self {
+        Self { inner, timeout, timeouts }
     }
 }
 
@@ -75,6 +78,7 @@ impl Listener for GuardedListener {
                         seen: 0,
                         partial: false,
                         turn: Arc::clone(&turn),
+                        timeouts: self.timeouts.clone(),
                     };
                     return (io, Peer { addr, turn });
                 }
@@ -154,6 +158,7 @@ pub struct DeadlineIo {
     /// Whether part of the awaited head has come.
     partial: bool,
     turn: Arc<AtomicU64>,
+    timeouts: Counter,
 }
 
 impl DeadlineIo {
@@ -167,6 +172,7 @@ impl DeadlineIo {
             body.len()
         );
         let _ = self.inner.try_write(format!("{head}{body}").as_bytes());
+        self.timeouts.inc();
     }
 }
 

@@ -99,6 +99,12 @@ impl Metrics {
         self.errors.get_or_create(&ErrorLabels { code: code.as_str() }).inc();
     }
 
+    /// The counter of one error code, for what answers outside the router (the listener's
+    /// 408); it shares its value with `/metrics`.
+    pub fn error_counter(&self, code: ErrorCode) -> Counter {
+        self.errors.get_or_create(&ErrorLabels { code: code.as_str() }).clone()
+    }
+
     /// A WebSocket opened.
     pub fn session_opened(&self) {
         self.sessions_open.inc();

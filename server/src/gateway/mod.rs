@@ -24,6 +24,7 @@ mod pool;
 pub mod proxy;
 mod rest;
 mod saved;
+mod session;
 mod store;
 pub(crate) mod ws;
 
@@ -106,9 +107,12 @@ pub struct AppState {
     hub: Arc<Hub>,
     tracer: Tracer,
     metrics: Metrics,
-    rate: RateLimiter,
+    /// REST's buckets, per browser session or else per address.
+    rate: RateLimiter<session::Key>,
     ceiling: RateLimiter,
     conns: Arc<ConnectionLimiter>,
+    /// One permit per exchange running, WebSocket and REST.
+    running: tokio::sync::Semaphore,
     cancel: CancellationToken,
     tracker: TaskTracker,
     /// The OpenAPI document, made on first request: it names this gateway's targets.
@@ -136,6 +140,7 @@ impl AppState {
                 loss_percent: PINGER_LOSS_PERCENT,
                 seed: self.pinger_seed,
             }),
+            instance: self.store.instance(),
         }
     }
 }
@@ -232,7 +237,8 @@ impl Gateway {
             },
             rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
             ceiling: RateLimiter::new(config.limits.rate_per_ip, config.limits.burst_per_ip),
-            conns: ConnectionLimiter::new(config.limits.max_connections_per_ip),
+            conns: ConnectionLimiter::new(config.limits.max_connections_per_ip, config.limits.max_connections),
+            running: tokio::sync::Semaphore::new(config.limits.max_exchanges),
             tracer,
             hub,
             metrics: Metrics::default(),
@@ -303,7 +309,8 @@ impl Gateway {
         let app = router(Arc::clone(&state));
         let shutdown = state.cancel.clone();
         let handshake = Duration::from_millis(state.config.limits.handshake_timeout_ms);
-        let listener = listener::GuardedListener::new(http, handshake);
+        let timeouts = state.metrics.error_counter(socketlab_proto::wire::ErrorCode::RequestTimeout);
+        let listener = listener::GuardedListener::new(http, handshake, timeouts);
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<listener::Peer>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
@@ -357,8 +364,9 @@ fn router(state: Arc<AppState>) -> Router {
 pub async fn serve(args: Settings, cancel: CancellationToken) -> Result<(), ServeError> {
     let config = Config::resolve(&args)?;
     // A failure leaves the limit as it was; the connection cap still fits under it.
-    if let Err(e) = crate::fds::raise_limit() {
-        tracing::debug!(error = %e, "the descriptor limit stays as it was");
+    match crate::fds::raise_limit() {
+        Ok(soft) => crate::fds::check_caps(soft, &config),
+        Err(e) => tracing::debug!(error = %e, "the descriptor limit stays as it was"),
     }
     let bound = Bound::bind(&config).await?;
     let store = crate::db::open(&config.data_dir, config.database.as_deref()).await?;

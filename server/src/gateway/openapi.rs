@@ -113,7 +113,8 @@ pub async fn openapi(State(state): State<Arc<AppState>>) -> Response {
         (status = 403, description = "The Origin is not allowed (`forbidden_origin`)", body = ErrorBody),
         (status = 426, description = "This connection cannot be upgraded (HTTP/2)", content_type = "text/plain", body = String),
         (status = 429, description = "Too many WebSockets from this address (`too_many_connections`)", body = ErrorBody),
-        (status = 503, description = "The gateway is shutting down (`shutting_down`)", body = ErrorBody),
+        (status = 503, description = "The gateway is shutting down (`shutting_down`), or holds the most WebSockets it may (`gateway_full`; see Retry-After)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may pass, when full"))),
     ),
     tag = "websocket"
 )]
@@ -324,7 +325,7 @@ mod tests {
         assert!(impair.contains(r#""maximum":1999"#), "a delay stays below the exchange timeout: {impair}");
         assert_eq!(max_delay_ms(60_000), MAX_DELAY_MS);
         let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
-        for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout"] {
+        for code in ["session_closed", "connection_refused", "forbidden_host", "request_timeout", "gateway_full"] {
             assert!(codes.contains(code), "{code} missing from {codes}");
         }
     }

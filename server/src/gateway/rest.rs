@@ -32,7 +32,8 @@ use super::exchange::{self, reply_text};
             headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
         (status = 500, description = "Something failed inside the gateway (`internal`)", body = ErrorBody),
         (status = 502, description = "Nobody listens at the target: the `closed_port` target, by design (`connection_refused`); carries the timeline", body = ErrorBody),
-        (status = 503, description = "The hosted server is down (`server_down`) or the gateway is stopping (`shutting_down`)", body = ErrorBody),
+        (status = 503, description = "The hosted server is down (`server_down`), the gateway is stopping (`shutting_down`), or it runs the most exchanges it may at once (`gateway_full`; see Retry-After)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may pass, when full"))),
         (status = 504, description = "The hosted server did not answer in time (`timeout`); carries the timeline", body = ErrorBody),
     ),
     tag = "exchanges"
@@ -40,6 +41,7 @@ use super::exchange::{self, reply_text};
 pub async fn create_exchange(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExchangeResult>, ApiError> {
     let result = async {
@@ -65,7 +67,7 @@ pub async fn create_exchange(
             }
         })?;
         let prepared = exchange::prepare(&req, &state.config.limits)?;
-        state.rate_limit(client)?;
+        state.rate_limit(client, &browser)?;
         let outcome = exchange::run(&state, &prepared).await.map_err(|f| {
             let mut error = f.error;
             error.events = prepared.trace.then_some(f.events);

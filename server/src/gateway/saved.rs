@@ -123,6 +123,7 @@ async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
 pub async fn save(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
+    browser: super::session::Browser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SavedLink>), ApiError> {
     let body = body.map_err(|e| match e.status() {
@@ -135,7 +136,7 @@ pub async fn save(
         }
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not JSON: {e}")),
     })?;
-    state.rate_limit(client)?;
+    state.rate_limit(client, &browser)?;
     let store = state.db()?;
     let now = std::time::Instant::now();
     let missing = || {

@@ -48,6 +48,12 @@ impl Store {
         format!("x{n}-{:016x}", h.finish())
     }
 
+    /// This store's own name, random per process: exchange names are only known to the store
+    /// that made them, and `hello` tells a reconnecting page which store it now talks to.
+    pub fn instance(&self) -> String {
+        format!("{:016x}", self.salt.hash_one(u64::MAX))
+    }
+
     /// Keeps an exchange's timeline and frames, dropping the oldest and the expired.
     pub fn put(&self, id: String, comment: String, frames: Vec<Frame>, events: Vec<Event>, now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);

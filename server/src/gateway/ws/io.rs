@@ -34,9 +34,8 @@ use crate::gateway::error::ApiError;
 use crate::gateway::exchange::{self, reply_text};
 use crate::gateway::hub::Observer;
 use crate::gateway::limits::{ConnectionGuard, SessionLimiter};
+use crate::gateway::session::SessionId;
 
-/// A client that does not take a frame within this long is cut off.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the closing handshake may take after our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// On shutdown, frames already received are read until none comes for this long (more than a
@@ -51,6 +50,8 @@ struct Admission {
     peer: SocketAddr,
     /// This session's own bucket; the address's ceiling is shared.
     bucket: SessionLimiter,
+    /// The browser's session, whose bucket its tabs and REST requests share.
+    browser: Option<SessionId>,
 }
 
 impl Gate for Admission {
@@ -66,7 +67,7 @@ impl Gate for Admission {
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
-        self.state.rate_limit_session(&self.bucket, self.peer.ip())
+        self.state.rate_limit_ws(&self.bucket, self.browser.as_ref(), self.peer.ip())
     }
 }
 
@@ -75,7 +76,13 @@ type Running = FuturesUnordered<BoxFuture<'static, (String, Vec<ServerMsg>)>>;
 type Progress = mpsc::UnboundedSender<(String, Vec<ServerMsg>)>;
 
 /// Runs one socket until it closes.
-pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _guard: ConnectionGuard) {
+pub async fn session(
+    state: Arc<AppState>,
+    mut ws: Socket,
+    peer: SocketAddr,
+    browser: Option<SessionId>,
+    _guard: ConnectionGuard,
+) {
     state.metrics.session_opened();
     tracing::debug!(%peer, "WebSocket opened");
     let limits = &state.config.limits;
@@ -89,7 +96,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
     };
     let limits = &state.config.limits;
     let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
-    let gate = Admission { state: Arc::clone(&state), peer, bucket };
+    let gate = Admission { state: Arc::clone(&state), peer, bucket, browser };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let (progress, mut items) = mpsc::unbounded_channel();
@@ -147,7 +154,7 @@ pub async fn session(state: Arc<AppState>, mut ws: Socket, peer: SocketAddr, _gu
     drop(running);
     tracing::debug!(%peer, close = ?close.as_ref().map(|(code, reason)| (code, reason)), "WebSocket closing");
     match close {
-        Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable).await,
+        Some((code, reason)) => say_goodbye(&mut ws, code, reason, readable, state.config.send_timeout).await,
         // The client closed: send the reply to its close frame that tungstenite queued.
         None => drop(tokio::time::timeout(CLOSE_WAIT, SinkExt::close(&mut ws)).await),
     }
@@ -254,7 +261,8 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
         }
         ws.flush().await
     };
-    matches!(tokio::time::timeout(SEND_TIMEOUT, all).await, Ok(Ok(())))
+    // A client that does not take the frames in time is cut off.
+    matches!(tokio::time::timeout(state.config.send_timeout, all).await, Ok(Ok(())))
 }
 
 /// Sends the close frame and finishes the closing handshake, so that the kernel never closes
@@ -262,9 +270,9 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
 /// before the client reads it. While the stream is readable, frames are read until the
 /// client's close; after a frame error it is not, so the raw connection is drained until the
 /// client hangs up.
-async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool) {
+async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool, send_timeout: Duration) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-    let _ = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Close(Some(frame)))).await;
+    let _ = tokio::time::timeout(send_timeout, ws.send(Message::Close(Some(frame)))).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
         if readable {
             while let Some(Ok(frame)) = ws.next().await {

@@ -48,15 +48,31 @@ pub async fn upgrade(
     // Behind a listed proxy, the cap and the session's rate limit count the client's address.
     let client = super::proxy::client_ip(&state.config.trusted_proxies, peer.addr.ip(), headers);
     let client = std::net::SocketAddr::new(client, peer.addr.port());
-    let Some(guard) = state.conns.admit(client.ip()) else {
-        let mut e = ApiError::new(
-            ErrorCode::TooManyConnections,
-            format!("this address already has {} WebSockets open", state.config.limits.max_connections_per_ip),
-        );
-        e.retry_after = Some(5);
-        return refuse(e);
+    let guard = match state.conns.admit(client.ip()) {
+        Ok(guard) => guard,
+        Err(super::limits::Refused::Address) => {
+            let mut e = ApiError::new(
+                ErrorCode::TooManyConnections,
+                format!("this address already has {} WebSockets open", state.config.limits.max_connections_per_ip),
+            );
+            e.retry_after = Some(5);
+            return refuse(e);
+        }
+        Err(super::limits::Refused::Full) => {
+            let most = state.config.limits.max_connections;
+            return refuse(super::limits::full(format!(
+                "this gateway already holds the most WebSockets it may ({most})"
+            )));
+        }
     };
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
-    upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, guard))
+    // A browser that reaches the WebSocket without a session (the page came from elsewhere)
+    // gets one here.
+    let mut cookie = axum::http::HeaderMap::new();
+    let browser = super::session::ensure(req.headers(), &mut cookie);
+    let mut response =
+        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard));
+    response.headers_mut().extend(cookie);
+    response
 }
