@@ -258,8 +258,8 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_CHECK_WAIT_MS", value_parser = within::<u64>(range::CHECK_WAIT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_wait_ms: Option<u64>,
-    /// Runtime worker threads, which serve every WebSocket and exchange [default: one per
-    /// core] [range: 1-1024].
+    /// Runtime worker threads, which serve every WebSocket and exchange; one per core unless
+    /// set [range: 1-1024].
     #[arg(long, env = "SOCKETLAB_WORKER_THREADS", value_parser = within::<usize>(range::WORKER_THREADS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_threads: Option<usize>,
