@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::NetError;
-use crate::log::{Log, shorten};
+use crate::log::{Log, Short};
 use crate::trace::Tracer;
 use crate::udp_server::utf8_note;
 
@@ -308,7 +308,7 @@ impl Connection {
         sent?;
         let extra = if n == self.buffer { self.drain(cancel).await } else { 0 };
         if self.log.on() {
-            let mut line = format!("tcp {}: {n} bytes {}", self.peer, shorten(data, 60));
+            let mut line = format!("tcp {}: {n} bytes {}", self.peer, Short(data, 60));
             if upper.invalid_utf8 {
                 line.push_str(" [invalid UTF-8; answered anyway]");
             }
