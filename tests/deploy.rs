@@ -1,7 +1,8 @@
 //! The repository's `deploy/socketlab.conf` in a real nginx from Debian's packages, in front of
 //! two `socketlab serve` instances sharing a real PostgreSQL, all on loopback: browsers keep an
 //! instance by cookie (not by address), WebSockets pass, a save made through one instance is
-//! read through the other, and when an instance dies its browsers move to the survivor.
+//! read through the other, and when an instance dies its browsers move to the survivor. A full
+//! instance answers 503 at once, and nginx takes the WebSocket to the other.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -87,4 +88,45 @@ async fn nginx_from_deploy_spreads_browsers_keeps_them_and_fails_over() {
         .unwrap();
     assert_eq!(r.status(), 200);
     drop(nginx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_answers_503_and_nginx_sends_the_websocket_to_the_other() {
+    let (a, http_a, _) = serve_with(&["--trusted-proxies", "127.0.0.1", "--max-connections", "1"], &[]);
+    let (b, http_b, _) = serve_with(&["--trusted-proxies", "127.0.0.1"], &[]);
+    let nginx = Nginx::start("full", &http_a, &http_b);
+    let c = reqwest::Client::new();
+    let port_a = udp_port(&c, &format!("http://{http_a}"), "").await;
+    let port_b = udp_port(&c, &format!("http://{http_b}"), "").await;
+    // Two browsers whose cookies lead to the instance that holds one WebSocket at most.
+    let mut on_a = Vec::new();
+    for _ in 0..64 {
+        let cookie = visit(&c, &nginx.url()).await;
+        if udp_port(&c, &nginx.url(), &cookie).await == port_a {
+            on_a.push(cookie);
+        }
+        if on_a.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(on_a.len(), 2, "no two of 64 browsers were sent to {http_a}");
+    let ws_to = |cookie: &str| {
+        let mut req = format!("ws://{}/api/v1/ws", nginx.addr).into_client_request().unwrap();
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        req
+    };
+    let (mut first, _) = tokio_tungstenite::connect_async(ws_to(&on_a[0])).await.unwrap();
+    assert_eq!(recv(&mut first).await["servers"][0]["port"], port_a, "the first fills its instance");
+    // Full, that instance answers the second upgrade 503 at once, and nginx tries the other.
+    let direct =
+        c.get(format!("http://{http_a}/api/v1/ws")).header("connection", "upgrade").header("upgrade", "websocket");
+    let direct = direct.header("sec-websocket-version", "13").header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    let refused = direct.send().await.unwrap();
+    assert_eq!((refused.status().as_u16(), refused.headers()["retry-after"].to_str().unwrap()), (503, "2"));
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "gateway_full");
+    let (mut second, _) = tokio_tungstenite::connect_async(ws_to(&on_a[1])).await.unwrap();
+    assert_eq!(recv(&mut second).await["servers"][0]["port"], port_b, "served by the other instance");
+    send(&mut second, json!({"type": "exchange", "id": "s", "protocol": "udp", "message": "elsewhere"})).await;
+    assert_eq!(collect(&mut second, "s").await.1["reply"], "ELSEWHERE");
+    drop((first, second, nginx, a, b));
 }

@@ -53,6 +53,8 @@ async fn udp_and_tcp_exchanges_stream_a_timeline_then_one_reply() {
     assert_eq!(end["type"], "reply");
     assert_eq!(end["reply"], "HELLO STRASSE");
     assert!(end["elapsed_us"].as_u64().unwrap() > 0);
+    // Named although nothing was captured (capture is off here), so the page can share it.
+    assert!(end["exchange"].as_str().is_some_and(|n| n.starts_with('x')), "{end}");
     let ops: Vec<(&str, &str)> =
         events.iter().map(|e| (e["side"].as_str().unwrap(), e["op"].as_str().unwrap())).collect();
     for step in [("client", "sendto"), ("server", "recvfrom"), ("server", "sendto"), ("client", "recvfrom")] {

@@ -72,3 +72,29 @@ async fn the_websocket_cap_counts_the_forwarded_client() {
     assert_eq!(r.status(), 429);
     g.stop().await;
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_a_listed_proxy_says_https() {
+    let c = reqwest::Client::new();
+    let cookie = |r: &reqwest::Response| {
+        let set = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned());
+        set.into_iter().find(|v| v.starts_with("socketlab_session=")).expect("a session cookie")
+    };
+    let g = start(|cfg| cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let page = c.get(g.url("/")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert!(cookie(&page).ends_with("; Secure"), "{}", cookie(&page));
+    let page = c.get(g.url("/")).header("x-forwarded-proto", "http").send().await.unwrap();
+    assert!(!cookie(&page).contains("Secure"), "{}", cookie(&page));
+    let mut req = format!("ws://{}/api/v1/ws", g.http).into_client_request().unwrap();
+    req.headers_mut().insert("forwarded", "for=198.51.100.1;proto=https".parse().unwrap());
+    let (_ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let set = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("socketlab_session=") && set.ends_with("; Secure"), "{set}");
+    g.stop().await;
+
+    // From a peer that is not a listed proxy, the header is the client's word.
+    let g = start(|_| {}).await;
+    let page = c.get(g.url("/")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert!(!cookie(&page).contains("Secure"), "{}", cookie(&page));
+    g.stop().await;
+}

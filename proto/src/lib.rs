@@ -5,6 +5,7 @@
 //! time as an argument, so every rule is tested deterministically.
 
 pub mod check;
+pub mod errors;
 pub mod event;
 pub mod impair;
 pub mod infer;

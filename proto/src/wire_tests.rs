@@ -55,6 +55,11 @@ fn error_codes_match_their_wire_names() {
         ErrorCode::GatewayFull,
         ErrorCode::ShuttingDown,
         ErrorCode::SessionClosed,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::UnknownClass,
+        ErrorCode::NameTaken,
+        ErrorCode::ClassClosed,
         ErrorCode::Internal,
     ] {
         let json = serde_json::to_string(&code).expect("serializes");

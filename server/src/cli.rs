@@ -49,6 +49,32 @@ pub enum Command {
     Serve(Box<crate::config::Settings>),
     /// Grade a student's server or client against the lesson, item by item.
     Check(crate::check::CheckArgs),
+    /// Manage classes: `socketlab class create "Networks 101"`.
+    #[command(subcommand)]
+    Class(ClassCommand),
+}
+
+/// `class` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// Create a class; prints its join code and the instructor's link (keep that private).
+    Create(ClassCreateArgs),
+}
+
+/// `class create` flags: the store the gateways use.
+#[derive(Debug, Args)]
+pub struct ClassCreateArgs {
+    /// The class's name, 1 to 40 characters.
+    pub name: String,
+    /// Directory of the embedded SQLite store, as given to `serve`.
+    #[arg(long, env = "SOCKETLAB_DATA_DIR", default_value = "socketlab-data")]
+    pub data_dir: std::path::PathBuf,
+    /// The PostgreSQL URL the gateways share, as given to `serve`.
+    #[arg(long, env = "SOCKETLAB_DATABASE")]
+    pub database: Option<String>,
+    /// The gateway's public host name, to print the link in full.
+    #[arg(long, env = "SOCKETLAB_PUBLIC_NAME")]
+    pub public_name: Option<String>,
 }
 
 /// Flags every server shares.
@@ -173,6 +199,10 @@ pub enum CliError {
     Stdin(std::io::Error),
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
+    #[error(transparent)]
+    Store(#[from] crate::db::StoreError),
+    #[error("cannot create the class: {0}")]
+    Class(String),
 }
 
 impl CliError {
@@ -197,7 +227,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::TcpClient(a) => tcp_client(a).await,
         Command::Serve(a) => Ok(crate::gateway::serve(*a, cancel).await?),
         Command::Check(a) => Ok(crate::check::run(a).await?),
+        Command::Class(ClassCommand::Create(a)) => class_create(a).await,
     }
+}
+
+async fn class_create(a: ClassCreateArgs) -> Result<(), CliError> {
+    if a.database.as_deref().is_some_and(|u| !crate::db::is_postgres_url(u)) {
+        return Err(crate::db::StoreError::Url.into());
+    }
+    let store = crate::db::open(&a.data_dir, a.database.as_deref()).await?;
+    let signer = crate::gateway::classes::signer_of(store.as_ref()).await?;
+    let created = crate::gateway::classes::create_class(store.as_ref(), &signer, &a.name).await;
+    store.close().await?;
+    let c = created.map_err(|e| CliError::Class(e.message))?;
+    println!("class {:?} created", c.name);
+    println!("join code:       {}", c.join_code);
+    println!("class id:        {}", c.id);
+    println!("instructor link: {}", c.instructor_url);
+    if let Some(host) = &a.public_name {
+        println!("                 https://{host}{}", c.instructor_url);
+    }
+    println!("keep the instructor link private: its key is the class's instructor secret");
+    Ok(())
 }
 
 async fn udp_server(a: UdpServerArgs, cancel: CancellationToken) -> Result<(), CliError> {

@@ -46,6 +46,7 @@ pub mod range {
     pub const WORKER_THREADS: RangeInclusive<u64> = 1..=1024;
     pub const SAVED_MAX_BYTES: RangeInclusive<u64> = 1024..=67_108_864;
     pub const SAVED_DAYS: RangeInclusive<u64> = 1..=36_500;
+    pub const STUDENT_SESSION_DAYS: RangeInclusive<u64> = 1..=3_650;
 }
 
 /// A clap value parser that accepts only `r`.
@@ -149,6 +150,16 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_SAVED_DAYS", value_parser = within::<u64>(range::SAVED_DAYS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_days: Option<u64>,
+    /// How long a student's class cookie is accepted after joining or resuming, in days
+    /// [default: 180] [range: 1-3650].
+    #[arg(long, env = "SOCKETLAB_STUDENT_SESSION_DAYS", value_parser = within::<u64>(range::STUDENT_SESSION_DAYS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student_session_days: Option<u64>,
+    /// The operator's token: `Authorization: Bearer <token>` may create classes over HTTP
+    /// (without it, only `socketlab class create` creates them).
+    #[arg(long, env = "SOCKETLAB_INSTRUCTOR_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructor_token: Option<String>,
     /// A TOML file with any of these settings (names in snake_case; unknown names are an error).
     #[arg(long, env = "SOCKETLAB_CONFIG")]
     #[serde(skip)]
@@ -311,7 +322,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 22] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 23] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -336,6 +347,7 @@ impl Settings {
             ("saved_max_bytes", n(self.saved_max_bytes), range::SAVED_MAX_BYTES),
             ("saved_days", self.saved_days, range::SAVED_DAYS),
             ("worker_threads", n(self.worker_threads), range::WORKER_THREADS),
+            ("student_session_days", self.student_session_days, range::STUDENT_SESSION_DAYS),
         ]
     }
 

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod check;
+pub mod class;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -349,12 +349,19 @@ test("a 3,000-character message without spaces wraps or elides everywhere", asyn
 
 test("the page reconnects by itself after the gateway restarts", async () => {
   const port = new URL(gw.url).port;
+  await send("before restart", "UDP");
+  await reply().getByText("BEFORE RESTART").waitFor({ timeout: WAIT });
   assert.equal(await stopGateway(gw), 0);
   await page.locator("#status", { hasText: "Reconnecting" }).waitFor({ timeout: WAIT });
   gw = await startGateway(`127.0.0.1:${port}`);
   await page.locator("#status", { hasText: "Connected" }).waitFor({ timeout: 20_000 });
   await send("back again", "UDP");
   await reply().getByText("BACK AGAIN").waitFor({ timeout: WAIT });
+  // The restarted gateway is another instance: it never kept the first exchange, and the page
+  // says so rather than asking it.
+  await page.getByRole("button", { name: /before restart/ }).click();
+  await reply().getByRole("button", { name: "Share" }).click();
+  await reply().getByText("does not keep this exchange, so it cannot be shared").waitFor({ timeout: WAIT });
   // While the gateway was down Chromium itself reports each refused WebSocket attempt; the
   // page threw nothing. Only those browser network reports are excused, nothing else.
   problems = problems.filter((p) => !/^console: WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/ws' failed/.test(p));

@@ -2,6 +2,7 @@
 //! and reading their output with deadlines so a hung peer fails a test instead of stalling it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod class;
 pub mod gateway;
 pub mod nginx;
 pub mod postgres;

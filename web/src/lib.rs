@@ -8,6 +8,7 @@ pub mod checks;
 pub mod code;
 pub mod detail;
 pub mod explain;
+pub mod frame;
 pub mod html;
 pub mod i18n;
 pub mod json;

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use socketlab_proto::check::Program;
-use socketlab_proto::wire::{Protocol, ServerMsg};
+use socketlab_proto::wire::Protocol;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
@@ -298,7 +298,7 @@ fn connect() {
     };
     let on_message = Closure::<dyn FnMut(Event)>::new(|e: Event| {
         let text = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string());
-        if let Some(frame) = text.and_then(|t| serde_json::from_str::<ServerMsg>(&t).ok()) {
+        if let Some(frame) = text.and_then(|t| crate::frame::parse(&t)) {
             dispatch(Msg::Frame(Box::new(frame)));
         }
     });

@@ -7,7 +7,8 @@
 
 use std::fmt::Write;
 
-use socketlab_proto::wire::{Protocol, ServerMsg, Target};
+use socketlab_proto::saved::SavedExchange;
+use socketlab_proto::wire::{ServerMsg, Target};
 use socketlab_proto::{Event, Op, Side};
 
 use crate::html::esc;
@@ -134,7 +135,9 @@ fn current(m: &Model) -> Option<&Exchange> {
 pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
     match msg {
         ShareMsg::Share { origin } => {
-            let Some(x) = current(m).filter(|_| !read_only(m)) else { return Vec::new() };
+            // One save at a time: its answer is matched to the exchange it was asked for.
+            let saving = matches!(m.share.link, Link::Saving { .. });
+            let Some(x) = current(m).filter(|_| !read_only(m) && !saving) else { return Vec::new() };
             let of = x.id.clone();
             let Some(name) = m.share.name(&of) else {
                 m.share.link = Link::Failed { of, key: "share_unnamed", detail: String::new() };
@@ -152,7 +155,6 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
             Vec::new()
         }
         ShareMsg::Open(id) => {
-            m.status = crate::model::Status::Connecting;
             if !is_id(&id) {
                 m.share.saved = Some(Saved::Missing);
                 return Vec::new();
@@ -167,8 +169,9 @@ pub fn update(m: &mut Model, msg: ShareMsg) -> Vec<Effect> {
 /// A request of sharing ended with `status` (0 when it never reached the gateway) and `body`.
 pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effect> {
     let ok = (200..300).contains(&status);
-    let reply = J::parse(body);
+    // Read only when needed: a saved exchange's body can be large, and serde reads it.
     let error = || {
+        let reply = J::parse(body);
         let e = reply.as_ref().map(|r| &r["error"]);
         let code = e.and_then(|e| e["code"].as_str()).unwrap_or_default().to_owned();
         let words = e.and_then(|e| e["message"].as_str()).map_or_else(|| format!("HTTP {status}"), str::to_owned);
@@ -178,7 +181,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
         Fetch::Save => {
             let Link::Saving { of, origin } = &m.share.link else { return Vec::new() };
             let (of, origin) = (of.clone(), origin.clone());
-            if let Some(path) = reply.as_ref().and_then(|r| r["url"].as_str()).filter(|_| ok) {
+            if let Some(path) = J::parse(body).filter(|_| ok).and_then(|r| r["url"].as_str().map(str::to_owned)) {
                 let url = format!("{origin}{path}");
                 m.share.link = Link::Copying { of, url: url.clone() };
                 return vec![Effect::Copy(url)];
@@ -196,7 +199,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
         Fetch::Saved => {
             let Some(Saved::Loading(id)) = &m.share.saved else { return Vec::new() };
             let id = id.clone();
-            let saved = match parse_saved(body) {
+            let saved = match crate::frame::saved(body) {
                 Some(s) if ok => {
                     let capture = s.capture;
                     m.exchanges = vec![exchange_of(s)];
@@ -214,46 +217,17 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
     Vec::new()
 }
 
-/// What the read-only view needs of `GET /api/v1/saved/{id}`'s body.
-struct Parsed {
-    id: String,
-    protocol: Protocol,
-    capture: bool,
-    events: Vec<Event>,
-}
-
-/// Reads a saved exchange. Its timeline goes through the very code that reads a check item's
-/// frame (the body becomes one, the item's other fields added in front; the rest are
-/// ignored), so the bundle holds one reader of timelines: a `Deserialize` of the body's own
-/// type would add a second, about 2.5 KB gzip of the 150 KB budget.
-fn parse_saved(body: &str) -> Option<Parsed> {
-    let doc = J::parse(body)?;
-    let rest = body.strip_prefix('{')?;
-    let item = r#""name":"","required":false,"verdict":"pass","points":0,"max_points":0,"reason":"","#;
-    let frame = format!(r#"{{"type":"check_item","id":"","item":{{{item}{rest}}}"#);
-    let Ok(ServerMsg::CheckItem { item, .. }) = serde_json::from_str(&frame) else { return None };
-    let protocol = match doc.text("protocol") {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        _ => return None,
-    };
-    Some(Parsed { id: item.id, protocol, capture: doc["capture"].is_true(), events: item.events })
-}
-
 /// A saved exchange as the page's own: the message and the reply are read off the client's
-/// calls (their previews), and the time from its first call to its last read.
-fn exchange_of(s: Parsed) -> Exchange {
+/// calls (their previews). The time the gateway measured is not saved, so none is shown.
+fn exchange_of(s: SavedExchange) -> Exchange {
     let client = |e: &&Event, ops: &[Op]| e.side == Side::Client && ops.contains(&e.op) && e.bytes.unwrap_or(0) > 0;
     let message = s.events.iter().find(|e| client(e, &[Op::Send, Op::Sendto])).and_then(|e| e.preview.clone());
     let reads: Vec<&Event> = s.events.iter().filter(|e| client(e, &[Op::Recv, Op::Recvfrom])).collect();
-    let start = s.events.iter().find(|e| e.side == Side::Client).map_or(0, |e| e.t_us);
-    let outcome = match reads.last() {
-        Some(last) => Outcome::Reply {
-            text: reads.iter().filter_map(|e| e.preview.as_deref()).collect(),
-            elapsed_us: last.t_us.saturating_sub(start),
-        },
-        // No reply reached the client; the Reply region says so in the read-only view.
-        None => Outcome::Lost,
+    // With no reply read, the Reply region of the read-only view says none reached the client.
+    let outcome = if reads.is_empty() {
+        Outcome::Lost
+    } else {
+        Outcome::Reply { text: reads.iter().filter_map(|e| e.preview.as_deref()).collect(), elapsed_us: 0 }
     };
     Exchange {
         id: s.id,
@@ -333,17 +307,21 @@ pub fn banner(m: &Model) -> String {
     out
 }
 
-/// The Reply region of the read-only view when no reply reached the client; `None` otherwise,
-/// where the live page's Reply region fits.
+/// The Reply region of the read-only view (`None` on the live page): the reply the client read,
+/// or that none reached it.
 pub fn reply(m: &Model) -> Option<String> {
     if !read_only(m) {
         return None;
     }
-    match m.shown().first() {
-        Some(x) if x.outcome != Outcome::Lost => None,
-        Some(_) => Some(format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "saved_no_reply")))),
-        None => Some(String::new()),
-    }
+    Some(match m.shown().first().map(|x| (x, &x.outcome)) {
+        Some((x, Outcome::Reply { text, .. })) => format!(
+            "<p class=\"answer\"><span class=\"proto\">{}</span> <output class=\"reply-text\">{}</output></p>",
+            x.protocol.as_str().to_ascii_uppercase(),
+            esc(text)
+        ),
+        Some(_) => format!("<p class=\"hint\">{}</p>", esc(t(m.lang, "saved_no_reply"))),
+        None => String::new(),
+    })
 }
 
 /// The status badge of the read-only view, which has no connection to show.

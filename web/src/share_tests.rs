@@ -124,13 +124,16 @@ fn nothing_to_share_before_the_end_without_a_name_or_on_another_exchange() {
         0,
     );
     assert!(!panel(&m).contains("Saving…"), "{}", panel(&m));
+    assert!(press(&mut m).is_empty(), "the first save is still on its way");
+    fetched(&mut m, Fetch::Save, 429, r#"{"error":{"code":"rate_limited","message":"slow"}}"#);
+    assert!(matches!(&m.share.link, Link::Failed { of, .. } if of == "e1"), "the answer goes to its own exchange");
     assert_eq!(
         press(&mut m)[0],
         Effect::Fetch { url: "/api/v1/saved".into(), body: Some(r#"{"exchange":"x2-cd"}"#.into()), then: Fetch::Save }
     );
     // A late clipboard answer without a copy in progress changes nothing.
     assert!(share(&mut m, ShareMsg::Copied(true)).is_empty());
-    assert!(matches!(m.share.link, Link::Saving { .. }));
+    assert!(matches!(&m.share.link, Link::Saving { of, .. } if of == "e2"));
 }
 
 #[test]
@@ -173,8 +176,10 @@ fn a_saved_exchange_is_shown_read_only_and_steps_like_a_live_one() {
     assert_eq!((m.view, m.steps()), (View::Exchange(0), 5));
     let x = &m.exchanges[0];
     assert_eq!((x.message.as_str(), x.protocol), ("hi", Protocol::Udp));
-    assert_eq!(x.outcome, Outcome::Reply { text: "HI".into(), elapsed_us: 1500 });
-    assert_eq!(reply(&m), None, "the live Reply region shows the reply");
+    assert_eq!(x.outcome, Outcome::Reply { text: "HI".into(), elapsed_us: 0 });
+    let answer = reply(&m).expect("the read-only Reply region");
+    assert!(answer.contains(">UDP</span> <output class=\"reply-text\">HI</output></p>"), "{answer}");
+    assert!(!answer.contains(" ms"), "the gateway's time is not saved, so none is made up: {answer}");
     m.update(Msg::Step(1), 0);
     m.update(Msg::Step(1), 0);
     assert_eq!(m.step, 2);
@@ -184,6 +189,9 @@ fn a_saved_exchange_is_shown_read_only_and_steps_like_a_live_one() {
     assert!(html.contains("href=\"/api/v1/saved/AbCdEfGh12345678/pcapng\""), "{html}");
     assert!(html.contains("<a class=\"live-link\" href=\"/\">Open the live playground</a>"), "{html}");
     assert_eq!(panel(&m), "", "no Share button on a shared exchange");
+    assert!(m.update(Msg::ToggleLang, 0).is_empty(), "no labs to fetch in the other language");
+    assert!(banner(&m).contains("已保存的交换，只读"));
+    m.update(Msg::ToggleLang, 0);
     assert!(press(&mut m).is_empty());
     let effects = m.update(Msg::Send { protocol: Protocol::Udp, message: "x".into() }, 0);
     assert!(effects.is_empty() && m.exchanges.len() == 1, "nothing is sent from the read-only view");

@@ -166,7 +166,8 @@ impl Model {
             }
             Msg::ToggleLang => {
                 self.lang = self.lang.other();
-                crate::labs::relang(self)
+                // The read-only view has no Labs region to fetch again.
+                if crate::share::read_only(self) { Vec::new() } else { crate::labs::relang(self) }
             }
             Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
                 crate::share::fetched(self, then, status, &body)

@@ -44,6 +44,10 @@ pub struct Config {
     pub saved_max_bytes: usize,
     /// How long a saved exchange is kept.
     pub saved_age: Duration,
+    /// How long a student's class cookie is accepted.
+    pub student_session: Duration,
+    /// The operator's token for creating classes over HTTP; `None` turns that off.
+    pub instructor_token: Option<String>,
     pub limits: Limits,
     /// The servers checks may reach, by name; no request can name any other address.
     pub targets: std::collections::BTreeMap<String, SocketAddr>,
@@ -85,6 +89,8 @@ impl Default for Config {
             database: None,
             saved_max_bytes: 1_048_576,
             saved_age: Duration::from_secs(90 * 86_400),
+            student_session: Duration::from_secs(180 * 86_400),
+            instructor_token: None,
             limits: Limits {
                 max_message_bytes: 8192,
                 max_frame_bytes: 64 * 1024,
@@ -142,6 +148,10 @@ impl Settings {
             database: self.database.or(d.database),
             saved_max_bytes: self.saved_max_bytes.unwrap_or(d.saved_max_bytes),
             saved_age: self.saved_days.map_or(d.saved_age, |days| Duration::from_secs(days * 86_400)),
+            student_session: self
+                .student_session_days
+                .map_or(d.student_session, |days| Duration::from_secs(days * 86_400)),
+            instructor_token: self.instructor_token.or(d.instructor_token).filter(|t| !t.is_empty()),
             limits: Limits {
                 max_message_bytes: self.max_message_bytes.unwrap_or(l.max_message_bytes),
                 max_frame_bytes: self.max_frame_bytes.unwrap_or(l.max_frame_bytes),

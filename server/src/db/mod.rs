@@ -7,9 +7,10 @@
 //! else. The queries are plain strings, not sqlx's macros: no database is needed at build time,
 //! and the one test suite (`tests/store.rs`) runs every query against both backends.
 //!
-//! Only saved exchanges (permalinks) live here today. The schema is laid out for what follows:
-//! every row has a text id and a Unix-millisecond time, and a saved exchange has an `owner`,
-//! which classes, students, lab progress and check results will key on.
+//! Saved exchanges (permalinks) are this trait's own; classes, their students, lab progress,
+//! check results and the signing key are `class.rs`'s [`ClassStore`], which every store is too.
+//! Every row has a text id and a Unix-millisecond time; a student's saved exchanges carry the
+//! student's id as their `owner`.
 
 /// Writes a backend's `Store` impl. The queries are the same on both backends but for their
 /// placeholders (`?` or `$1`); sqlx's generic executor bounds would outweigh the few lines the
@@ -66,6 +67,8 @@ macro_rules! sql_store {
     };
 }
 
+#[macro_use]
+pub mod class;
 mod postgres;
 mod sqlite;
 
@@ -78,6 +81,7 @@ use std::sync::Arc;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+pub use self::class::{Class, ClassStore, Notify};
 pub use self::postgres::Postgres;
 pub use self::sqlite::Sqlite;
 
@@ -131,7 +135,7 @@ impl Saved {
 }
 
 /// The store: one trait, two backends, the same behaviour (checked by one test suite).
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: ClassStore + Notify + Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Keeps `saved`; [`StoreError::Taken`] when its id is already used.

@@ -11,8 +11,10 @@ use super::StoreError;
 const BACKEND: &str = "postgres";
 
 /// Migrations, in order: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "saved exchange", include_str!("../../migrations/postgres/0001_saved_exchange.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "saved exchange", include_str!("../../migrations/postgres/0001_saved_exchange.sql")),
+    (2, "classes", include_str!("../../migrations/postgres/0002_classes.sql")),
+];
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -47,3 +49,36 @@ sql_store!(
              WHERE id = $1 AND created_ms >= $2",
     delete: "DELETE FROM saved_exchange WHERE created_ms < $1",
 );
+
+class_store!(Postgres, numbered: true);
+
+impl super::Notify for Postgres {
+    fn notify<'a>(&'a self, payload: &'a str) -> super::Fut<'a, bool> {
+        Box::pin(async move {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::class::CHANNEL)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+            Ok(true)
+        })
+    }
+
+    fn listen(&self) -> super::Fut<'_, Option<super::class::Payloads>> {
+        Box::pin(async move {
+            use futures_util::StreamExt;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+            listener.listen(super::class::CHANNEL).await?;
+            let payloads = listener.into_stream().filter_map(|n| async move {
+                match n {
+                    Ok(n) => Some(n.payload().to_owned()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "class events: the PostgreSQL listener failed");
+                        None
+                    }
+                }
+            });
+            Ok(Some(Box::pin(payloads) as super::class::Payloads))
+        })
+    }
+}

@@ -15,8 +15,10 @@ const BACKEND: &str = "sqlite";
 const TRIES: u64 = 10;
 
 /// Migrations, in order: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "saved exchange", include_str!("../../migrations/sqlite/0001_saved_exchange.sql")),
+    (2, "classes", include_str!("../../migrations/sqlite/0002_classes.sql")),
+];
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -76,3 +78,16 @@ sql_store!(
              WHERE id = ? AND created_ms >= ?",
     delete: "DELETE FROM saved_exchange WHERE created_ms < ?",
 );
+
+class_store!(Sqlite, numbered: false);
+
+/// One process, one file: class events travel in process only.
+impl super::Notify for Sqlite {
+    fn notify<'a>(&'a self, _payload: &'a str) -> super::Fut<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+
+    fn listen(&self) -> super::Fut<'_, Option<super::class::Payloads>> {
+        Box::pin(async { Ok(None) })
+    }
+}

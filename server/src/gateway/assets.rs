@@ -12,11 +12,11 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=\"utf-8\"><title>socketlab
 
 /// Serves an embedded file, or the API's 404; the page comes with a session cookie when the
 /// browser has none.
-pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+pub async fn serve(super::proxy::Https(https): super::proxy::Https, uri: Uri, headers: HeaderMap) -> Response {
     let mut response = file(&uri).await;
     let html = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if html && response.status().is_success() {
-        super::session::ensure(&headers, response.headers_mut());
+        super::session::ensure(&headers, https, response.headers_mut());
     }
     response
 }
@@ -36,6 +36,6 @@ async fn file(uri: &Uri) -> Response {
 }
 
 /// The page itself, for a permalink (`/x/{id}`): the page reads the id from its address.
-pub async fn page(headers: HeaderMap) -> Response {
-    serve(Uri::from_static("/"), headers).await
+pub async fn page(https: super::proxy::Https, headers: HeaderMap) -> Response {
+    serve(https, Uri::from_static("/"), headers).await
 }

@@ -141,7 +141,8 @@ pub fn listed(state: &AppState) -> Vec<ListedTarget> {
     path = "/api/v1/checks",
     request_body = CheckRequest,
     responses(
-        (status = 200, description = "The check ran; `passed` says whether every required item passed", body = Report),
+        (status = 200, description = "The check ran; `passed` says whether every required item passed. With a class cookie, the score is recorded against the student", body = Report),
+        (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = ErrorBody),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
         (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = ErrorBody),
         (status = 413, description = "The body is too large (`too_large`)", body = ErrorBody),
@@ -159,6 +160,7 @@ pub async fn create_check(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
     browser: super::session::Browser,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let body = body.map_err(|e| {
@@ -176,5 +178,15 @@ pub async fn create_check(
     // Behind a listed proxy, the requester is the client it names.
     let check = admit(&state, &req, client)?;
     state.rate_limit(client, &browser)?;
-    Ok(Json(run(&state, check, &mut |_| {}).await?))
+    let who = super::classes::student(&state, &headers).await?;
+    let report = run(&state, check, &mut |_| {}).await?;
+    if let Some((student, _)) = &who {
+        record(&state, student, &report).await;
+    }
+    Ok(Json(report))
+}
+
+/// Records a check's score against a student of a class (REST and WebSocket alike).
+pub async fn record(state: &AppState, student: &crate::db::class::Student, report: &Report) {
+    super::classes::record_check(state, student, report.program.name(), report.score, report.max_score).await;
 }

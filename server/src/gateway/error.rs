@@ -39,11 +39,15 @@ impl ApiError {
             ErrorCode::RateLimited | ErrorCode::TooManyInFlight | ErrorCode::TooManyConnections => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ErrorCode::ObserveDisabled | ErrorCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ErrorCode::ObserveDisabled | ErrorCode::ForbiddenOrigin | ErrorCode::Forbidden | ErrorCode::ClassClosed => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NameTaken => StatusCode::CONFLICT,
             ErrorCode::ForbiddenHost => StatusCode::MISDIRECTED_REQUEST,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::NotFound | ErrorCode::UnknownClass => StatusCode::NOT_FOUND,
             ErrorCode::ConnectionRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::CaptureUnavailable | ErrorCode::ImpairmentUnavailable => StatusCode::CONFLICT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -70,6 +70,11 @@ impl Labs {
         Ok(Self { labs })
     }
 
+    /// Every lab, in the order the page lists them.
+    pub fn all(&self) -> &[Lab] {
+        &self.labs
+    }
+
     fn get(&self, id: &str) -> Result<&Lab, ApiError> {
         self.labs
             .iter()
@@ -160,12 +165,14 @@ pub struct LabCheckRequest {
     ),
     request_body = LabCheckRequest,
     responses(
-        (status = 200, description = "Each check, passed or not, with one sentence why", body = StepResult),
+        (status = 200, description = "Each check, passed or not, with one sentence why; with a class cookie, a passed step is recorded against the student", body = StepResult),
+        (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = socketlab_proto::wire::ErrorBody),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = socketlab_proto::wire::ErrorBody),
         (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = socketlab_proto::wire::ErrorBody),
         (status = 404, description = "No such lab or step (`not_found`)", body = socketlab_proto::wire::ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = socketlab_proto::wire::ErrorBody),
         (status = 422, description = "A field is invalid, or an exchange is not one this gateway ran and still keeps (`invalid_field`)", body = socketlab_proto::wire::ErrorBody),
+        (status = 500, description = "The store failed while recording a student's step (`internal`)", body = socketlab_proto::wire::ErrorBody),
     ),
     tag = "labs"
 )]
@@ -173,6 +180,7 @@ pub async fn check(
     State(state): State<Arc<AppState>>,
     UrlPath((id, step_id)): UrlPath<(String, String)>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<StepResult>, ApiError> {
     let invalid = |m: String| ApiError::new(ErrorCode::InvalidField, m);
@@ -201,8 +209,14 @@ pub async fn check(
         })?;
         kept.push((name.as_str(), events));
     }
+    // A student's cookie (a bad one is refused before anything is evaluated) records the pass.
+    let who = super::classes::student(&state, &headers).await?;
     let timelines: Vec<Timeline<'_>> = kept.iter().map(|(n, e)| Timeline { exchange: n, events: e }).collect();
-    Ok(Json(check_step(step, &timelines, &req.answers, lang(query.as_deref()))))
+    let result = check_step(step, &timelines, &req.answers, lang(query.as_deref()));
+    if result.passed {
+        super::classes::record_step(&state, who.as_ref(), &lab.id, &step.id, &req.answers).await?;
+    }
+    Ok(Json(result))
 }
 
 #[cfg(test)]

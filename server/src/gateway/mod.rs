@@ -8,6 +8,8 @@
 
 mod assets;
 mod checks;
+mod class_events;
+pub mod classes;
 mod collect;
 mod edge;
 pub mod error;
@@ -15,9 +17,11 @@ mod exchange;
 mod health;
 mod hosted;
 mod hub;
+mod instructor;
 mod labs;
 mod limits;
 mod listener;
+mod me;
 mod metrics;
 mod openapi;
 mod pool;
@@ -94,6 +98,7 @@ pub struct AppState {
     store: Store,
     db: std::sync::OnceLock<Arc<dyn crate::db::Store>>,
     labs: labs::Labs,
+    classes: classes::Classes,
     udp_pool: pool::UdpPool,
     /// What the hosted UDP server does to chosen clients' next datagram.
     udp_impair: Arc<UdpTable>,
@@ -226,6 +231,7 @@ impl Gateway {
             store: Store::new(config.store_exchanges, config.store_age),
             db: std::sync::OnceLock::new(),
             labs,
+            classes: classes::Classes::default(),
             udp_pool: pool::UdpPool::default(),
             udp_impair: Arc::new(UdpTable::default()),
             impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
@@ -304,6 +310,7 @@ impl Gateway {
             });
         }
         saved::start_pruning(&state);
+        class_events::start_listening(&state);
         servers.close();
 
         let app = router(Arc::clone(&state));
@@ -348,6 +355,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .merge(saved::routes(&state))
         .merge(labs::routes(&state))
+        .merge(classes::routes(&state))
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))

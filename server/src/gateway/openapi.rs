@@ -7,7 +7,8 @@
 //! given, and not empty, as a `oneOf`, and the rule that only TCP takes the `iterative`
 //! target and `hold_ms`, as an `allOf`. And `CheckRequest` names the programs the gateway
 //! checks and the targets this operator listed, so the document of each gateway says which
-//! checks it takes; the longest `impair.delay_ms` is the one its exchange timeout allows. This module depends on `rest.rs`, `checks.rs` and `labs.rs` for the annotations;
+//! checks it takes; the longest `impair.delay_ms` is the one its exchange timeout allows. This module depends on `rest.rs`, `checks.rs`, `labs.rs`, `saved.rs` and the class
+//! modules (`classes.rs`, `me.rs`, `instructor.rs`, `class_events.rs`) for the annotations;
 //! nothing depends on it but the router.
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use socketlab_proto::wire::{
 };
 use utoipa::OpenApi;
 
-use super::{AppState, checks, labs, rest, saved};
+use super::{AppState, checks, class_events, classes, instructor, labs, me, rest, saved};
 use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
 
 #[derive(OpenApi)]
@@ -46,6 +47,17 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         labs::list,
         labs::lab,
         labs::check,
+        classes::create,
+        classes::join,
+        me::me,
+        me::resume,
+        instructor::dashboard,
+        instructor::student,
+        instructor::grades_csv,
+        instructor::close,
+        instructor::remove,
+        instructor::session,
+        class_events::events,
         openapi,
         ws
     ),
@@ -83,7 +95,21 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         socketlab_labs::view::ActionView,
         socketlab_labs::StepResult,
         socketlab_labs::CheckResult,
-        socketlab_labs::eval::At
+        socketlab_labs::eval::At,
+        classes::CreateClass,
+        classes::Created,
+        classes::JoinRequest,
+        classes::Joined,
+        classes::ClassRef,
+        classes::StudentRef,
+        me::Work,
+        me::StepDoneView,
+        me::CheckView,
+        me::SavedView,
+        instructor::Dashboard,
+        instructor::ClassInfo,
+        crate::class::grades::Row,
+        crate::class::grades::Mark
     ))
 )]
 struct ApiDoc;
@@ -178,6 +204,10 @@ pub fn document(targets: &[&str], clients: bool, max_delay: u64) -> Value {
     }
     if let Some(request) = doc.pointer_mut("/components/schemas/CheckRequest").and_then(Value::as_object_mut) {
         request.insert("oneOf".into(), one_check(targets, clients));
+    }
+    // Class secrets and the operator's token travel as `Authorization: Bearer`.
+    if let Some(components) = doc.pointer_mut("/components").and_then(Value::as_object_mut) {
+        components.insert("securitySchemes".into(), json!({"bearer": {"type": "http", "scheme": "bearer"}}));
     }
     doc
 }
@@ -282,7 +312,7 @@ mod tests {
     fn every_operation_documents_the_edge_and_the_message_rule_is_a_one_of() {
         let doc = document(&["my-server"], false, max_delay_ms(2000));
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 14, "{:?}", paths.keys());
+        assert_eq!(paths.len(), 24, "{:?}", paths.keys());
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
                 for status in ["408", "413", "421"] {

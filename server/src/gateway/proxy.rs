@@ -6,6 +6,9 @@
 //! The headers are read from the right, the end the nearest proxy appended: each hop that is
 //! itself a listed proxy is skipped, and the first that is not is the client. Addresses a
 //! client wrote further left are never reached, so it cannot choose its own address.
+//!
+//! Whether the browser used HTTPS (so its cookie can be `Secure`) is likewise believed only
+//! from a listed proxy: the nearest one's `Forwarded: proto=` or `X-Forwarded-Proto`.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -109,6 +112,39 @@ pub fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr 
     client
 }
 
+/// Whether a listed proxy says the browser came over HTTPS (the nearest proxy's word: the last
+/// `Forwarded` element's `proto`, or else the last `X-Forwarded-Proto` value).
+pub fn https(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> bool {
+    if !trusted.iter().any(|c| c.contains(peer)) {
+        return false;
+    }
+    let last = |name: &str| {
+        let values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+        values.flat_map(|v| v.split(',')).map(str::trim).next_back().map(str::to_owned)
+    };
+    let proto = match last("forwarded") {
+        Some(element) => element.split(';').find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            key.trim().eq_ignore_ascii_case("proto").then(|| value.trim().trim_matches('"').to_owned())
+        }),
+        None => last("x-forwarded-proto"),
+    };
+    proto.is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// Whether the browser came over HTTPS, by [`https`], as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct Https(pub bool);
+
+impl FromRequestParts<Arc<AppState>> for Https {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Infallible> {
+        let peer = parts.extensions.get::<ConnectInfo<Peer>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.addr.ip());
+        Ok(Self(https(&state.config.trusted_proxies, peer, &parts.headers)))
+    }
+}
+
 /// The client's address as an extractor, for the routes that spend a limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Client(pub IpAddr);
@@ -185,5 +221,32 @@ mod tests {
             assert_eq!(client_ip(&trusted, ip(peer), &h(headers)), ip(want), "{peer} {headers:?}");
         }
         assert_eq!(client_ip(&[], ip("127.0.0.1"), &h(&[("x-forwarded-for", "198.51.100.1")])), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn https_is_believed_only_from_a_listed_proxy_and_its_own_hop() {
+        let trusted: Vec<Cidr> = vec!["127.0.0.1".parse().expect("valid")];
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.append(*k, v.parse().expect("header value"));
+            }
+            m
+        };
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
+            ("127.0.0.1", &[("x-forwarded-proto", "https")], true),
+            ("127.0.0.1", &[("x-forwarded-proto", "HTTPS")], true),
+            ("127.0.0.1", &[("x-forwarded-proto", "http")], false),
+            ("127.0.0.1", &[("x-forwarded-proto", "https, http")], false), // the nearest hop says http
+            ("127.0.0.1", &[("forwarded", "for=1.2.3.4;proto=https")], true),
+            ("127.0.0.1", &[("forwarded", "proto=https, for=1.2.3.4;proto=http")], false),
+            ("127.0.0.1", &[("forwarded", "for=1.2.3.4"), ("x-forwarded-proto", "https")], false),
+            ("127.0.0.1", &[], false),
+            ("203.0.113.5", &[("x-forwarded-proto", "https")], false), // not a listed proxy
+        ];
+        for (peer, headers, want) in cases {
+            assert_eq!(https(&trusted, ip(peer), &h(headers)), *want, "{peer} {headers:?}");
+        }
     }
 }

@@ -37,7 +37,7 @@ impl AppState {
         now_ms().saturating_sub(age)
     }
 
-    fn db(&self) -> Result<&Arc<dyn Store>, ApiError> {
+    pub(super) fn db(&self) -> Result<&Arc<dyn Store>, ApiError> {
         self.db.get().ok_or_else(|| ApiError::new(ErrorCode::Internal, "this gateway was started without a store"))
     }
 }
@@ -110,6 +110,7 @@ async fn prune(state: Arc<AppState>, store: Arc<dyn Store>) {
         (status = 201, description = "Saved; `url` is the page that shows it", body = SavedLink),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
         (status = 403, description = "A browser post from another site (`forbidden_origin`)", body = ErrorBody),
+        (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = ErrorBody),
         (status = 404, description = "No such exchange is kept on this instance (`not_found`)", body = ErrorBody),
         (status = 413, description = "The body, or the exchange with its capture, is too large (`too_large`)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
@@ -124,6 +125,7 @@ pub async fn save(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
     browser: super::session::Browser,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SavedLink>), ApiError> {
     let body = body.map_err(|e| match e.status() {
@@ -138,6 +140,7 @@ pub async fn save(
     })?;
     state.rate_limit(client, &browser)?;
     let store = state.db()?;
+    let who = super::classes::student(&state, &headers).await?;
     let now = std::time::Instant::now();
     let missing = || {
         ApiError::new(
@@ -165,7 +168,7 @@ pub async fn save(
         created_ms: now_ms(),
         events,
         pcapng,
-        owner: None,
+        owner: who.map(|(student, _)| student.id),
     };
     let cap = state.config.saved_max_bytes;
     if saved.bytes() > cap {

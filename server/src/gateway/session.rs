@@ -4,8 +4,8 @@
 //! for which buckets a request spends.
 //!
 //! The id is random and unguessable (the same CSPRNG ids as saved exchanges), set `HttpOnly`,
-//! `SameSite=Lax` and `Path=/` on the page's first load and on a WebSocket upgrade that came
-//! without one. The gateway keeps no table of ids it handed out: any well-shaped id gets its
+//! `SameSite=Lax` and `Path=/` (and `Secure` when a listed proxy says the browser used HTTPS)
+//! on the page's first load and on a WebSocket upgrade that came without one. The gateway keeps no table of ids it handed out: any well-shaped id gets its
 //! own bucket, which is why every bucket sits under its address's ceiling (`limits.rs`), so a
 //! script that makes up ids gains nothing past the ceiling. A request without a (well-shaped)
 //! cookie, such as a script's, is limited by its address as before.
@@ -48,18 +48,19 @@ impl SessionId {
     }
 }
 
-/// A new session and its `Set-Cookie` value, or `None` if the CSPRNG failed (the browser is
-/// then limited by its address, as a script is).
-pub fn new_session() -> Option<(SessionId, HeaderValue)> {
+/// A new session and its `Set-Cookie` value (`Secure` when the browser came over HTTPS), or
+/// `None` if the CSPRNG failed (the browser is then limited by its address, as a script is).
+pub fn new_session(https: bool) -> Option<(SessionId, HeaderValue)> {
     let id = crate::db::new_id().ok()?;
-    let cookie = HeaderValue::from_str(&format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")).ok()?;
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = HeaderValue::from_str(&format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}")).ok()?;
     Some((SessionId(id), cookie))
 }
 
 /// The request's session, or a new one whose cookie goes on the response.
-pub fn ensure(request: &HeaderMap, response: &mut HeaderMap) -> Option<SessionId> {
+pub fn ensure(request: &HeaderMap, https: bool, response: &mut HeaderMap) -> Option<SessionId> {
     SessionId::from_headers(request).or_else(|| {
-        let (id, cookie) = new_session()?;
+        let (id, cookie) = new_session(https)?;
         response.append(header::SET_COOKIE, cookie);
         Some(id)
     })
@@ -178,8 +179,8 @@ mod tests {
 
     #[test]
     fn a_new_cookie_is_random_http_only_lax_and_site_wide() {
-        let (id_a, a) = new_session().expect("a cookie");
-        let (id_b, b) = new_session().expect("a cookie");
+        let (id_a, a) = new_session(false).expect("a cookie");
+        let (id_b, b) = new_session(false).expect("a cookie");
         assert_ne!((&id_a, &a), (&id_b, &b));
         let text = a.to_str().expect("ascii");
         assert!(text.ends_with("; Path=/; HttpOnly; SameSite=Lax"), "{text}");
@@ -187,12 +188,14 @@ mod tests {
         assert!(back.is_some(), "a cookie made here is read back: {text}");
         assert_eq!(back, Some(id_a.clone()));
         let mut response = HeaderMap::new();
-        assert_eq!(ensure(&headers(&[text]), &mut response), Some(id_a), "a browser with a session keeps it");
+        assert_eq!(ensure(&headers(&[text]), true, &mut response), Some(id_a), "a browser with a session keeps it");
         assert!(response.is_empty());
-        let new = ensure(&headers(&["socketlab_affinity=x"]), &mut response).expect("a new session");
+        let new = ensure(&headers(&["socketlab_affinity=x"]), false, &mut response).expect("a new session");
         let set: Vec<_> = response.get_all(header::SET_COOKIE).iter().collect();
         assert_eq!(set.len(), 1);
         assert!(set[0].to_str().expect("ascii").starts_with(&format!("{COOKIE}={}", new.0)));
+        let (_, secure) = new_session(true).expect("a cookie");
+        assert!(secure.to_str().expect("ascii").ends_with("; SameSite=Lax; Secure"), "{secure:?}");
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityE
 
 use super::core::{Action, Gate, Input, SessionCore, Settings};
 use super::handshake::Socket;
+use crate::db::class::Student;
 use crate::gateway::AppState;
 use crate::gateway::checks::{self as gateway_checks, Admitted};
 use crate::gateway::error::ApiError;
@@ -48,6 +49,8 @@ const DRAIN_MAX: Duration = Duration::from_millis(500);
 struct Admission {
     state: Arc<AppState>,
     peer: SocketAddr,
+    /// The class student this browser's cookie named, whose checks are recorded.
+    student: Option<Arc<Student>>,
     /// This session's own bucket; the address's ceiling is shared.
     bucket: SessionLimiter,
     /// The browser's session, whose bucket its tabs and REST requests share.
@@ -56,14 +59,14 @@ struct Admission {
 
 impl Gate for Admission {
     type Prepared = exchange::Prepared;
-    type Check = Admitted;
+    type Check = (Admitted, Option<Arc<Student>>);
 
     fn prepare(&self, req: &ExchangeRequest) -> Result<exchange::Prepared, ApiError> {
         exchange::prepare(req, &self.state.config.limits)
     }
 
-    fn prepare_check(&self, req: &CheckRequest) -> Result<Admitted, ApiError> {
-        gateway_checks::admit(&self.state, req, self.peer.ip())
+    fn prepare_check(&self, req: &CheckRequest) -> Result<Self::Check, ApiError> {
+        Ok((gateway_checks::admit(&self.state, req, self.peer.ip())?, self.student.clone()))
     }
 
     fn rate_limit(&self, _now: std::time::Instant) -> Result<(), ApiError> {
@@ -82,6 +85,7 @@ pub async fn session(
     peer: SocketAddr,
     browser: Option<SessionId>,
     _guard: ConnectionGuard,
+    student: Option<Student>,
 ) {
     state.metrics.session_opened();
     tracing::debug!(%peer, "WebSocket opened");
@@ -92,11 +96,12 @@ pub async fn session(
         idle: Duration::from_millis(limits.idle_timeout_ms),
         session: Duration::from_millis(limits.session_timeout_ms),
         grace: Duration::from_millis(limits.exchange_timeout_ms.min(3000) + 200),
-        observe_all: state.config.observe_all,
+        // A class's student sees only their own exchanges: others' payloads are their work.
+        observe_all: state.config.observe_all && student.is_none(),
     };
     let limits = &state.config.limits;
     let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
-    let gate = Admission { state: Arc::clone(&state), peer, bucket, browser };
+    let gate = Admission { state: Arc::clone(&state), peer, bucket, browser, student: student.map(Arc::new) };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();
     let (progress, mut items) = mpsc::unbounded_channel();
@@ -179,7 +184,7 @@ fn feed<G: Gate>(core: &mut SessionCore<G>, frame: Option<Result<Message, WsErro
 
 /// Carries out the core's queued actions: frames are written and flushed once, exchanges
 /// started. Returns the close to send, if any, and whether the socket could be written.
-async fn carry_out<G: Gate<Prepared = exchange::Prepared, Check = Admitted>>(
+async fn carry_out<G: Gate<Prepared = exchange::Prepared, Check = (Admitted, Option<Arc<Student>>)>>(
     state: &Arc<AppState>,
     ws: &mut Socket,
     core: &mut SessionCore<G>,
@@ -233,7 +238,12 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
 
 /// Runs one check, sending each item on `progress` as it is graded, and returns its end: the
 /// report, or the error saying why there is none.
-async fn run_check(state: Arc<AppState>, c: Admitted, id: String, progress: Progress) -> (String, Vec<ServerMsg>) {
+async fn run_check(
+    state: Arc<AppState>,
+    (c, student): (Admitted, Option<Arc<Student>>),
+    id: String,
+    progress: Progress,
+) -> (String, Vec<ServerMsg>) {
     let mut on_item = |outcome: &check::ItemOutcome| {
         if let Some(item) = check::grade_item(c.program, outcome.clone()) {
             // The receiver lives as long as the session; a closed one has nobody to tell.
@@ -241,7 +251,12 @@ async fn run_check(state: Arc<AppState>, c: Admitted, id: String, progress: Prog
         }
     };
     let end = match gateway_checks::run(&state, c, &mut on_item).await {
-        Ok(report) => ServerMsg::CheckReport { id: id.clone(), report },
+        Ok(report) => {
+            if let Some(student) = &student {
+                gateway_checks::record(&state, student, &report).await;
+            }
+            ServerMsg::CheckReport { id: id.clone(), report }
+        }
         Err(e) => super::core::error(Some(id.clone()), e.code, e.message),
     };
     (id, vec![end])

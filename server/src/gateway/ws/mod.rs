@@ -1,7 +1,8 @@
 //! The WebSocket bridge at `/api/v1/ws`: JSON frames in, exchanges and timelines out.
 //!
-//! This file is the upgrade: it checks the origin and the per-address cap, answers the
-//! handshake and hands the socket to the session. The session is split in two: `core.rs`
+//! This file is the upgrade: it checks the origin and the caps (per address, and the gateway's
+//! in all, answered 503 `gateway_full` at once), starts the browser's session when it has
+//! none, answers the handshake and hands the socket to the session. The session is split in two: `core.rs`
 //! decides (which frame starts, refuses or ends which exchange, when and how the socket
 //! closes) and `io.rs` only moves frames and runs exchanges. The handshake is answered here
 //! rather than by axum's extractor so that the session owns the raw connection under the
@@ -65,14 +66,18 @@ pub async fn upgrade(
             )));
         }
     };
+    // A class's student (a bad cookie counts as none: the playground still works) has their
+    // checks recorded and observes only their own exchanges.
+    let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
     // gets one here.
     let mut cookie = axum::http::HeaderMap::new();
-    let browser = super::session::ensure(req.headers(), &mut cookie);
+    let https = super::proxy::https(&state.config.trusted_proxies, peer.addr.ip(), req.headers());
+    let browser = super::session::ensure(req.headers(), https, &mut cookie);
     let mut response =
-        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard));
+        upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard, student));
     response.headers_mut().extend(cookie);
     response
 }
