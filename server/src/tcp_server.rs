@@ -163,7 +163,9 @@ impl TcpServer {
             };
             let conn = Connection {
                 sock: tracer.socket(Role::Connection, Transport::Tcp),
-                local: stream.local_addr().unwrap_or(local),
+                // Bound to one address, the welcome socket's is every connection's: no
+                // getsockname per connection then.
+                local: if local.ip().is_unspecified() { stream.local_addr().unwrap_or(local) } else { local },
                 peer,
                 stream,
                 buffer: self.buffer,
@@ -332,7 +334,9 @@ impl Connection {
         let started = self.tracer.now_us();
         let mut extra = 0usize;
         let mut eof = false;
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would live in every connection's future, which is moved
+        // (copied) several times when its task is spawned, drained or not.
+        let mut scratch = vec![0u8; 4096];
         let deadline = tokio::time::sleep(DRAIN_WAIT);
         tokio::pin!(deadline);
         while extra < DRAIN_LIMIT {
