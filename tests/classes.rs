@@ -246,6 +246,8 @@ async fn three_students_work_and_the_instructor_grades_them() {
     assert_eq!(api.call(Method::DELETE, &path, As::Bearer(secret), None).await.status, 404);
     assert_eq!(api.get("/api/v1/me", As::Cookie(&cookies[0])).await.status, 401);
     assert_eq!(api.get(&resume, As::Nobody).await.status, 404);
+    let leave = api.call(Method::DELETE, "/api/v1/me", As::Cookie(&cookies[0]), None).await;
+    assert_eq!((leave.status, leave.cookie.as_deref()), (204, Some("socketlab_student=")), "the browser forgets it");
     let closed = api.post(&format!("/api/v1/classes/{class}/close"), As::Bearer(secret), json!({})).await;
     assert_eq!((closed.status, &closed.body), (200, &json!({"closed": true})));
     events.collect("closed", 1).await;
@@ -320,6 +322,7 @@ async fn http_creation_is_off_without_an_operator_token_and_every_route_is_docum
         ("/api/v1/classes", "post"),
         ("/api/v1/join", "post"),
         ("/api/v1/me", "get"),
+        ("/api/v1/me", "delete"),
         ("/resume/{token}", "get"),
         ("/api/v1/classes/{id}", "get"),
         ("/api/v1/classes/{id}/students/{student}", "get"),

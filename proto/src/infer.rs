@@ -8,7 +8,6 @@
 //! When both ends of a connection are on the timeline the sender's calls decide; when only one
 //! end is (a student's own client talking to a hosted server), the receiver's calls stand in.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use crate::event::{Event, Flag, Op, Role, Segment, Side, SocketRef, Transport};
@@ -35,20 +34,29 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
     calls.sort_by_key(|e| e.t_us);
 
     // Which ends of each conversation are on the timeline, and with which sockets.
-    let mut seen: HashMap<Key, HashMap<Side, SocketRef>> = HashMap::new();
+    // Lists, not hash maps: a timeline has a few conversations, and hashing would bring its
+    // tables into the browser's bundle for nothing.
+    let mut seen: Vec<(Key, Vec<(Side, SocketRef)>)> = Vec::new();
     for e in &calls {
         if let (Some(l), Some(p)) = (e.local, e.peer) {
             // accept() is called on the welcome socket, but the conversation is the
             // connection socket's.
             let sock = if e.op == Op::Accept { e.spawned.unwrap_or(e.socket) } else { e.socket };
             if sock.role != Role::Welcome {
-                seen.entry(key(e.socket.transport, l, p)).or_default().entry(e.side).or_insert(sock);
+                let k = key(e.socket.transport, l, p);
+                let i = seen.iter().position(|(s, _)| *s == k).unwrap_or_else(|| {
+                    seen.push((k, Vec::new()));
+                    seen.len() - 1
+                });
+                if !seen[i].1.iter().any(|(side, _)| *side == e.side) {
+                    seen[i].1.push((e.side, sock));
+                }
             }
         }
     }
 
     // Conversations whose packets were captured need none inferred.
-    let captured: HashSet<Key> = events
+    let captured: Vec<Key> = events
         .iter()
         .filter(|e| e.op == Op::Segment && !e.has(Flag::Inferred))
         .filter_map(|e| Some(key(e.socket.transport, e.local?, e.peer?)))
@@ -56,15 +64,26 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
 
     // When the server's accept() returned before the client's connect() did (the scheduler
     // decides), the handshake was already complete by then.
-    let mut accepted: HashMap<Key, u64> = HashMap::new();
+    let mut accepted: Vec<(Key, u64)> = Vec::new();
     for e in &calls {
         if let (Op::Accept, Some(l), Some(p)) = (e.op, e.local, e.peer) {
-            accepted.entry(key(e.socket.transport, l, p)).or_insert(e.t_us);
+            let k = key(e.socket.transport, l, p);
+            if !accepted.iter().any(|(a, _)| *a == k) {
+                accepted.push((k, e.t_us));
+            }
         }
     }
 
     let mut out: Vec<(u8, Event)> = Vec::with_capacity(events.len() * 2);
-    let mut fin_sent: HashSet<(Key, Side)> = HashSet::new();
+    let mut fin_sent: Vec<(Key, Side)> = Vec::new();
+    // Notes a FIN from `side`; false when one was noted already.
+    let mut first_fin = |k: Key, side: Side| {
+        let first = !fin_sent.contains(&(k, side));
+        if first {
+            fin_sent.push((k, side));
+        }
+        first
+    };
     for e in &calls {
         let (Some(local), Some(peer)) = (e.local, e.peer) else {
             out.push((1, (*e).clone()));
@@ -75,10 +94,10 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
             out.push((1, (*e).clone()));
             continue;
         }
-        let sides = seen.get(&k);
-        let observed = |side: Side| sides.is_some_and(|s| s.contains_key(&side));
+        let sides = seen.iter().find(|(s, _)| *s == k).map(|(_, sides)| sides.as_slice()).unwrap_or_default();
+        let observed = |side: Side| sides.iter().any(|(s, _)| *s == side);
         let sock = |side: Side| {
-            sides.and_then(|s| s.get(&side)).copied().unwrap_or(SocketRef {
+            sides.iter().find(|(s, _)| *s == side).map(|(_, r)| *r).unwrap_or(SocketRef {
                 id: 0,
                 role: match (side, e.socket.transport) {
                     (Side::Client, _) => Role::Client,
@@ -110,7 +129,7 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
                 if failed {
                     before.push(packet(false, "RST,ACK", 0, e.t_us));
                 } else {
-                    let done = accepted.get(&k).map_or(e.t_us, |&a| a.min(e.t_us));
+                    let done = accepted.iter().find(|(a, _)| *a == k).map_or(e.t_us, |&(_, a)| a.min(e.t_us));
                     before.push(packet(false, "SYN,ACK", 0, done));
                     before.push(packet(true, "ACK", 0, done));
                 }
@@ -126,13 +145,13 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
             (Transport::Tcp, Op::Recv) if !failed && !observed(other(e.side)) => {
                 if len > 0 {
                     before.push(packet(false, "PSH,ACK", len, e.t_us));
-                } else if fin_sent.insert((k, other(e.side))) {
+                } else if first_fin(k, other(e.side)) {
                     before.push(packet(false, "FIN,ACK", 0, e.t_us));
                     before.push(packet(true, "ACK", 0, e.t_us));
                 }
             }
             (Transport::Tcp, Op::Shutdown | Op::Close)
-                if e.socket.role != Role::Welcome && !failed && fin_sent.insert((k, e.side)) =>
+                if e.socket.role != Role::Welcome && !failed && first_fin(k, e.side) =>
             {
                 after.push(packet(true, "FIN,ACK", 0, e.t_us));
                 after.push(packet(false, "ACK", 0, e.t_us));

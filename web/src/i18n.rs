@@ -218,7 +218,8 @@ const TABLE: &[(&str, &str, &str)] = &[
 
 /// The text for `key` in `lang`; the key itself if it is missing, so a gap is visible.
 pub fn t(lang: Lang, key: &str) -> &str {
-    TABLE.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh }).unwrap_or(key)
+    let mut rows = TABLE.iter().chain(crate::class::TEXT);
+    rows.find(|(k, _, _)| *k == key).map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh }).unwrap_or(key)
 }
 
 /// Replaces each `{name}` in `template` with its value.
@@ -236,9 +237,10 @@ mod tests {
 
     #[test]
     fn every_key_has_both_languages_and_is_unique() {
-        for (i, (key, en, zh)) in TABLE.iter().enumerate() {
+        let all: Vec<_> = TABLE.iter().chain(crate::class::TEXT).collect();
+        for (i, (key, en, zh)) in all.iter().enumerate() {
             assert!(!en.is_empty() && !zh.is_empty(), "{key}");
-            assert!(TABLE[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
+            assert!(all[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
             let holes = |s: &str| s.matches('{').count();
             assert_eq!(holes(en), holes(zh), "{key}: both languages fill the same placeholders");
         }

@@ -28,6 +28,8 @@ pub enum Fetch {
     Save,
     /// `GET /api/v1/saved/{id}` (see `share`).
     Saved,
+    /// A request of the class region.
+    Class(crate::class::ClassFetch),
 }
 
 /// What can happen in the Labs region.

@@ -5,6 +5,7 @@
 //! DOM, and it only exists on `wasm32`.
 
 pub mod checks;
+pub mod class;
 pub mod code;
 pub mod detail;
 pub mod explain;

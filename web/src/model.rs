@@ -81,6 +81,7 @@ pub enum View {
 pub struct Model {
     pub lang: Lang,
     pub labs: crate::labs::Labs,
+    pub class: crate::class::Class,
     pub code_lang: CodeLang,
     pub status: Status,
     pub hello: Option<Hello>,
@@ -127,6 +128,7 @@ impl Default for Model {
             impair: None,
             labs: Default::default(),
             share: Default::default(),
+            class: Default::default(),
             next_id: 1,
         }
     }

@@ -21,6 +21,8 @@ use crate::model::Model;
 use crate::update::{Effect, Msg};
 use crate::{checks, detail, view};
 
+#[path = "render_class.rs"]
+mod class_dom;
 #[path = "render_share.rs"]
 mod share;
 
@@ -92,7 +94,7 @@ fn perform(app: &mut App, effect: Effect) {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
         }
         Effect::Fetch { url, body, then } => fetch(&url, body.as_deref(), then),
-        Effect::Copy(text) => share::copy(&text),
+        Effect::Copy(text, copier) => share::copy(&text, copier),
         Effect::Save(text) => {
             if let Ok(Some(store)) = w.local_storage() {
                 let _ = store.set_item(labs::STORE_KEY, &text);
@@ -108,10 +110,10 @@ fn fetch(url: &str, body: Option<&str>, then: Fetch) {
     let done = Closure::once_into_js(move || {
         let status = x.status().unwrap_or(0);
         let text = x.response_text().ok().flatten().unwrap_or_default();
-        dispatch(Msg::Lab(LabMsg::Fetched(then, status, text)));
+        dispatch(Msg::fetched(then, status, text));
     });
     xhr.set_onloadend(Some(done.unchecked_ref()));
-    if xhr.open(if body.is_some() { "POST" } else { "GET" }, url).is_ok() {
+    if xhr.open(crate::class::method(then, body.is_some()), url).is_ok() {
         let _ = xhr.set_request_header("content-type", "application/json");
         let _ = xhr.send_with_opt_str(body);
     }
@@ -146,6 +148,7 @@ pub fn start() {
         .and_then(|w| w.local_storage().ok().flatten())
         .and_then(|s| s.get_item(labs::STORE_KEY).ok().flatten());
     dispatch(Msg::Lab(LabMsg::Restore(stored.unwrap_or_default())));
+    class_dom::start();
 }
 
 fn listen(doc: &Document, id: &str, kind: &str, f: impl FnMut(Event) + 'static) {
@@ -231,6 +234,7 @@ fn wire(doc: &Document) {
     on_item(doc, "live-list", "data-live", Msg::OpenLive);
     wire_labs(doc);
     share::wire(doc);
+    class_dom::wire(doc);
     let keys = Closure::<dyn FnMut(Event)>::new(|e: Event| {
         let Some(key) = e.dyn_ref::<KeyboardEvent>() else {
             return;
@@ -371,6 +375,7 @@ fn render(app: &mut App) {
     set_html(doc, "live-list", &view::live(m));
     set_html(doc, "check-target", &checks::targets(m));
     set_html(doc, "check-items", &checks::panel(m));
+    class_dom::render(doc, m);
     set_html(doc, "lab-body", &labs::body(m));
     set_html(doc, "lab-result", &labs::result(m));
     // The answer boxes show what the model holds, so a redraw never loses what was typed.

@@ -11,7 +11,7 @@ use web_sys::{Document, HtmlInputElement};
 use super::{dispatch, on_item, set_html};
 use crate::model::Model;
 use crate::share::{self, ShareMsg};
-use crate::update::Msg;
+use crate::update::{Copier, Msg};
 
 /// A promise's callback.
 type Settled = Closure<dyn FnMut(JsValue)>;
@@ -38,24 +38,24 @@ pub(super) fn wire(doc: &Document) {
 }
 
 /// Asks the clipboard to take `text`; a page without the Clipboard API (an insecure context)
-/// or a refusal both end in `Copied(false)`, which leaves the link selected instead.
-pub(super) fn copy(text: &str) {
+/// or a refusal both end in `copier`'s `Copied(false)`, which leaves the link selected instead.
+pub(super) fn copy(text: &str, copier: Copier) {
     let Some(navigator) = web_sys::window().map(|w| w.navigator()) else { return };
     let api = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard")).unwrap_or(JsValue::UNDEFINED);
     if api.is_undefined() || api.is_null() {
-        dispatch_later(false);
+        dispatch_later(copier.copied(false));
         return;
     }
-    let done = Settled::new(|_| dispatch(Msg::Share(ShareMsg::Copied(true))));
-    let refused = Settled::new(|_| dispatch(Msg::Share(ShareMsg::Copied(false))));
+    let done = Settled::new(move |_| dispatch(copier.copied(true)));
+    let refused = Settled::new(move |_| dispatch(copier.copied(false)));
     let _ = navigator.clipboard().write_text(text).then2(&done, &refused);
     COPY.with(|c| *c.borrow_mut() = vec![done, refused]);
 }
 
 /// Reports a copy's end after the current message is done, as the clipboard itself would.
-fn dispatch_later(ok: bool) {
+fn dispatch_later(msg: Msg) {
     let Some(w) = web_sys::window() else { return };
-    let later = Closure::once_into_js(move || dispatch(Msg::Share(ShareMsg::Copied(ok))));
+    let later = Closure::once_into_js(move || dispatch(msg));
     let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(later.unchecked_ref(), 0);
 }
 

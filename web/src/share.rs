@@ -184,7 +184,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
             if let Some(path) = J::parse(body).filter(|_| ok).and_then(|r| r["url"].as_str().map(str::to_owned)) {
                 let url = format!("{origin}{path}");
                 m.share.link = Link::Copying { of, url: url.clone() };
-                return vec![Effect::Copy(url)];
+                return vec![Effect::Copy(url, crate::update::Copier::Share)];
             }
             let (code, detail) = error();
             let key = match (status, code.as_str()) {
@@ -212,7 +212,7 @@ pub fn fetched(m: &mut Model, then: Fetch, status: u16, body: &str) -> Vec<Effec
             };
             m.share.saved = Some(saved);
         }
-        Fetch::List | Fetch::Lab | Fetch::Check => {}
+        Fetch::List | Fetch::Lab | Fetch::Check | Fetch::Class(_) => {}
     }
     Vec::new()
 }

@@ -69,7 +69,7 @@ fn share_saves_then_copies_the_absolute_link_or_leaves_it_selected() {
         assert_eq!(effects, [save]);
         assert!(panel(&m).contains("Saving…") && panel(&m).contains(" disabled>"), "{}", panel(&m));
         let effects = fetched(&mut m, Fetch::Save, 201, r#"{"id":"Ab12","url":"/x/Ab12"}"#);
-        assert_eq!(effects, [Effect::Copy("http://127.0.0.1:8080/x/Ab12".into())]);
+        assert_eq!(effects, [Effect::Copy("http://127.0.0.1:8080/x/Ab12".into(), crate::update::Copier::Share)]);
         assert!(share(&mut m, ShareMsg::Copied(copied)).is_empty());
         let html = panel(&m);
         assert!(html.contains(state), "{html}");

@@ -8,6 +8,7 @@ use socketlab_proto::check::Program;
 use socketlab_proto::impair::Impair;
 use socketlab_proto::wire::{ClientMsg, Protocol, Scope, ServerMsg, Target};
 
+use crate::class::ClassMsg;
 use crate::code::CodeLang;
 use crate::labs::{Fetch, LabMsg};
 use crate::model::{Model, Status, View};
@@ -69,6 +70,18 @@ pub enum Msg {
     Lab(LabMsg),
     /// Sharing an exchange, or the read-only view of a shared one.
     Share(ShareMsg),
+    /// Something in the class region.
+    Class(ClassMsg),
+}
+
+impl Msg {
+    /// The message that carries a finished request's status and body to the region that asked.
+    pub fn fetched(then: Fetch, status: u16, body: String) -> Self {
+        match then {
+            Fetch::Class(what) => Self::Class(ClassMsg::Fetched(what, status, body)),
+            then => Self::Lab(LabMsg::Fetched(then, status, body)),
+        }
+    }
 }
 
 /// The impairment a control value names: `drop:syn_ack`, `delay_ms:500`, `duplicate`, or
@@ -97,12 +110,29 @@ pub enum Effect {
     /// Open a new WebSocket after this many milliseconds.
     Reconnect { after_ms: u32 },
     /// An HTTP request to the gateway: GET, or POST of a JSON `body`; its end comes back as
-    /// `LabMsg::Fetched(then, ..)`.
+    /// `Msg::fetched(then, ..)`.
     Fetch { url: String, body: Option<String>, then: Fetch },
     /// Keep the labs' progress in localStorage (under `labs::STORE_KEY`).
     Save(String),
-    /// Put this text on the clipboard; the end comes back as `ShareMsg::Copied`.
-    Copy(String),
+    /// Put this text on the clipboard; the end comes back to whoever asked.
+    Copy(String, Copier),
+}
+
+/// Who asked for a copy, and so hears how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copier {
+    Share,
+    Class,
+}
+
+impl Copier {
+    /// The message that says whether the clipboard took the text.
+    pub fn copied(self, ok: bool) -> Msg {
+        match self {
+            Self::Share => Msg::Share(ShareMsg::Copied(ok)),
+            Self::Class => Msg::Class(ClassMsg::Copied(ok)),
+        }
+    }
 }
 
 impl Model {
@@ -169,11 +199,18 @@ impl Model {
                 // The read-only view has no Labs region to fetch again.
                 if crate::share::read_only(self) { Vec::new() } else { crate::labs::relang(self) }
             }
+            // In a class the gateway keeps the progress, and a refused session means it ended.
+            Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, _)) if self.class.joined() => crate::class::expire(self),
             Msg::Lab(LabMsg::Fetched(then @ (Fetch::Save | Fetch::Saved), status, body)) => {
                 crate::share::fetched(self, then, status, &body)
             }
-            Msg::Lab(msg) => crate::labs::update(self, msg),
+            Msg::Lab(msg) => {
+                let mut effects = crate::labs::update(self, msg);
+                effects.retain(|e| !(self.class.joined() && matches!(e, Effect::Save(_))));
+                effects
+            }
             Msg::Share(msg) => crate::share::update(self, msg),
+            Msg::Class(msg) => crate::class::update(self, msg),
             Msg::Code(lang) => {
                 self.code_lang = lang;
                 Vec::new()

@@ -6,7 +6,8 @@
 //!   run of the benchmark harness, and 15 s of fuzzing per fuzz target.
 //! - `cargo xtask setup` only installs what the tests need.
 //! - `cargo xtask fuzz [--secs N]` runs every fuzz target for N seconds (see `fuzz.rs`).
-//! - `cargo xtask web` only builds the UI and reports the bundle's size.
+//! - `cargo xtask web` only builds the UI (the students' page and the instructor page) and
+//!   reports each bundle's size.
 //! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
 
 mod bench;
@@ -69,44 +70,67 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
-/// Compiles `web/` to wasm and runs wasm-bindgen's generator; returns the dist folder and the
-/// bundle's size, raw and gzip.
+/// The wasm bundles, by crate file name: the students' page and the instructor page.
+const BUNDLES: [(&str, &str); 2] = [("socketlab_web", "student page"), ("socketlab_instructor", "instructor page")];
+
+/// Compiles `web/` and `instructor/` to wasm and runs wasm-bindgen's generator on each; returns
+/// the dist folder and the students' bundle's size, raw and gzip.
 fn build_web() -> Result<(PathBuf, (usize, usize))> {
     ensure_wasm_target()?;
-    run(cargo().args(["build", "--package", "socketlab-web", "--target", WASM_TARGET, "--profile", "wasm-release"]))?;
-    let input = target_dir().join(WASM_TARGET).join("wasm-release").join("socketlab_web.wasm");
+    run(cargo().args([
+        "build",
+        "--package",
+        "socketlab-web",
+        "--package",
+        "socketlab-instructor",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        "wasm-release",
+    ]))?;
     let dist = target_dir().join("web");
     let pkg = dist.join("pkg");
     if pkg.exists() {
         std::fs::remove_dir_all(&pkg).with_context(|| format!("cannot clear {}", pkg.display()))?;
     }
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&input)
-        .web(true)?
-        .typescript(false)
-        .remove_name_section(true)
-        .remove_producers_section(true)
-        .generate(&pkg)
-        .with_context(|| format!("wasm-bindgen could not process {}", input.display()))?;
-    let size = report_size(&pkg)?;
-    Ok((dist, size))
+    let mut student = (0, 0);
+    for (stem, what) in BUNDLES {
+        let input = target_dir().join(WASM_TARGET).join("wasm-release").join(format!("{stem}.wasm"));
+        wasm_bindgen_cli_support::Bindgen::new()
+            .input_path(&input)
+            .web(true)?
+            .typescript(false)
+            .remove_name_section(true)
+            .remove_producers_section(true)
+            .generate(&pkg)
+            .with_context(|| format!("wasm-bindgen could not process {}", input.display()))?;
+        let size = report_size(&pkg, stem, what)?;
+        if stem == BUNDLES[0].0 {
+            student = size;
+        }
+    }
+    Ok((dist, student))
 }
 
-fn report_size(pkg: &Path) -> Result<(usize, usize)> {
+/// Prints and returns the size of one bundle's files in `pkg` (`{stem}.js`, `{stem}_bg.wasm`).
+fn report_size(pkg: &Path, stem: &str, what: &str) -> Result<(usize, usize)> {
     let (mut raw, mut gz) = (0usize, 0usize);
     for entry in std::fs::read_dir(pkg)? {
         let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        if name != format!("{stem}.js") && name != format!("{stem}_bg.wasm") {
+            continue;
+        }
         let bytes = std::fs::read(&path)?;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(&bytes)?;
         let zipped = enc.finish()?.len();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         println!("xtask: {name:<28} {:>8} bytes, {zipped:>7} gzip", bytes.len());
         raw += bytes.len();
         gz += zipped;
     }
     println!(
-        "xtask: wasm bundle {raw} bytes ({:.1} KB), {gz} bytes gzip ({:.1} KB)",
+        "xtask: {what} wasm bundle {raw} bytes ({:.1} KB), {gz} bytes gzip ({:.1} KB)",
         raw as f64 / 1024.0,
         gz as f64 / 1024.0
     );
@@ -118,8 +142,10 @@ fn browser_tests(env: &setup::Env) -> Result<()> {
     let bin = target_dir().join("debug").join("socketlab");
     let node = env.node_bin.as_ref().map_or_else(|| PathBuf::from("node"), |bin| bin.join("node"));
     run(Command::new(node)
-        .args(["--test", "--test-reporter=spec"])
+        // One file at a time: each starts its own gateway and browser on a small machine.
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .arg(dir.join("playground.test.mjs"))
+        .arg(dir.join("class.test.mjs"))
         .env("SOCKETLAB_BIN", &bin)
         .env("PATH", env.path())
         .current_dir(&dir))

@@ -106,6 +106,8 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("--database must be a postgres:// or postgresql:// URL")]
     Url,
+    #[error("no random bytes from the operating system: {0}")]
+    Random(#[from] getrandom::Error),
 }
 
 /// A saved exchange: what a permalink shows. Both backends read it with the same `FromRow`.

@@ -39,3 +39,16 @@ async fn file(uri: &Uri) -> Response {
 pub async fn page(https: super::proxy::Https, headers: HeaderMap) -> Response {
     serve(https, Uri::from_static("/"), headers).await
 }
+
+/// The instructor page, `/instructor/{class}`: it reads the class from its address and the
+/// class's secret from the fragment (`#key=`), which browsers never send, so the secret reaches
+/// no log; the page then sends it as a Bearer header.
+pub async fn instructor(https: super::proxy::Https, headers: HeaderMap) -> Response {
+    if !UI_BUILT {
+        return serve(https, Uri::from_static("/"), headers).await;
+    }
+    let mut response = serve(https, Uri::from_static("/instructor.html"), headers).await;
+    // The page's links (a student's `/x/` view) must not carry the class's address elsewhere.
+    response.headers_mut().insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    response
+}

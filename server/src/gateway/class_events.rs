@@ -53,26 +53,38 @@ impl AppState {
     }
 }
 
+/// How long the listener waits before listening again after losing the database.
+const RELISTEN: Duration = Duration::from_secs(1);
+
 /// Feeds the database's class events (PostgreSQL) into this instance's channel, until shutdown.
+/// A lost connection is listened to again (the events sent meanwhile are missed; a dashboard
+/// reloads its roster on reconnecting).
 pub fn start_listening(state: &Arc<AppState>) {
     let Some(store) = state.db.get().cloned() else { return };
     let state2 = Arc::clone(state);
     state.tracker.spawn(async move {
         use futures_util::StreamExt;
-        let mut payloads = match store.listen().await {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => return tracing::warn!(error = %e, "class events from other instances will not arrive"),
-        };
+        // Bounded by shutdown: every turn waits on the token.
         loop {
-            let payload = tokio::select! {
+            match store.listen().await {
+                Ok(Some(mut payloads)) => loop {
+                    let payload = tokio::select! {
+                        () = state2.cancel.cancelled() => return,
+                        p = payloads.next() => p,
+                    };
+                    let Some(payload) = payload else { break };
+                    match serde_json::from_str::<ClassEvent>(&payload) {
+                        Ok(event) => drop(state2.classes.events.send(event)),
+                        Err(e) => tracing::warn!(error = %e, "a class event could not be read"),
+                    }
+                },
+                Ok(None) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' class events"),
+            }
+            tracing::warn!(again_in = ?RELISTEN, "class events: listening to the database again");
+            tokio::select! {
                 () = state2.cancel.cancelled() => return,
-                p = payloads.next() => p,
-            };
-            let Some(payload) = payload else { return tracing::warn!("the class events' listener ended") };
-            match serde_json::from_str::<ClassEvent>(&payload) {
-                Ok(event) => drop(state2.classes.events.send(event)),
-                Err(e) => tracing::warn!(error = %e, "a class event could not be read"),
+                () = tokio::time::sleep(RELISTEN) => {}
             }
         }
     });
@@ -129,5 +141,9 @@ pub async fn events(
         }
     });
     use futures_util::StreamExt;
-    Ok(Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()).into_response())
+    let mut response = Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()).into_response();
+    // nginx buffers what it proxies; this response passes as it is written. The keep-alive
+    // comment every 15 s stays under a proxy's read timeout (60 s in deploy/socketlab.conf).
+    response.headers_mut().insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    Ok(response)
 }

@@ -1,7 +1,7 @@
 //! Classes, the student's side: creating a class (the operator), joining with a code, the
-//! signed `socketlab_student` cookie, the resume link, `GET /api/v1/me`, and recording what a
-//! student with that cookie does (steps passed, checks, saved exchanges). Without a cookie
-//! nothing changes: local use keeps its progress in the browser.
+//! signed `socketlab_student` cookie, and recording what a student with that cookie does
+//! (steps passed, checks, saved exchanges); `me.rs` reads it back. Without a cookie nothing
+//! changes: local use keeps its progress in the browser.
 //!
 //! The cookie, the resume link and the instructor secret are signed (`class::token`) with one
 //! key the database keeps, so every instance sharing the database accepts them. What happens
@@ -58,7 +58,7 @@ pub(super) fn store_failed(e: StoreError) -> ApiError {
 /// The signer with the key the store keeps (made, and stored, by the first instance to need it).
 pub async fn signer_of(store: &dyn Store) -> Result<Signer, StoreError> {
     let mut candidate = [0u8; KEY_LEN];
-    getrandom::fill(&mut candidate).map_err(|e| StoreError::Query(sqlx::Error::Protocol(e.to_string())))?;
+    getrandom::fill(&mut candidate)?;
     Ok(Signer::new(store.signing_key("cookies", &candidate).await?))
 }
 
@@ -84,9 +84,12 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-/// A `Set-Cookie` value: HttpOnly, on `path`, for `max_age_ms`.
-pub fn set_cookie(name: &str, value: &str, path: &str, same_site: &str, max_age_ms: i64) -> HeaderValue {
-    let text = format!("{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite={same_site}", max_age_ms / 1000);
+/// A `Set-Cookie` value: HttpOnly, on `path`, for `max_age_ms`, and `Secure` when the
+/// browser came over HTTPS (as a listed proxy says).
+pub fn set_cookie(name: &str, value: &str, path: &str, same_site: &str, max_age_ms: i64, https: bool) -> HeaderValue {
+    let secure = if https { "; Secure" } else { "" };
+    let age = max_age_ms / 1000;
+    let text = format!("{name}={value}; Path={path}; Max-Age={age}; HttpOnly; SameSite={same_site}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -155,7 +158,7 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     axum::Router::new()
         .route("/api/v1/classes", post(create).route_layer(json()))
         .route("/api/v1/join", post(join).route_layer(json()))
-        .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me", get(me::me).delete(me::leave))
         .route("/resume/{token}", get(me::resume))
         .route("/api/v1/classes/{id}", get(instructor::dashboard))
         .route("/api/v1/classes/{id}/students/{student}", get(instructor::student).delete(instructor::remove))
@@ -335,6 +338,7 @@ pub async fn join(
     State(state): State<Arc<AppState>>,
     super::proxy::Client(client): super::proxy::Client,
     browser: super::session::Browser,
+    super::proxy::Https(https): super::proxy::Https,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: JoinRequest = parse(body)?;
@@ -365,6 +369,6 @@ pub async fn join(
         class: ClassRef { id: class.id, name: class.name },
         student: StudentRef { id: student.id, name: student.name },
     };
-    let set = set_cookie(STUDENT_COOKIE, &cookie, "/", "Lax", state.session_ms());
+    let set = set_cookie(STUDENT_COOKIE, &cookie, "/", "Lax", state.session_ms(), https);
     Ok(([(header::SET_COOKIE, set)], Json(joined)).into_response())
 }

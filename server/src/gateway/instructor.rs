@@ -271,6 +271,7 @@ pub async fn remove(
 pub async fn session(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    super::proxy::Https(https): super::proxy::Https,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if bearer(&headers).is_none() {
@@ -279,6 +280,6 @@ pub async fn session(
     let class = authorize(&state, &headers, &id).await?;
     let token = state.signer().await?.sign(Kind::Instructor, &class.id, now_ms());
     let path = format!("/api/v1/classes/{}", class.id);
-    let set = set_cookie(INSTRUCTOR_COOKIE, &token, &path, "Strict", state.session_ms());
+    let set = set_cookie(INSTRUCTOR_COOKIE, &token, &path, "Strict", state.session_ms(), https);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response())
 }

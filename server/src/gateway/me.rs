@@ -130,6 +130,20 @@ pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     Ok(Json(work))
 }
 
+/// Forgets this browser's class cookie (signing out, or after being removed from the class,
+/// whose cookie every class route refuses with 401); the student's work stays in the class.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me",
+    operation_id = "leave",
+    responses((status = 204, description = "`Set-Cookie: socketlab_student=; Max-Age=0`")),
+    tag = "classes"
+)]
+pub async fn leave(super::proxy::Https(https): super::proxy::Https) -> Response {
+    let set = set_cookie(STUDENT_COOKIE, "", "/", "Lax", 0, https);
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, set)]).into_response()
+}
+
 /// Opens a student's resume link: sets their cookie in this browser and goes to the page.
 #[utoipa::path(
     get,
@@ -142,7 +156,11 @@ pub async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resul
     ),
     tag = "classes"
 )]
-pub async fn resume(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+pub async fn resume(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    super::proxy::Https(https): super::proxy::Https,
+) -> Response {
     let not_found = || (StatusCode::NOT_FOUND, "This resume link is not valid (or its student was removed).\n");
     let Ok(signer) = state.signer().await else { return not_found().into_response() };
     let Ok(id) = signer.verify(Kind::Resume, &token, now_ms(), None) else { return not_found().into_response() };
@@ -153,7 +171,8 @@ pub async fn resume(State(state): State<Arc<AppState>>, Path(token): Path<String
         },
         Err(e) => return e.into_response(),
     }
-    let set = set_cookie(STUDENT_COOKIE, &signer.sign(Kind::Student, &id, now_ms()), "/", "Lax", state.session_ms());
+    let set =
+        set_cookie(STUDENT_COOKIE, &signer.sign(Kind::Student, &id, now_ms()), "/", "Lax", state.session_ms(), https);
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, set), (header::LOCATION, HeaderValue::from_static("/"))])
         .into_response()
 }

@@ -359,6 +359,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/servers", get(rest::servers))
         .route("/api/v1/exchanges/{exchange}/pcapng", get(rest::pcapng))
         .route("/api/v1/openapi.json", get(openapi::openapi))
+        .route("/instructor/{class}", get(assets::instructor))
         .route("/healthz", get(rest::healthz))
         .route("/metrics", get(rest::metrics))
         .fallback(assets::serve)

@@ -50,6 +50,7 @@ use socketlab_proto::saved::{SaveRequest, SavedExchange, SavedLink};
         classes::create,
         classes::join,
         me::me,
+        me::leave,
         me::resume,
         instructor::dashboard,
         instructor::student,

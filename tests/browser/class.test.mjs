@@ -1,0 +1,261 @@
+// Browser test of a class: the real `socketlab serve` with an operator token and a one-step lab
+// of its own, a class created over the API, a student joining in one browser context and
+// passing the lab's step, and the instructor page in a second context seeing that cell turn
+// complete without a reload. Then the resume link in a third context, the student's work on a
+// click (with the exchange they shared), the CSV, removing a student and closing the class, and
+// the student page's refusals. Any console error or page error fails the test. Screenshots land
+// in tests/browser/artifacts/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+const bin = process.env.SOCKETLAB_BIN;
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const WAIT = 10_000;
+const TOKEN = "operator-token-of-the-browser-test";
+
+// A lab of one step, so that one passed step completes its cell.
+const LAB = `id = "one-datagram"
+title = { en = "One datagram", zh = "一个数据报" }
+summary = { en = "Send one UDP message.", zh = "发送一条 UDP 消息。" }
+
+[[step]]
+id = "send"
+title = { en = "Send it", zh = "发送" }
+instructions = { en = "Send a UDP message.", zh = "发送一条 UDP 消息。" }
+
+[[step.action]]
+label = { en = "Send one datagram", zh = "发送一个数据报" }
+protocol = "udp"
+message = "one datagram"
+
+[[step.observation]]
+id = "udp"
+prompt = { en = "A UDP exchange", zh = "一次 UDP 交换" }
+kind = "udp_exchange"
+`;
+
+let gw;
+let browser;
+let dir;
+
+/** Starts the gateway; resolves with its URL and process once the ready line is out. */
+function startGateway() {
+  assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
+  const child = spawn(
+    bin,
+    ["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--labs-dir", path.join(dir, "labs")],
+    {
+      env: {
+        ...process.env,
+        SOCKETLAB_RATE_PER_SEC: "1000",
+        SOCKETLAB_BURST: "1000",
+        SOCKETLAB_DATA_DIR: path.join(dir, "data"),
+        SOCKETLAB_INSTRUCTOR_TOKEN: TOKEN,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no ready line from socketlab serve")), WAIT);
+    child.on("error", reject);
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const m = line.match(/ready at (http:\/\/[^/]+)\//);
+      if (!m) return reject(new Error(`unexpected ready line: ${line}`));
+      resolve({ url: m[1], child });
+    });
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "socketlab-class-"));
+  mkdirSync(path.join(dir, "labs"));
+  writeFileSync(path.join(dir, "labs", "one-datagram.toml"), LAB);
+  gw = await startGateway();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (gw && gw.child.exitCode === null) {
+    const exited = new Promise((resolve) => gw.child.once("exit", resolve));
+    gw.child.kill("SIGTERM");
+    await exited;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A page in a context of its own (its own cookies), watched for errors. */
+async function open(problems, url) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !/status of 40\d/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+  await page.goto(gw.url + url);
+  return page;
+}
+
+async function createClass(name) {
+  const res = await fetch(gw.url + "/api/v1/classes", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ name }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(body));
+  return body;
+}
+
+async function join(page, code, name) {
+  const region = page.getByRole("region", { name: "Class" });
+  await region.getByLabel("Join code").fill(code);
+  await region.getByLabel("Your name").fill(name);
+  await region.getByRole("button", { name: "Join a class" }).click();
+  return region;
+}
+
+test("a student's passed step turns the instructor's cell complete, live", async () => {
+  const problems = [];
+  const made = await createClass("Networks 101");
+  assert.match(made.instructor_url, new RegExp(`^(${gw.url})?/instructor/${made.id}#key=`));
+  const teacher = await open(problems, made.instructor_url.replace(gw.url, ""));
+  const header = await teacher.locator("#header h1").textContent({ timeout: WAIT });
+  assert.equal(header, "Networks 101");
+  assert.equal(await teacher.locator("#join-code").textContent(), made.join_code);
+  await teacher.getByText("No student has joined yet").waitFor({ timeout: WAIT });
+  await teacher.locator("#live.on").waitFor({ timeout: WAIT });
+  // Anything that reloads the instructor page loses this.
+  await teacher.evaluate(() => { window.notReloaded = true; });
+
+  const student = await open(problems, "/");
+  await student.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  await student.getByText("Not in a class").waitFor({ timeout: WAIT });
+  const region = await join(student, made.join_code, "Ada");
+  await student.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  const resume = await region.getByLabel("Your personal resume link").inputValue();
+  assert.match(resume, new RegExp(`^${gw.url}/resume/\\S+$`));
+  assert.equal(await region.locator("#join-form").isHidden(), true, "the form goes once joined");
+  await student.screenshot({ path: path.join(artifacts, "student-joined.png"), fullPage: true });
+
+  const rowOf = (name) => teacher.locator("#grid tbody tr", { has: teacher.locator("th[scope=row]", { hasText: new RegExp(`^${name}$`) }) });
+  const row = rowOf("Ada");
+  const cell = row.locator("button.cell[data-lab='one-datagram']");
+  await cell.waitFor({ timeout: WAIT });
+  assert.equal(await cell.getAttribute("data-state"), "none");
+
+  const labs = student.getByRole("region", { name: "Labs" });
+  await labs.getByRole("button", { name: /One datagram/ }).click();
+  await labs.getByRole("button", { name: "Send one datagram" }).click();
+  await student.getByRole("region", { name: "Reply" }).getByText("ONE DATAGRAM").waitFor({ timeout: WAIT });
+  await labs.getByRole("button", { name: "Check", exact: true }).click();
+  await labs.locator(".lab-verdict.passed").waitFor({ timeout: WAIT });
+  // The exchange is shared: it is saved against the student.
+  await student.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: gw.url });
+  const reply = student.getByRole("region", { name: "Reply" });
+  await reply.getByRole("button", { name: "Share" }).click();
+  await reply.getByText("Link copied").waitFor({ timeout: WAIT });
+  const shared = new URL(await student.locator("#share-link").inputValue()).pathname;
+  assert.match(shared, /^\/x\/[A-Za-z0-9]{16}$/);
+
+  await teacher.locator("#grid tr button.cell[data-lab='one-datagram'][data-state='complete']").waitFor({ timeout: WAIT });
+  assert.equal(await cell.textContent(), "1/1");
+  assert.equal(await teacher.evaluate(() => window.notReloaded), true, "no reload");
+  await teacher.screenshot({ path: path.join(artifacts, "instructor-grid.png"), fullPage: true });
+
+  // The class's progress is the gateway's: a reload reads it back, and the browser keeps none.
+  await student.reload();
+  await student.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  await labs.getByRole("button", { name: /One datagram 100% done/ }).waitFor({ timeout: WAIT });
+  assert.equal(await student.evaluate(() => localStorage.getItem("socketlab.labs")), null);
+
+  // The resume link continues in another browser, with the same progress.
+  const elsewhere = await open(problems, resume.replace(gw.url, ""));
+  await elsewhere.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  assert.equal(new URL(elsewhere.url()).pathname, "/", "the link leads to the playground");
+  const labsThere = elsewhere.getByRole("region", { name: "Labs" });
+  await labsThere.getByRole("button", { name: /One datagram 100% done/ }).waitFor({ timeout: WAIT });
+  await elsewhere.context().close();
+
+  // A click on the cell shows the student's work.
+  await cell.click();
+  await teacher.locator("#student h2", { hasText: "Ada · One datagram" }).waitFor({ timeout: WAIT });
+  await teacher.locator("#student").getByText("Saved exchanges").waitFor({ timeout: WAIT });
+  await teacher.locator(`#student a[href='${shared}']`).waitFor({ timeout: WAIT });
+  assert.doesNotMatch(await teacher.locator("#student").textContent(), /Loading…/);
+
+  // The CSV, downloaded with the instructor's cookie.
+  const href = await teacher.locator("#csv").getAttribute("href");
+  const csv = await teacher.evaluate(async (url) => {
+    const r = await fetch(url);
+    return { status: r.status, type: r.headers.get("content-type"), text: await r.text() };
+  }, href);
+  assert.equal(csv.status, 200, csv.text);
+  assert.match(csv.type, /^text\/csv/);
+  assert.match(csv.text, /Ada/);
+
+  // Another student: a taken name, then a wrong code, each said in words.
+  const other = await open(problems, "/");
+  await other.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  const second = await join(other, made.join_code, "ada");
+  await second.getByText("already has that name").waitFor({ timeout: WAIT });
+  await join(other, "NO-SUCH-CODE", "Bo");
+  await second.getByText("No class has that join code").waitFor({ timeout: WAIT });
+  await join(other, made.join_code, "Bo");
+  await other.locator("#class-badge", { hasText: "Bo · Networks 101" }).waitFor({ timeout: WAIT });
+  const bo = rowOf("Bo");
+  await bo.waitFor({ timeout: WAIT });
+
+  // Removing asks first; the removed student's page offers to join again.
+  await bo.getByRole("button", { name: "Remove" }).click();
+  await teacher.getByText("Remove Bo from the class?").waitFor({ timeout: WAIT });
+  await teacher.getByRole("button", { name: "Yes" }).click();
+  await bo.waitFor({ state: "detached", timeout: WAIT });
+  await other.reload();
+  await other.getByText("Your class session has ended").waitFor({ timeout: WAIT });
+  // The refused cookie is forgotten: the next visit is an ordinary one.
+  const hasCookie = async () => (await other.context().cookies()).some((c) => c.name === "socketlab_student");
+  for (let i = 0; i < 50 && (await hasCookie()); i++) await other.waitForTimeout(100);
+  assert.equal(await hasCookie(), false, "the removed student's cookie is cleared");
+  await other.reload();
+  await other.getByText("Not in a class").waitFor({ timeout: WAIT });
+
+  // Closing asks first; then nobody joins.
+  await teacher.getByRole("button", { name: "Close the class" }).click();
+  await teacher.getByRole("button", { name: "Yes" }).click();
+  await teacher.locator("#class-state[data-closed=true]").waitFor({ timeout: WAIT });
+  await join(other, made.join_code, "Cy");
+  await other.getByText("This class is closed").waitFor({ timeout: WAIT });
+
+  // The instructor page in Chinese, and back.
+  await teacher.getByRole("button", { name: "中文" }).click();
+  await teacher.getByText("已关闭：不再接受新学生").waitFor({ timeout: WAIT });
+  assert.equal(await teacher.locator("html").getAttribute("lang"), "zh");
+  await teacher.getByRole("button", { name: "English" }).click();
+  await teacher.getByText("closed: no new students").waitFor({ timeout: WAIT });
+
+  // Without its key, the instructor page says what it needs.
+  const keyless = await open(problems, `/instructor/${made.id}`);
+  await keyless.getByText("This page needs the instructor link").waitFor({ timeout: WAIT });
+  const served = await keyless.request.get(`${gw.url}/instructor/${made.id}`);
+  assert.equal(served.headers()["referrer-policy"], "no-referrer", "the class's address goes nowhere else");
+
+  for (const p of [teacher, student, other, keyless]) await p.context().close();
+  assert.deepEqual(problems, [], "no console errors and no page errors");
+});
