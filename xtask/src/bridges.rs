@@ -255,6 +255,10 @@ const P99_BOUND_US: f64 = 50_000.0;
 /// step and the first bad one; each step uses a fresh gateway.
 pub fn capacity(bins: &Bins, p: &Plan) -> Result<Capacity> {
     let mut c = Capacity::default();
+    if let Err(e) = gateway(bins, None, "on", None) {
+        c.note = Some(format!("a gateway with capture on could not start (it needs root or CAP_NET_RAW): {e}"));
+        return Ok(c);
+    }
     let mut step = |n: usize| -> Result<bool> {
         let g = gateway(bins, None, "on", None)?;
         let args = vec!["students".to_owned(), g.url(), n.to_string(), p.student_secs.to_string()];

@@ -136,6 +136,9 @@ pub fn capacity(c: &Capacity) -> String {
          its own WebSocket, open loop, packet capture on; latency from the planned send to the reply.\n\n\
          | students | exchanges | errors | p50 ms | p99 ms | load |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
+    if let Some(note) = &c.note {
+        return format!("\nCapacity: not measured: {note}.\n");
+    }
     for (n, ok, errors, p50, p99, load) in &c.steps {
         let _ = writeln!(out, "| {n} | {ok} | {errors} | {p50:.1} | {p99:.1} | {load:.1} |");
     }

@@ -116,6 +116,8 @@ pub struct Capacity {
     /// The most students served within the bound, and the fewest that were not.
     pub served: usize,
     pub failed: Option<usize>,
+    /// Why the search could not run, when it could not.
+    pub note: Option<String>,
 }
 
 /// A whole run.
