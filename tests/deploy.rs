@@ -2,7 +2,9 @@
 //! two `socketlab serve` instances sharing a real PostgreSQL, all on loopback: browsers keep an
 //! instance by cookie (not by address), WebSockets pass, a save made through one instance is
 //! read through the other, and when an instance dies its browsers move to the survivor. A full
-//! instance answers 503 at once, and nginx takes the WebSocket to the other.
+//! instance answers 503 at once, and nginx takes the WebSocket to the other without ejecting
+//! the full instance from its browsers' REST requests. A client cannot
+//! name its own address in `Forwarded` or `X-Forwarded-For` to escape the cap per address.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -128,5 +130,56 @@ async fn a_full_instance_answers_503_and_nginx_sends_the_websocket_to_the_other(
     assert_eq!(recv(&mut second).await["servers"][0]["port"], port_b, "served by the other instance");
     send(&mut second, json!({"type": "exchange", "id": "s", "protocol": "udp", "message": "elsewhere"})).await;
     assert_eq!(collect(&mut second, "s").await.1["reply"], "ELSEWHERE");
+    // That one 503 did not eject the full instance: its browsers' REST requests stay there
+    // (their exchanges and saves are kept there), and a REST 503 is not retried elsewhere.
+    for cookie in &on_a {
+        assert_eq!(udp_port(&c, &nginx.url(), cookie).await, port_a, "still served by {http_a}");
+    }
     drop((first, second, nginx, a, b));
+}
+
+/// Opens a WebSocket through nginx from the local address `from` (any 127.x is loopback),
+/// writing forged forwarding headers; the status of the upgrade's answer.
+async fn upgrade_from(nginx: &Nginx, from: [u8; 4], cookie: &str, forged: &str) -> (u16, Option<Ws2>) {
+    let mut req = format!("ws://{}/api/v1/ws", nginx.addr).into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut().insert("forwarded", format!("for={forged};proto=https").parse().unwrap());
+    req.headers_mut().insert("x-forwarded-for", forged.parse().unwrap());
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((std::net::Ipv4Addr::from(from), 0).into()).unwrap();
+    let stream = socket.connect(nginx.addr.parse().unwrap()).await.unwrap();
+    match tokio_tungstenite::client_async(req, stream).await {
+        Ok((ws, resp)) => (resp.status().as_u16(), Some(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => (r.status().as_u16(), None),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+type Ws2 = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_nginx_cannot_pick_its_own_address() {
+    let flags = ["--trusted-proxies", "127.0.0.1", "--max-connections-per-ip", "1"];
+    let (a, http_a, _) = serve_with(&flags, &[]);
+    let (b, http_b, _) = serve_with(&flags, &[]);
+    let nginx = Nginx::start("forged", &http_a, &http_b);
+    // One cookie, so every upgrade below goes to one instance.
+    let cookie = visit(&reqwest::Client::new(), &nginx.url()).await;
+    let (status, first) = upgrade_from(&nginx, [127, 0, 0, 2], &cookie, "198.51.100.1").await;
+    assert_eq!(status, 101, "the first WebSocket of 127.0.0.2");
+    // Naming another address in Forwarded or X-Forwarded-For changes nothing: nginx drops the
+    // one and appends the real peer to the other, and socketlab reads only the nearest hop.
+    for forged in ["198.51.100.2", "10.9.8.7"] {
+        let (status, _) = upgrade_from(&nginx, [127, 0, 0, 2], &cookie, forged).await;
+        assert_eq!(status, 429, "{forged}: 127.0.0.2 holds its one WebSocket already");
+    }
+    let (status, other) = upgrade_from(&nginx, [127, 0, 0, 3], &cookie, "198.51.100.1").await;
+    assert_eq!(status, 101, "another real address has its own cap");
+    // Nor does a forged proto make the cookie Secure over plain HTTP.
+    let c = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let page = c.get(format!("{}/", nginx.url())).header("forwarded", "for=1.2.3.4;proto=https").send().await.unwrap();
+    let set: Vec<_> = page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session = set.iter().find(|v| v.starts_with("socketlab_session=")).expect("a session cookie");
+    assert!(!session.contains("Secure"), "{session}");
+    drop((first, other, nginx, a, b));
 }

@@ -37,6 +37,9 @@ async fn a_full_gateway_answers_503_with_retry_after_at_once() {
     let r = start(|c| {
         c.limits.max_connections = 2;
         c.limits.max_exchanges = 1;
+        c.tcp_mode = socketlab::tcp_server::Mode::Iterative;
+        c.tcp_read_timeout_ms = 600_000;
+        c.limits.exchange_timeout_ms = 600_000;
     })
     .await;
 
@@ -66,13 +69,24 @@ async fn a_full_gateway_answers_503_with_retry_after_at_once() {
     }
     assert!(admitted.is_some(), "a closed WebSocket's place was never freed");
 
-    // One exchange at a time: while a held TCP exchange runs, another is refused at once.
+    // One exchange at a time: while a held TCP exchange runs, another is refused at once. A
+    // client that sends nothing holds the iterative TCP server, so the held exchange waits
+    // (holding the only permit) until that client lets go, however slow the machine.
+    let holder = tokio::net::TcpStream::connect(r.tcp).await.unwrap();
     let http = reqwest::Client::new();
     let held = tokio::spawn({
         let (http, url) = (http.clone(), r.url("/api/v1/exchanges"));
         async move {
-            let body = json!({"protocol":"tcp","message":"held","hold_ms":1000});
-            http.post(url).json(&body).send().await.unwrap().status().as_u16()
+            // A probe below may hold the permit when this starts: then try again.
+            for _ in 0..200 {
+                let body = json!({"protocol":"tcp","message":"held"});
+                let status = http.post(&url).json(&body).send().await.unwrap().status().as_u16();
+                if status != 503 {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            503
         }
     });
     let mut refused = None;
@@ -89,6 +103,8 @@ async fn a_full_gateway_answers_503_with_retry_after_at_once() {
             other => panic!("unexpected status {other}"),
         }
     }
+    assert!(!held.is_finished(), "the held exchange ended while the server was held");
+    drop(holder);
     let (retry, body) = refused.expect("an exchange was refused while another ran");
     assert_eq!((retry.as_str(), &body["error"]["code"]), ("2", &json!("gateway_full")), "{body}");
     assert_eq!(held.await.unwrap(), 200, "the running exchange finished");
@@ -117,6 +133,8 @@ async fn the_page_and_the_upgrade_start_a_browser_session_that_rest_limits_follo
         c.limits.burst = 2;
         c.limits.rate_per_ip = 1;
         c.limits.burst_per_ip = 5;
+        // One token an hour: a stalled machine cannot refill a bucket the rows expect empty.
+        c.rate_period = Duration::from_secs(3600);
     })
     .await;
     let http = reqwest::Client::new();

@@ -1,6 +1,6 @@
 //! Behind a reverse proxy: with `--trusted-proxies`, the limits count the client's address from
-//! `X-Forwarded-For` or `Forwarded`; without it (or from an unlisted peer) the headers are
-//! ignored, so nobody can pick their own address.
+//! `X-Forwarded-For`, or `Forwarded` with `--forwarded-header forwarded` (never both); without
+//! it (or from an unlisted peer) the headers are ignored, so nobody can pick their own address.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -39,9 +39,28 @@ async fn the_rate_limit_counts_the_forwarded_client_only_from_a_listed_proxy() {
     assert_eq!(exchange_from(&c, &base, xff, "198.51.100.1").await, 200);
     assert_eq!(exchange_from(&c, &base, xff, "198.51.100.1").await, 429, "the first client's bucket is empty");
     assert_eq!(exchange_from(&c, &base, xff, "198.51.100.2").await, 200, "another client behind the proxy");
-    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.2").await, 200);
-    assert_eq!(exchange_from(&c, &base, "forwarded", "for=\"198.51.100.2:5555\"").await, 429, "the same client");
     assert_eq!(exchange_from(&c, &base, xff, "198.51.100.1, 198.51.100.3").await, 200, "the nearest hop counts");
+    // The header not named is the client's word: these all count as the proxy's own address.
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.4").await, 200);
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.5").await, 200);
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.6").await, 429, "Forwarded is not read");
+    g.stop().await;
+
+    // With `Forwarded` named, it is read, and X-Forwarded-For is not.
+    let g = start(|cfg| {
+        tight(cfg);
+        cfg.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        cfg.forwarded_header = socketlab::gateway::proxy::ForwardedHeader::Forwarded;
+    })
+    .await;
+    let base = g.url("");
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.2").await, 200);
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=\"198.51.100.2:5555\"").await, 200);
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.2").await, 429, "the same client");
+    assert_eq!(exchange_from(&c, &base, "forwarded", "for=198.51.100.3").await, 200, "another client");
+    assert_eq!(exchange_from(&c, &base, xff, "198.51.100.7").await, 200);
+    assert_eq!(exchange_from(&c, &base, xff, "198.51.100.8").await, 200);
+    assert_eq!(exchange_from(&c, &base, xff, "198.51.100.9").await, 429, "X-Forwarded-For is not read");
     g.stop().await;
 
     // Without the setting, the header is the client's word and changes nothing.
@@ -85,11 +104,21 @@ async fn the_session_cookie_is_secure_when_a_listed_proxy_says_https() {
     assert!(cookie(&page).ends_with("; Secure"), "{}", cookie(&page));
     let page = c.get(g.url("/")).header("x-forwarded-proto", "http").send().await.unwrap();
     assert!(!cookie(&page).contains("Secure"), "{}", cookie(&page));
+    let page = c.get(g.url("/")).header("forwarded", "for=198.51.100.1;proto=https").send().await.unwrap();
+    assert!(!cookie(&page).contains("Secure"), "Forwarded is not read: {}", cookie(&page));
+    g.stop().await;
+    let g = start(|cfg| {
+        cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        cfg.forwarded_header = socketlab::gateway::proxy::ForwardedHeader::Forwarded;
+    })
+    .await;
     let mut req = format!("ws://{}/api/v1/ws", g.http).into_client_request().unwrap();
     req.headers_mut().insert("forwarded", "for=198.51.100.1;proto=https".parse().unwrap());
     let (_ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
     let set = resp.headers()["set-cookie"].to_str().unwrap();
     assert!(set.starts_with("socketlab_session=") && set.ends_with("; Secure"), "{set}");
+    let page = c.get(g.url("/")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert!(!cookie(&page).contains("Secure"), "X-Forwarded-Proto is not read: {}", cookie(&page));
     g.stop().await;
 
     // From a peer that is not a listed proxy, the header is the client's word.

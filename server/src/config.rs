@@ -173,12 +173,17 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_PUBLIC_NAME", value_parser = host_name)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_name: Option<String>,
-    /// Reverse proxies whose `Forwarded` or `X-Forwarded-For` header names the client, as
-    /// addresses or CIDR networks, comma-separated (such as 127.0.0.1 for nginx on this
-    /// machine); limits then apply to the client's address, not the proxy's.
+    /// Reverse proxies whose forwarding header names the client, as addresses or CIDR networks,
+    /// comma-separated (such as 127.0.0.1 for nginx on this machine); limits then apply to the
+    /// client's address, not the proxy's. They must not cover any client's network.
     #[arg(long, env = "SOCKETLAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_net)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_proxies: Option<Vec<String>>,
+    /// The one header those proxies name the client (and HTTPS) in; the other is ignored
+    /// [default: x-forwarded-for].
+    #[arg(long, env = "SOCKETLAB_FORWARDED_HEADER", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_header: Option<crate::gateway::proxy::ForwardedHeader>,
     /// Whether WebSockets may subscribe to all traffic [default: true].
     #[arg(long, env = "SOCKETLAB_OBSERVE_ALL")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -57,15 +57,34 @@ impl Nginx {
         let _ = Command::new("chmod").arg("777").arg(&dir).status();
         let mut cmd = Command::new("nginx");
         cmd.arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf"));
-        let p = Proc::start(cmd);
+        let mut p = Proc::start(cmd);
+        // Ready when this nginx, still running, answers `/healthz` from a socketlab instance:
+        // another process may have taken the port since `free_port` let it go.
         let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "nginx did not listen: {log}");
+        loop {
+            let log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            if let Some(status) = p.child.try_wait().unwrap() {
+                panic!("nginx exited ({status}): {}", log());
+            }
+            if healthz(port).is_some_and(|r| r.contains("Server: nginx") && r.contains("\"status\":")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nginx did not answer /healthz on {port}: {}", log());
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { proc: Some(p), addr: format!("127.0.0.1:{port}"), dir }
     }
+}
+
+/// `GET /healthz` on `127.0.0.1:port`: the whole response, or `None` when there is none yet.
+fn healthz(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.take(64 * 1024).read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 impl Drop for Nginx {

@@ -31,6 +31,8 @@ pub struct Config {
     pub public_name: Option<String>,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Vec<crate::gateway::proxy::Cidr>,
+    /// The one header those proxies' word on the client is read from.
+    pub forwarded_header: crate::gateway::proxy::ForwardedHeader,
     pub observe_all: bool,
     pub capture: CaptureMode,
     pub interface: String,
@@ -62,6 +64,9 @@ pub struct Config {
     /// How long a WebSocket client may take to accept frames before it is cut off (not a
     /// setting: tests shorten it).
     pub send_timeout: Duration,
+    /// The period the rate limits' `rate_per_sec` and `rate_per_ip` count over (not a
+    /// setting: one second, which tests lengthen so a stall does not refill their buckets).
+    pub rate_period: Duration,
 }
 
 impl Default for Config {
@@ -80,6 +85,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             public_name: None,
             trusted_proxies: Vec::new(),
+            forwarded_header: crate::gateway::proxy::ForwardedHeader::XForwardedFor,
             observe_all: true,
             capture: CaptureMode::Auto,
             interface: "lo".to_owned(),
@@ -113,6 +119,7 @@ impl Default for Config {
             check_wait: Duration::from_secs(60),
             worker_threads: None,
             send_timeout: Duration::from_secs(10),
+            rate_period: Duration::from_secs(1),
         }
     }
 }
@@ -139,6 +146,7 @@ impl Settings {
                 Some(nets) => nets.iter().filter_map(|n| n.parse().ok()).collect(),
                 None => d.trusted_proxies,
             },
+            forwarded_header: self.forwarded_header.unwrap_or(d.forwarded_header),
             observe_all: self.observe_all.unwrap_or(d.observe_all),
             capture: self.capture.unwrap_or(d.capture),
             interface: self.interface.unwrap_or(d.interface),
@@ -174,6 +182,7 @@ impl Settings {
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
             worker_threads: self.worker_threads.or(d.worker_threads),
             send_timeout: d.send_timeout,
+            rate_period: d.rate_period,
         }
     }
 }

@@ -22,6 +22,9 @@ use socketlab_proto::wire::ErrorBody;
 use super::AppState;
 use super::error::ApiError;
 
+/// Event streams one class may hold open on one instance (a dashboard or two per instructor).
+pub const MAX_STREAMS: usize = 8;
+
 /// Events kept for a slow dashboard before it misses some (it is told, and reloads the roster).
 pub const BACKLOG: usize = 1024;
 
@@ -100,6 +103,7 @@ pub fn start_listening(state: &Arc<AppState>) {
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests (`rate_limited`), or the class holds its most live streams here (`too_many_connections`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
         (status = 401, description = "No class secret or instructor cookie, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -114,32 +118,40 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let class = super::instructor::authorize(&state, &headers, &id).await?;
+    let Some(slot) = state.classes.streams.admit(&class.id, MAX_STREAMS) else {
+        let e = format!("this class already has {MAX_STREAMS} live event streams open here; close a dashboard");
+        let mut e = ApiError::new(socketlab_proto::wire::ErrorCode::TooManyConnections, e);
+        e.retry_after = Some(5);
+        return Err(e);
+    };
     let rx = state.classes.events.subscribe();
     let until = tokio::time::Instant::now() + Duration::from_millis(state.config.limits.session_timeout_ms);
     let cancel = state.cancel.clone();
     let ready = Event::default().event("ready").data(json!({"class": class.id}).to_string());
     let first = futures_util::stream::iter([Ok::<_, Infallible>(ready)]);
-    let rest = futures_util::stream::unfold((rx, cancel, class.id), move |(mut rx, cancel, id)| async move {
-        loop {
-            let got = tokio::select! {
-                () = cancel.cancelled() => return None,
-                () = tokio::time::sleep_until(until) => return None,
-                got = rx.recv() => got,
-            };
-            match got {
-                Ok(e) if e.class == id => {
-                    let event = Event::default().event(e.kind).data(e.data.to_string());
-                    return Some((Ok(event), (rx, cancel, id)));
+    // The stream holds its slot until it ends or the dashboard goes.
+    let rest =
+        futures_util::stream::unfold((rx, cancel, class.id, slot), move |(mut rx, cancel, id, slot)| async move {
+            loop {
+                let got = tokio::select! {
+                    () = cancel.cancelled() => return None,
+                    () = tokio::time::sleep_until(until) => return None,
+                    got = rx.recv() => got,
+                };
+                match got {
+                    Ok(e) if e.class == id => {
+                        let event = Event::default().event(e.kind).data(e.data.to_string());
+                        return Some((Ok(event), (rx, cancel, id, slot)));
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let event = Event::default().event("lagged").data(json!({"missed": n}).to_string());
+                        return Some((Ok(event), (rx, cancel, id, slot)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let event = Event::default().event("lagged").data(json!({"missed": n}).to_string());
-                    return Some((Ok(event), (rx, cancel, id)));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     use futures_util::StreamExt;
     let mut response = Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()).into_response();
     // nginx buffers what it proxies; this response passes as it is written. The keep-alive

@@ -31,16 +31,19 @@ use crate::db::{self, Class, Store, StoreError};
 /// The student's cookie.
 pub const STUDENT_COOKIE: &str = "socketlab_student";
 
-/// The gateway's class state: the signing key, read once, and the in-process event channel.
+/// The gateway's class state: the signing key, read once, the in-process event channel, and
+/// the live event streams open per class.
 #[derive(Debug)]
 pub struct Classes {
     signer: OnceCell<Signer>,
     pub(super) events: broadcast::Sender<super::class_events::ClassEvent>,
+    pub(super) streams: Arc<super::limits::PerKey>,
 }
 
 impl Default for Classes {
     fn default() -> Self {
-        Self { signer: OnceCell::new(), events: broadcast::channel(super::class_events::BACKLOG).0 }
+        let events = broadcast::channel(super::class_events::BACKLOG).0;
+        Self { signer: OnceCell::new(), events, streams: Arc::default() }
     }
 }
 
@@ -51,8 +54,9 @@ pub fn now_ms() -> i64 {
 }
 
 pub(super) fn store_failed(e: StoreError) -> ApiError {
+    // The detail can name hosts, tables and constraints: it goes to the log, not the client.
     tracing::warn!(error = %e, "the store failed");
-    ApiError::new(ErrorCode::Internal, format!("the store failed: {e}"))
+    ApiError::new(ErrorCode::Internal, "the store failed")
 }
 
 /// The signer with the key the store keeps (made, and stored, by the first instance to need it).
@@ -155,17 +159,22 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     use axum::middleware::from_fn_with_state;
     use axum::routing::{get, post};
     let json = || from_fn_with_state(Arc::clone(state), super::edge::json_body);
+    // Every route below that reads the store spends the REST rate limit first.
+    let limited = || from_fn_with_state(Arc::clone(state), super::session::store_limit);
     axum::Router::new()
         .route("/api/v1/classes", post(create).route_layer(json()))
         .route("/api/v1/join", post(join).route_layer(json()))
-        .route("/api/v1/me", get(me::me).delete(me::leave))
-        .route("/resume/{token}", get(me::resume))
-        .route("/api/v1/classes/{id}", get(instructor::dashboard))
-        .route("/api/v1/classes/{id}/students/{student}", get(instructor::student).delete(instructor::remove))
-        .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv))
-        .route("/api/v1/classes/{id}/close", post(instructor::close))
-        .route("/api/v1/classes/{id}/session", post(instructor::session))
-        .route("/api/v1/classes/{id}/events", get(super::class_events::events))
+        .route("/api/v1/me", get(me::me).route_layer(limited()).delete(me::leave))
+        .route("/resume/{token}", get(me::resume).route_layer(limited()))
+        .route("/api/v1/classes/{id}", get(instructor::dashboard).route_layer(limited()))
+        .route(
+            "/api/v1/classes/{id}/students/{student}",
+            get(instructor::student).delete(instructor::remove).route_layer(limited()),
+        )
+        .route("/api/v1/classes/{id}/grades.csv", get(instructor::grades_csv).route_layer(limited()))
+        .route("/api/v1/classes/{id}/close", post(instructor::close).route_layer(limited()))
+        .route("/api/v1/classes/{id}/session", post(instructor::session).route_layer(limited()))
+        .route("/api/v1/classes/{id}/events", get(super::class_events::events).route_layer(limited()))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {

@@ -99,6 +99,7 @@ const SECRET: &str = "The class's secret: `Authorization: Bearer <secret>`";
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The roster, labs and programs", body = Dashboard),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -136,6 +137,7 @@ pub async fn dashboard(
     params(("id" = String, Path, description = "The class's id"), ("student" = String, Path, description = "The student's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The student's work", body = super::me::Work),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -164,6 +166,7 @@ pub async fn student(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "CSV (RFC 4180)", content_type = "text/csv", body = String),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`)", body = ErrorBody),
@@ -202,6 +205,7 @@ pub async fn grades_csv(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "Closed", body = Object, example = json!({"closed": true})),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),
@@ -230,6 +234,7 @@ pub async fn close(
     params(("id" = String, Path, description = "The class's id"), ("student" = String, Path, description = "The student's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 204, description = "Removed"),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a request from another site (`forbidden_origin`)", body = ErrorBody),
@@ -260,6 +265,7 @@ pub async fn remove(
     params(("id" = String, Path, description = "The class's id")),
     security(("bearer" = [])),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 204, description = "`Set-Cookie: socketlab_instructor`"),
         (status = 401, description = "No class secret, or not one of this gateway (`unauthorized`)", body = ErrorBody),
         (status = 403, description = "Another class's secret (`forbidden`), or a post from another site (`forbidden_origin`)", body = ErrorBody),

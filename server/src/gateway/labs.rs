@@ -88,10 +88,11 @@ pub fn routes(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     use axum::middleware::from_fn_with_state;
     use axum::routing::{get, post};
     let json = from_fn_with_state(Arc::clone(state), super::edge::json_body);
+    let limited = from_fn_with_state(Arc::clone(state), super::session::student_store_limit);
     axum::Router::new()
         .route("/api/v1/labs", get(list))
         .route("/api/v1/labs/{lab}", get(lab))
-        .route("/api/v1/labs/{lab}/steps/{step}/check", post(check).route_layer(json))
+        .route("/api/v1/labs/{lab}/steps/{step}/check", post(check).route_layer(json).route_layer(limited))
 }
 
 /// `?lang=zh` chooses Chinese; anything else, or nothing, English.
@@ -165,6 +166,7 @@ pub struct LabCheckRequest {
     ),
     request_body = LabCheckRequest,
     responses(
+        (status = 429, description = "With a class cookie: too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = socketlab_proto::wire::ErrorBody),
         (status = 200, description = "Each check, passed or not, with one sentence why; with a class cookie, a passed step is recorded against the student", body = StepResult),
         (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = socketlab_proto::wire::ErrorBody),
         (status = 400, description = "The body is not JSON (`malformed_json`)", body = socketlab_proto::wire::ErrorBody),

@@ -50,9 +50,19 @@ pub struct RateLimiter<K: Hash + Eq + Clone = IpAddr, C: Clock = DefaultClock> {
     last_prune: Mutex<Option<C::Instant>>,
 }
 
+/// `rate` takes every `period` on average, `burst` at once; a rate or burst of 0 counts as 1
+/// (settings refuse 0 anyway).
+fn quota(rate: u32, burst: u32, period: Duration) -> Quota {
+    let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    let each = (period / at_least_one(rate).get()).max(Duration::from_nanos(1));
+    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(at_least_one(burst))
+}
+
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    /// `rate` takes every `period` rather than every second (tests lengthen the period, so a
+    /// stalled machine does not refill a bucket they expect empty).
+    pub fn over(rate: u32, burst: u32, period: Duration) -> Self {
+        Self::with_quota(quota(rate, burst, period), DefaultClock::default())
     }
 
     /// A limit of one take every `period` on average, `burst` at once, for things rarer than
@@ -66,11 +76,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone, C: Clock + Clone> RateLimiter<K, C> {
-    /// A limiter on `clock`; a rate or burst of 0 counts as 1 (settings refuse 0 anyway).
+    /// A limiter on `clock` (tests drive a fake one), `rate_per_sec` a second.
+    #[cfg(test)]
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
-        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
-        Self::with_quota(quota, clock)
+        Self::with_quota(quota(rate_per_sec, burst, Duration::from_secs(1)), clock)
     }
 
     fn with_quota(quota: Quota, clock: C) -> Self {
@@ -118,15 +127,19 @@ pub struct SessionLimiter<C: Clock = DefaultClock> {
 }
 
 impl SessionLimiter {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    /// `rate` takes every `period`, as [`RateLimiter::over`].
+    pub fn over(rate: u32, burst: u32, period: Duration) -> Self {
+        Self::with_quota(quota(rate, burst, period), DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> SessionLimiter<C> {
+    #[cfg(test)]
     pub fn with_clock(rate_per_sec: u32, burst: u32, clock: C) -> Self {
-        let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(at_least_one(rate_per_sec)).allow_burst(at_least_one(burst));
+        Self::with_quota(quota(rate_per_sec, burst, Duration::from_secs(1)), clock)
+    }
+
+    fn with_quota(quota: Quota, clock: C) -> Self {
         Self { limiter: governor::RateLimiter::direct_with_clock(quota, clock.clone()), clock }
     }
 
@@ -196,6 +209,44 @@ impl Drop for ConnectionGuard {
             *n -= 1;
             if *n == 0 {
                 open.by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts streams open per key (a class's live dashboards), up to a cap per key.
+#[derive(Debug, Default)]
+pub struct PerKey {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl PerKey {
+    /// One more stream for `key`, held until the guard drops; `None` when `key` has `max`.
+    pub fn admit(self: &Arc<Self>, key: &str, max: usize) -> Option<KeyGuard> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(KeyGuard { of: Arc::clone(self), key: key.to_owned() })
+    }
+}
+
+/// One stream admitted by [`PerKey::admit`].
+#[derive(Debug)]
+pub struct KeyGuard {
+    of: Arc<PerKey>,
+    key: String,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
             }
         }
     }
@@ -294,5 +345,17 @@ mod tests {
         assert!(limiter.admit(A).is_ok(), "a slot frees when a connection closes");
         drop(b);
         assert!(limiter.admit(B).is_ok(), "and frees the gateway's");
+    }
+
+    #[test]
+    fn streams_per_key_are_capped_and_freed() {
+        let streams = Arc::new(PerKey::default());
+        let held: Vec<_> = (0..2).map(|_| streams.admit("a", 2).expect("room")).collect();
+        assert!(streams.admit("a", 2).is_none(), "the third of a is refused");
+        let other = streams.admit("b", 2).expect("another key has its own cap");
+        drop(held);
+        assert!(streams.admit("a", 2).is_some(), "freed when they close");
+        drop(other);
+        assert!(streams.open.lock().unwrap_or_else(PoisonError::into_inner).is_empty(), "nothing kept");
     }
 }

@@ -105,6 +105,7 @@ pub async fn work(state: &AppState, student: &Student, class: &Class) -> Result<
     path = "/api/v1/me",
     operation_id = "me",
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 200, description = "The student and their work, or `student: null` without a class cookie", body = Work),
         (status = 401, description = "The class cookie is forged or expired, or its student was removed (`unauthorized`)", body = ErrorBody),
         (status = 500, description = "The store failed (`internal`)", body = ErrorBody),
@@ -151,6 +152,7 @@ pub async fn leave(super::proxy::Https(https): super::proxy::Https) -> Response 
     operation_id = "resume",
     params(("token" = String, Path, description = "The personal token of the resume link")),
     responses(
+        (status = 429, description = "Too many requests from this browser or address (`rate_limited`), with `Retry-After`", body = ErrorBody),
         (status = 303, description = "Signed in; `Set-Cookie: socketlab_student`, `Location: /`"),
         (status = 404, description = "Not a valid resume link, or the student was removed", content_type = "text/plain", body = String),
     ),

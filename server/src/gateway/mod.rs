@@ -241,8 +241,8 @@ impl Gateway {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 now.as_nanos() as u64 ^ u64::from(std::process::id())
             },
-            rate: RateLimiter::new(config.limits.rate_per_sec, config.limits.burst),
-            ceiling: RateLimiter::new(config.limits.rate_per_ip, config.limits.burst_per_ip),
+            rate: RateLimiter::over(config.limits.rate_per_sec, config.limits.burst, config.rate_period),
+            ceiling: RateLimiter::over(config.limits.rate_per_ip, config.limits.burst_per_ip, config.rate_period),
             conns: ConnectionLimiter::new(config.limits.max_connections_per_ip, config.limits.max_connections),
             running: tokio::sync::Semaphore::new(config.limits.max_exchanges),
             tracer,

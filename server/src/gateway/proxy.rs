@@ -1,14 +1,17 @@
 //! The client's address behind a reverse proxy. Limits are per address, and behind nginx every
 //! connection comes from nginx; so when a connection comes from a proxy the operator listed in
-//! `--trusted-proxies`, the address is taken from `Forwarded` (RFC 7239) or, without it,
-//! `X-Forwarded-For`. Only listed proxies are believed: anyone else could write those headers.
+//! `--trusted-proxies`, the address is taken from the one header `--forwarded-header` names:
+//! `X-Forwarded-For` (the default, which nginx appends to) or `Forwarded` (RFC 7239). The other
+//! header is never read: a proxy that sets one passes the other through as the client wrote it.
+//! Only listed proxies are believed: anyone else could write those headers.
 //!
 //! The headers are read from the right, the end the nearest proxy appended: each hop that is
 //! itself a listed proxy is skipped, and the first that is not is the client. Addresses a
-//! client wrote further left are never reached, so it cannot choose its own address.
+//! client wrote further left are never reached, so it cannot choose its own address, as long
+//! as the listed networks hold no clients (a listed client's own hop would be skipped too).
 //!
 //! Whether the browser used HTTPS (so its cookie can be `Secure`) is likewise believed only
-//! from a listed proxy: the nearest one's `Forwarded: proto=` or `X-Forwarded-Proto`.
+//! from a listed proxy: the nearest one's `X-Forwarded-Proto`, or with `Forwarded` its `proto=`.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -20,6 +23,17 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::listener::Peer;
+
+/// The one header a listed proxy's word on the client is read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` and `X-Forwarded-Proto`, as `deploy/socketlab.conf` sets them.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): its `for=` and `proto=`.
+    Forwarded,
+}
 
 /// A network in CIDR notation (`10.0.0.0/8`, `::1/128`), or one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +101,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 /// The client's address: `peer` itself unless it is a listed proxy, else the nearest hop in
 /// the forwarding headers that is not one (a hop that cannot be read stops the walk there).
-pub fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+pub fn client_ip(trusted: &[Cidr], from: ForwardedHeader, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let listed = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !listed(peer) {
         return peer;
@@ -95,11 +109,13 @@ pub fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr 
     let values = |name: &str| -> Vec<String> {
         headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     };
-    let forwarded = values("forwarded");
-    let hops: Vec<String> = if forwarded.is_empty() {
-        values("x-forwarded-for").iter().flat_map(|v| v.split(',')).map(|h| h.trim().to_owned()).collect()
-    } else {
-        forwarded.iter().flat_map(|v| v.split(',')).filter_map(forwarded_for).map(str::to_owned).collect()
+    let hops: Vec<String> = match from {
+        ForwardedHeader::XForwardedFor => {
+            values("x-forwarded-for").iter().flat_map(|v| v.split(',')).map(|h| h.trim().to_owned()).collect()
+        }
+        ForwardedHeader::Forwarded => {
+            values("forwarded").iter().flat_map(|v| v.split(',')).filter_map(forwarded_for).map(str::to_owned).collect()
+        }
     };
     let mut client = peer;
     for hop in hops.iter().rev() {
@@ -113,8 +129,8 @@ pub fn client_ip(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> IpAddr 
 }
 
 /// Whether a listed proxy says the browser came over HTTPS (the nearest proxy's word: the last
-/// `Forwarded` element's `proto`, or else the last `X-Forwarded-Proto` value).
-pub fn https(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> bool {
+/// `X-Forwarded-Proto` value, or with `Forwarded` the last element's `proto`).
+pub fn https(trusted: &[Cidr], from: ForwardedHeader, peer: IpAddr, headers: &HeaderMap) -> bool {
     if !trusted.iter().any(|c| c.contains(peer)) {
         return false;
     }
@@ -122,12 +138,14 @@ pub fn https(trusted: &[Cidr], peer: IpAddr, headers: &HeaderMap) -> bool {
         let values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
         values.flat_map(|v| v.split(',')).map(str::trim).next_back().map(str::to_owned)
     };
-    let proto = match last("forwarded") {
-        Some(element) => element.split(';').find_map(|pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            key.trim().eq_ignore_ascii_case("proto").then(|| value.trim().trim_matches('"').to_owned())
+    let proto = match from {
+        ForwardedHeader::XForwardedFor => last("x-forwarded-proto"),
+        ForwardedHeader::Forwarded => last("forwarded").and_then(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.trim().eq_ignore_ascii_case("proto").then(|| value.trim().trim_matches('"').to_owned())
+            })
         }),
-        None => last("x-forwarded-proto"),
     };
     proto.is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
@@ -141,7 +159,7 @@ impl FromRequestParts<Arc<AppState>> for Https {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Infallible> {
         let peer = parts.extensions.get::<ConnectInfo<Peer>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.addr.ip());
-        Ok(Self(https(&state.config.trusted_proxies, peer, &parts.headers)))
+        Ok(Self(https(&state.config.trusted_proxies, state.config.forwarded_header, peer, &parts.headers)))
     }
 }
 
@@ -154,7 +172,7 @@ impl FromRequestParts<Arc<AppState>> for Client {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Infallible> {
         let peer = parts.extensions.get::<ConnectInfo<Peer>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.addr.ip());
-        Ok(Self(client_ip(&state.config.trusted_proxies, peer, &parts.headers)))
+        Ok(Self(client_ip(&state.config.trusted_proxies, state.config.forwarded_header, peer, &parts.headers)))
     }
 }
 
@@ -192,35 +210,39 @@ mod tests {
             }
             m
         };
-        // (peer, headers, the client's address)
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        use ForwardedHeader::{Forwarded as Fwd, XForwardedFor as Xff};
+        // (the header read, peer, headers, the client's address)
+        type Case<'a> = (ForwardedHeader, &'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
             // A peer that is not a listed proxy is the client, whatever it writes.
-            ("203.0.113.5", &[("x-forwarded-for", "198.51.100.1")], "203.0.113.5"),
+            (Xff, "203.0.113.5", &[("x-forwarded-for", "198.51.100.1")], "203.0.113.5"),
+            (Fwd, "203.0.113.5", &[("forwarded", "for=198.51.100.1")], "203.0.113.5"),
             // nginx on loopback appended the real client.
-            ("127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
+            (Xff, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
             // A client's own entry on the left is never reached.
-            ("127.0.0.1", &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")], "198.51.100.1"),
+            (Xff, "127.0.0.1", &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")], "198.51.100.1"),
             // Two listed proxies in a row are skipped.
-            ("127.0.0.1", &[("x-forwarded-for", "198.51.100.1, 10.0.0.7")], "198.51.100.1"),
+            (Xff, "127.0.0.1", &[("x-forwarded-for", "198.51.100.1, 10.0.0.7")], "198.51.100.1"),
             // Several header lines are one list.
-            ("127.0.0.1", &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.2")], "198.51.100.2"),
-            // Forwarded wins over X-Forwarded-For, with quotes, brackets and ports.
-            (
-                "127.0.0.1",
-                &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"), ("x-forwarded-for", "1.1.1.1")],
-                "2001:db8::1",
-            ),
-            ("127.0.0.1", &[("forwarded", "For=198.51.100.3:5000;by=10.0.0.1")], "198.51.100.3"),
+            (Xff, "127.0.0.1", &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.2")], "198.51.100.2"),
+            // Only the header named is read: a client's own `Forwarded` passes nginx untouched.
+            (Xff, "127.0.0.1", &[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
+            (Xff, "127.0.0.1", &[("forwarded", "for=6.6.6.6")], "127.0.0.1"),
+            (Fwd, "127.0.0.1", &[("forwarded", "for=198.51.100.4"), ("x-forwarded-for", "6.6.6.6")], "198.51.100.4"),
+            (Fwd, "127.0.0.1", &[("x-forwarded-for", "6.6.6.6")], "127.0.0.1"),
+            // Forwarded, with quotes, brackets and ports.
+            (Fwd, "127.0.0.1", &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https")], "2001:db8::1"),
+            (Fwd, "127.0.0.1", &[("forwarded", "For=198.51.100.3:5000;by=10.0.0.1")], "198.51.100.3"),
             // Nothing forwarded, or nothing readable: the nearest proxy itself.
-            ("127.0.0.1", &[], "127.0.0.1"),
-            ("127.0.0.1", &[("x-forwarded-for", "unknown")], "127.0.0.1"),
-            ("127.0.0.1", &[("forwarded", "for=_hidden, for=10.0.0.9")], "10.0.0.9"),
+            (Xff, "127.0.0.1", &[], "127.0.0.1"),
+            (Xff, "127.0.0.1", &[("x-forwarded-for", "unknown")], "127.0.0.1"),
+            (Fwd, "127.0.0.1", &[("forwarded", "for=_hidden, for=10.0.0.9")], "10.0.0.9"),
         ];
-        for (peer, headers, want) in cases {
-            assert_eq!(client_ip(&trusted, ip(peer), &h(headers)), ip(want), "{peer} {headers:?}");
+        for (from, peer, headers, want) in cases {
+            assert_eq!(client_ip(&trusted, *from, ip(peer), &h(headers)), ip(want), "{from:?} {peer} {headers:?}");
         }
-        assert_eq!(client_ip(&[], ip("127.0.0.1"), &h(&[("x-forwarded-for", "198.51.100.1")])), ip("127.0.0.1"));
+        let lone = h(&[("x-forwarded-for", "198.51.100.1")]);
+        assert_eq!(client_ip(&[], Xff, ip("127.0.0.1"), &lone), ip("127.0.0.1"));
     }
 
     #[test]
@@ -233,20 +255,23 @@ mod tests {
             }
             m
         };
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+        use ForwardedHeader::{Forwarded as Fwd, XForwardedFor as Xff};
+        type Case<'a> = (ForwardedHeader, &'a str, &'a [(&'a str, &'a str)], bool);
         let cases: &[Case] = &[
-            ("127.0.0.1", &[("x-forwarded-proto", "https")], true),
-            ("127.0.0.1", &[("x-forwarded-proto", "HTTPS")], true),
-            ("127.0.0.1", &[("x-forwarded-proto", "http")], false),
-            ("127.0.0.1", &[("x-forwarded-proto", "https, http")], false), // the nearest hop says http
-            ("127.0.0.1", &[("forwarded", "for=1.2.3.4;proto=https")], true),
-            ("127.0.0.1", &[("forwarded", "proto=https, for=1.2.3.4;proto=http")], false),
-            ("127.0.0.1", &[("forwarded", "for=1.2.3.4"), ("x-forwarded-proto", "https")], false),
-            ("127.0.0.1", &[], false),
-            ("203.0.113.5", &[("x-forwarded-proto", "https")], false), // not a listed proxy
+            (Xff, "127.0.0.1", &[("x-forwarded-proto", "https")], true),
+            (Xff, "127.0.0.1", &[("x-forwarded-proto", "HTTPS")], true),
+            (Xff, "127.0.0.1", &[("x-forwarded-proto", "http")], false),
+            (Xff, "127.0.0.1", &[("x-forwarded-proto", "https, http")], false), // the nearest hop says http
+            (Xff, "127.0.0.1", &[("forwarded", "proto=http"), ("x-forwarded-proto", "https")], true),
+            (Xff, "127.0.0.1", &[("forwarded", "proto=https")], false), // the client's own word
+            (Fwd, "127.0.0.1", &[("forwarded", "for=1.2.3.4;proto=https")], true),
+            (Fwd, "127.0.0.1", &[("forwarded", "proto=https, for=1.2.3.4;proto=http")], false),
+            (Fwd, "127.0.0.1", &[("forwarded", "for=1.2.3.4"), ("x-forwarded-proto", "https")], false),
+            (Xff, "127.0.0.1", &[], false),
+            (Xff, "203.0.113.5", &[("x-forwarded-proto", "https")], false), // not a listed proxy
         ];
-        for (peer, headers, want) in cases {
-            assert_eq!(https(&trusted, ip(peer), &h(headers)), *want, "{peer} {headers:?}");
+        for (from, peer, headers, want) in cases {
+            assert_eq!(https(&trusted, *from, ip(peer), &h(headers)), *want, "{from:?} {peer} {headers:?}");
         }
     }
 }

@@ -43,8 +43,9 @@ impl AppState {
 }
 
 fn store_failed(e: StoreError) -> ApiError {
+    // The detail can name hosts, tables and constraints: it goes to the log, not the client.
     tracing::warn!(error = %e, "the store failed");
-    ApiError::new(ErrorCode::Internal, format!("the store failed: {e}"))
+    ApiError::new(ErrorCode::Internal, "the store failed")
 }
 
 impl super::Gateway {

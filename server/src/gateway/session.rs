@@ -147,6 +147,39 @@ impl FromRequestParts<Arc<AppState>> for Browser {
     }
 }
 
+/// Spends the request's REST limit (its browser's bucket under its address's ceiling) before a
+/// route that reads the store, so nobody can loop `/api/v1/me`, a recorded lab check or an
+/// instructor route as fast as HTTP allows and drain the database's pool that every instance
+/// shares. A refusal is a 429 with `Retry-After`, as for exchanges.
+pub(super) async fn store_limit(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    super::proxy::Client(client): super::proxy::Client,
+    browser: Browser,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.rate_limit(client, &browser) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// [`store_limit`] for a request with a class cookie only: without one, a lab check reads
+/// no store, and the page's lab steps stay as free as before.
+pub(super) async fn student_store_limit(
+    state: axum::extract::State<Arc<AppState>>,
+    client: super::proxy::Client,
+    browser: Browser,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if super::classes::cookie(req.headers(), super::classes::STUDENT_COOKIE).is_none() {
+        return next.run(req).await;
+    }
+    store_limit(state, client, browser, req, next).await
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

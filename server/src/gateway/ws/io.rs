@@ -100,7 +100,7 @@ pub async fn session(
         observe_all: state.config.observe_all && student.is_none(),
     };
     let limits = &state.config.limits;
-    let bucket = SessionLimiter::new(limits.rate_per_sec, limits.burst);
+    let bucket = SessionLimiter::over(limits.rate_per_sec, limits.burst, state.config.rate_period);
     let gate = Admission { state: Arc::clone(&state), peer, bucket, browser, student: student.map(Arc::new) };
     let mut core = SessionCore::new(gate, settings, std::time::Instant::now());
     let mut running = Running::new();

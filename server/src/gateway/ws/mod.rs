@@ -22,6 +22,10 @@ use socketlab_proto::wire::ErrorCode;
 use super::AppState;
 use super::error::ApiError;
 
+/// How long an upgrade waits for the store to name its class cookie's student; past it the
+/// WebSocket opens without one (its checks are not recorded), rather than hang on a slow store.
+pub const STUDENT_LOOKUP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `GET /api/v1/ws`: checks the handshake, origin and limits, then upgrades.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -47,7 +51,8 @@ pub async fn upgrade(
         return refuse(ApiError::new(ErrorCode::ShuttingDown, "the gateway is shutting down"));
     }
     // Behind a listed proxy, the cap and the session's rate limit count the client's address.
-    let client = super::proxy::client_ip(&state.config.trusted_proxies, peer.addr.ip(), headers);
+    let client =
+        super::proxy::client_ip(&state.config.trusted_proxies, state.config.forwarded_header, peer.addr.ip(), headers);
     let client = std::net::SocketAddr::new(client, peer.addr.port());
     let guard = match state.conns.admit(client.ip()) {
         Ok(guard) => guard,
@@ -68,13 +73,26 @@ pub async fn upgrade(
     };
     // A class's student (a bad cookie counts as none: the playground still works) has their
     // checks recorded and observes only their own exchanges.
-    let student = super::classes::student(&state, headers).await.ok().flatten().map(|(s, _)| s);
+    // The lookup is bounded: a slow store must not stall the playground, which needs none.
+    let lookup = tokio::time::timeout(STUDENT_LOOKUP, super::classes::student(&state, headers)).await;
+    let student = match lookup {
+        Ok(found) => found.ok().flatten().map(|(s, _)| s),
+        Err(_) => {
+            tracing::warn!(wait = ?STUDENT_LOOKUP, "the store did not name the WebSocket's student in time; none");
+            None
+        }
+    };
     let tracker = state.tracker.clone();
     let config = handshake::config(&state);
     // A browser that reaches the WebSocket without a session (the page came from elsewhere)
     // gets one here.
     let mut cookie = axum::http::HeaderMap::new();
-    let https = super::proxy::https(&state.config.trusted_proxies, peer.addr.ip(), req.headers());
+    let https = super::proxy::https(
+        &state.config.trusted_proxies,
+        state.config.forwarded_header,
+        peer.addr.ip(),
+        req.headers(),
+    );
     let browser = super::session::ensure(req.headers(), https, &mut cookie);
     let mut response =
         upgrade.finish(&tracker, config, move |socket| io::session(state, socket, client, browser, guard, student));
