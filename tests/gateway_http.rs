@@ -72,6 +72,37 @@ async fn servers_health_metrics_and_page() {
 }
 
 #[tokio::test]
+async fn pages_carry_the_browsers_defences() {
+    let r = start(|_| {}).await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/x/AbCdEfGh01234567", "/instructor/some-class"] {
+        let page = http.get(r.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let h = page.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "frame-ancestors 'none'"] {
+            assert!(csp.split(';').any(|d| d.trim() == part), "{path}: {part} missing from {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let text = page.text().await.unwrap();
+        let scripts = text.matches("<script").count();
+        assert_eq!(scripts, text.matches("<script type=\"module\" src=\"/").count(), "{path}: no inline script");
+    }
+    for (path, kind) in
+        [("/style.css", "text/css"), ("/boot.js", "text/javascript"), ("/instructor.js", "text/javascript")]
+    {
+        let file = http.get(r.url(path)).send().await.unwrap();
+        assert_eq!(file.status(), 200, "{path}");
+        assert!(file.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert_eq!(file.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(file.headers().get("content-security-policy").is_none(), "{path}: only pages need one");
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_parse_as_openmetrics_with_prometheus_client() {
     let r = start(|_| {}).await;
     let http = reqwest::Client::new();

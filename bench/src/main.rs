@@ -7,9 +7,22 @@
 //! ```text
 //! socketlab-load udp ADDR INFLIGHT SECS
 //! socketlab-load tcp ADDR CLIENTS SECS
-//! socketlab-load ws URL SOCKETS SECS (gateway-udp|gateway-tcp|traced-udp|traced-tcp|raw|oneshot)
+//! socketlab-load ws URL SOCKETS SECS MODE
 //! socketlab-load idle URL SESSIONS HOLD_SECS
+//! socketlab-load students URL STUDENTS SECS
 //! ```
+//!
+//! MODE is `gateway-udp`, `gateway-tcp`, `traced-udp` or `traced-tcp` (exchanges over one
+//! gateway WebSocket per worker), `raw` (one websocat WebSocket per worker), `oneshot` (a new
+//! websocat WebSocket per exchange), `gateway-oneshot` (a new gateway WebSocket per lean TCP
+//! exchange, `hello` included), `upgrade` and `gateway-upgrade` (only the upgrade, and for the
+//! gateway its `hello`, then close).
+//!
+//! `students` is open-loop: each simulated student sends one traced exchange every 2 s over its
+//! own WebSocket whether or not the last one was answered, and latency runs from the planned
+//! send, so a slow gateway cannot slow the load down and hide its own delay (see `students.rs`).
+
+mod students;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,9 +168,54 @@ async fn oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
     .await
 }
 
+/// A new gateway WebSocket per lean TCP exchange: upgrade, `hello`, exchange, close.
+async fn gateway_oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
+    closed_loop(run, || {
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+            ws.next().await.context("no hello")??;
+            let frame = r#"{"type":"exchange","id":"1","protocol":"tcp","message":"hello socket","trace":false}"#;
+            ws.send(Message::text(frame)).await?;
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"reply""#) => break,
+                    Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"error""#) => bail!("error frame"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(anyhow::Error::from(e)),
+                    None => bail!("closed before the reply"),
+                }
+            }
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Only the upgrade (and the gateway's `hello`), then close: what a new WebSocket costs.
+async fn upgrade_worker(run: Arc<Run>, url: String, hello: bool) -> Result<()> {
+    closed_loop(run, || {
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+            if hello {
+                ws.next().await.context("no hello")??;
+            }
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+    })
+    .await
+}
+
 async fn ws_worker(run: Arc<Run>, url: String, mode: String, me: usize) -> Result<()> {
-    if mode == "oneshot" {
-        return oneshot_worker(run, url).await;
+    match mode.as_str() {
+        "oneshot" => return oneshot_worker(run, url).await,
+        "gateway-oneshot" => return gateway_oneshot_worker(run, url).await,
+        "upgrade" => return upgrade_worker(run, url, false).await,
+        "gateway-upgrade" => return upgrade_worker(run, url, true).await,
+        _ => {}
     }
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
     let (protocol, trace) = match mode.as_str() {
@@ -217,7 +275,7 @@ async fn ws_worker(run: Arc<Run>, url: String, mode: String, me: usize) -> Resul
     Ok(())
 }
 
-fn percentile(sorted: &[u32], p: f64) -> u32 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
     }
@@ -301,7 +359,10 @@ async fn main() -> Result<()> {
             })
             .await
         }
+        Some("students") => {
+            students::run(arg(&args, 1, "URL")?, arg(&args, 2, "STUDENTS")?, arg(&args, 3, "SECS")?).await
+        }
         Some("idle") => idle(arg(&args, 1, "URL")?, arg(&args, 2, "SESSIONS")?, arg(&args, 3, "HOLD_SECS")?).await,
-        _ => bail!("usage: socketlab-load udp|tcp|ws|idle ..."),
+        _ => bail!("usage: socketlab-load udp|tcp|ws|idle|students ..."),
     }
 }

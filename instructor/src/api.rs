@@ -117,7 +117,7 @@ fn progress<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<Stri
 pub enum Change {
     /// `progress`: a student passed a step.
     Step { student: String, lab: String, step: String },
-    /// `check`: a student's latest check of a program.
+    /// `check`: a student's latest check of a program (the grid keeps the best).
     Check { student: String, program: String, result: CheckResult },
     /// `removed`: a student left the roster.
     Removed { student: String },
@@ -173,7 +173,12 @@ impl Dashboard {
                 if !self.programs.contains(&program) {
                     self.programs.push(program.clone());
                 }
-                self.students[i].checks.insert(program, result);
+                // The best result stays, as the gateway keeps it: a later, worse check of the
+                // same program is announced too, but changes no grade.
+                let best = self.students[i].checks.entry(program).or_insert(result);
+                if result.passed > best.passed {
+                    *best = result;
+                }
             }
             Change::Refetch => return false,
         }

@@ -45,7 +45,21 @@ fn dispatch(msg: Msg) {
 }
 
 fn perform(app: &mut App, effect: Effect) {
+    let Some(w) = web_sys::window() else { return };
     match effect {
+        Effect::Keep { item, key, path } => {
+            if let Ok(Some(s)) = w.session_storage() {
+                let _ = s.set_item(&item, &key);
+            }
+            if let Ok(history) = w.history() {
+                let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&path));
+            }
+        }
+        Effect::Forget(item) => {
+            if let Ok(Some(s)) = w.session_storage() {
+                let _ = s.remove_item(&item);
+            }
+        }
         Effect::Fetch { method, url, key, then } => fetch(method, &url, &key, then),
         Effect::Listen(url) => {
             if app.stream.is_some() {
@@ -135,7 +149,9 @@ pub fn start() {
     let location = w.location();
     let (path, hash) = (location.pathname().unwrap_or_default(), location.hash().unwrap_or_default());
     let lang = w.navigator().language().unwrap_or_default();
-    dispatch(Msg::Start { path, hash, lang });
+    let session = w.session_storage().ok().flatten();
+    let stored = crate::update::store_item(&path).zip(session).and_then(|(item, s)| s.get_item(&item).ok().flatten());
+    dispatch(Msg::Start { path, hash, lang, stored });
 }
 
 fn set_html(doc: &Document, id: &str, html: &str) {

@@ -23,11 +23,13 @@ pub enum Req {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     /// The page loaded at this path (`/instructor/{class}`) and fragment (`#key=<secret>`), in
-    /// a browser that prefers this language (`navigator.language`).
+    /// a browser that prefers this language (`navigator.language`), with the secret this tab
+    /// kept for the class (under [`store_item`]) when it was loaded before.
     Start {
         path: String,
         hash: String,
         lang: String,
+        stored: Option<String>,
     },
     ToggleLang,
     /// A request ended with this HTTP status (0 when it never reached the gateway) and body.
@@ -57,6 +59,18 @@ pub enum Effect {
     Fetch { method: &'static str, url: String, key: String, then: Req },
     /// Open the class's event stream (the session cookie authorizes it).
     Listen(String),
+    /// Keep the secret in this tab's sessionStorage under `item`, and take it out of the address
+    /// bar (and so out of history, synced tabs and a projected screen): the address becomes
+    /// `path`.
+    Keep { item: String, key: String, path: String },
+    /// Forget the secret kept under `item`: the gateway refused it.
+    Forget(String),
+}
+
+/// The sessionStorage item that keeps the secret of the class at `path`, so a reload works
+/// after the secret left the address bar.
+pub fn store_item(path: &str) -> Option<String> {
+    class_of(path).map(|class| format!("socketlab.instructor.{class}"))
 }
 
 /// A destructive action waiting for its confirmation.
@@ -143,22 +157,39 @@ impl Model {
     /// Applies `msg` and returns what to do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
-            Msg::Start { path, hash, lang } => {
+            Msg::Start { path, hash, lang, stored } => {
                 self.lang = Lang::of(&lang);
-                let (Some(class), Some(key)) = (class_of(&path), key_of(&hash)) else {
+                let (Some(class), Some(item)) = (class_of(&path), store_item(&path)) else {
                     self.error = Some(("err_link", String::new()));
                     return Vec::new();
                 };
-                (self.class, self.key) = (class.to_owned(), key.to_owned());
-                return vec![self.fetch("POST", "/session", Req::Session), self.reload()];
+                let mut effects = Vec::new();
+                let key = match (key_of(&hash), stored.filter(|k| !k.is_empty())) {
+                    (Some(key), _) => {
+                        let path = format!("/instructor/{class}");
+                        effects.push(Effect::Keep { item, key: key.to_owned(), path });
+                        key.to_owned()
+                    }
+                    (None, Some(kept)) => kept,
+                    (None, None) => {
+                        self.error = Some(("err_link", String::new()));
+                        return Vec::new();
+                    }
+                };
+                (self.class, self.key) = (class.to_owned(), key);
+                effects.extend([self.fetch("POST", "/session", Req::Session), self.reload()]);
+                return effects;
             }
             Msg::Fetched(req, status, body) if !(200..300).contains(&status) => {
                 self.error = Some(refusal(status, &body));
+                let forget = (status == 401).then(|| store_item(&format!("/instructor/{}", self.class)));
                 match req {
                     Req::Student(_) => self.open = None,
                     Req::Dashboard => self.loaded(),
                     _ => {}
                 }
+                // A refused secret is not kept for the next reload.
+                return forget.flatten().map(Effect::Forget).into_iter().collect();
             }
             Msg::Fetched(Req::Session, ..) => return vec![Effect::Listen(format!("{}/events", self.base()))],
             Msg::Fetched(Req::Dashboard, _, body) => {

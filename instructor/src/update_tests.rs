@@ -16,12 +16,22 @@ pub(crate) const DASH: &str = r#"{"class":{"id":"c1","name":"Networks 101","clos
 
 fn started() -> Model {
     let mut m = Model::default();
-    let effects =
-        m.update(Msg::Start { path: "/instructor/c1".into(), hash: "#key=s3cr3t".into(), lang: "en-US".into() });
+    let effects = m.update(Msg::Start {
+        path: "/instructor/c1".into(),
+        hash: "#key=s3cr3t".into(),
+        lang: "en-US".into(),
+        stored: None,
+    });
     let fetch = |method, url: &str, then| Effect::Fetch { method, url: url.into(), key: "s3cr3t".into(), then };
+    let keep =
+        Effect::Keep { item: "socketlab.instructor.c1".into(), key: "s3cr3t".into(), path: "/instructor/c1".into() };
     assert_eq!(
         effects,
-        [fetch("POST", "/api/v1/classes/c1/session", Req::Session), fetch("GET", "/api/v1/classes/c1", Req::Dashboard)]
+        [
+            keep,
+            fetch("POST", "/api/v1/classes/c1/session", Req::Session),
+            fetch("GET", "/api/v1/classes/c1", Req::Dashboard)
+        ]
     );
     m
 }
@@ -47,12 +57,55 @@ fn the_link_must_name_the_class_and_carry_its_key() {
     assert_eq!(key_of("#x=1&key=abc"), Some("abc"));
     assert_eq!(key_of("#key="), None);
     assert_eq!(key_of(""), None);
-    for (path, hash) in [("/instructor/c1", ""), ("/instructor/", "#key=k")] {
+    for (path, hash, stored) in [
+        ("/instructor/c1", "", None),
+        ("/instructor/c1", "", Some("")),
+        ("/instructor/", "#key=k", None),
+        ("/instructor/", "", Some("k")),
+    ] {
         let mut m = Model::default();
-        assert!(m.update(Msg::Start { path: path.into(), hash: hash.into(), lang: "zh-CN".into() }).is_empty());
+        let stored = stored.map(str::to_owned);
+        assert!(m.update(Msg::Start { path: path.into(), hash: hash.into(), lang: "zh-CN".into(), stored }).is_empty());
         assert_eq!(m.error, Some(("err_link", String::new())), "{path}{hash}");
         assert_eq!(m.lang, Lang::Zh, "the browser's language");
     }
+}
+
+#[test]
+fn the_secret_leaves_the_address_bar_and_a_reload_finds_it_in_the_tab() {
+    let start = |path: &str, hash: &str, stored: Option<&str>| {
+        let mut m = Model::default();
+        let stored = stored.map(str::to_owned);
+        let effects = m.update(Msg::Start { path: path.into(), hash: hash.into(), lang: "en".into(), stored });
+        (m, effects)
+    };
+    let keeps =
+        |effects: &[Effect]| effects.iter().filter(|e| matches!(e, Effect::Keep { .. })).cloned().collect::<Vec<_>>();
+    let keys = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter_map(|e| if let Effect::Fetch { key, .. } = e { Some(key.clone()) } else { None })
+            .collect::<Vec<_>>()
+    };
+    // The link: kept, and the address loses its fragment (a trailing slash too).
+    let (_, effects) = start("/instructor/c1/", "#key=new", Some("old"));
+    let item = "socketlab.instructor.c1".to_owned();
+    let path = "/instructor/c1".to_owned();
+    assert_eq!(keeps(&effects), [Effect::Keep { item: item.clone(), key: "new".into(), path }], "the link wins");
+    assert_eq!(keys(&effects), ["new", "new"]);
+    // A reload: the address has no key, the tab has.
+    let (m, effects) = start("/instructor/c1", "", Some("old"));
+    assert!(keeps(&effects).is_empty(), "nothing to hide");
+    assert_eq!(keys(&effects), ["old", "old"]);
+    assert!(m.error.is_none());
+    // Another class's page does not read this one's secret.
+    assert_eq!(store_item("/instructor/c2"), Some("socketlab.instructor.c2".into()));
+    assert_eq!(store_item("/instructor/"), None);
+    // A refused secret is forgotten, so the next reload asks for the link; other refusals keep it.
+    let (mut m, _) = start("/instructor/c1", "", Some("old"));
+    assert_eq!(m.update(Msg::Fetched(Req::Dashboard, 401, String::new())), [Effect::Forget(item)]);
+    assert!(m.update(Msg::Fetched(Req::Dashboard, 500, String::new())).is_empty());
+    assert!(m.update(Msg::Fetched(Req::Dashboard, 0, String::new())).is_empty());
 }
 
 #[test]
@@ -210,4 +263,23 @@ fn a_dashboard_read_before_an_event_does_not_undo_it() {
     // With no read under way, an answer is taken as it is.
     m.update(Msg::Fetched(Req::Dashboard, 200, DASH.into()));
     assert_eq!(m.dash.as_ref().map(|d| d.students.len()), Some(2));
+}
+
+#[test]
+fn a_live_check_keeps_the_best_score_as_the_grades_do() {
+    let mut m = loaded();
+    let check = |passed: u32| {
+        let data = format!(r#"{{"student":"s1","program":"udp-server","passed":{passed},"total":10}}"#);
+        Msg::Event("check".into(), data)
+    };
+    // (score announced, what the cell shows after it); Ada starts at 5/5 from the roster.
+    for (passed, shown) in [(4, 5), (10, 10), (4, 10), (10, 10), (0, 10)] {
+        assert!(m.update(check(passed)).is_empty());
+        let cell = m.dash.as_ref().expect("dashboard").students[0].checks["udp-server"];
+        assert_eq!(cell.passed, shown, "after {passed}/10");
+    }
+    // A program seen first live starts from whatever was announced.
+    m.update(Msg::Event("check".into(), r#"{"student":"s2","program":"tcp-server","passed":3,"total":7}"#.into()));
+    let dash = m.dash.as_ref().expect("dashboard");
+    assert_eq!(dash.students[1].checks["tcp-server"], CheckResult { passed: 3, total: 7 });
 }

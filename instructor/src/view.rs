@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use socketlab_proto::saved;
 
 use crate::api::{Dashboard, LabInfo, Steps, Student};
 use crate::i18n::{Lang, fill, t};
@@ -168,10 +169,10 @@ pub fn confirm(m: &Model) -> String {
 
 /// A saved exchange's `/x/` link, from its url or its id.
 fn saved_link(v: &Value) -> Option<String> {
-    let url = v.get("url").and_then(Value::as_str).filter(|u| u.starts_with("/x/"));
+    let url = v.get("url").and_then(Value::as_str).filter(|u| saved::is_permalink(u));
     url.map(str::to_owned).or_else(|| {
         let id = v.get("id").and_then(Value::as_str).or(v.as_str())?;
-        id.bytes().all(|b| b.is_ascii_alphanumeric()).then(|| socketlab_proto::saved::permalink(id))
+        saved::is_id(id).then(|| saved::permalink(id))
     })
 }
 
@@ -181,7 +182,8 @@ fn value(lang: Lang, out: &mut String, v: &Value, depth: usize) {
     match v {
         _ if depth > 6 => out.push('…'),
         Value::Null => out.push('–'),
-        Value::String(s) if s.starts_with("/x/") => {
+        // Only the exact shape of a saved exchange's page: a student's answer is any text.
+        Value::String(s) if saved::is_permalink(s) => {
             let _ = write!(out, "<a href=\"{0}\" target=\"_blank\" rel=\"noopener\">{0}</a>", esc(s));
         }
         Value::String(s) => out.push_str(&esc(s)),

@@ -7,7 +7,7 @@ use crate::update::{Msg, Req};
 
 fn loaded() -> Model {
     let mut m = Model::default();
-    m.update(Msg::Start { path: "/instructor/c1".into(), hash: "#key=k".into(), lang: "en".into() });
+    m.update(Msg::Start { path: "/instructor/c1".into(), hash: "#key=k".into(), lang: "en".into(), stored: None });
     m.update(Msg::Fetched(Req::Dashboard, 200, DASH.into()));
     m
 }
@@ -73,24 +73,30 @@ fn a_students_work_links_their_saved_exchanges() {
     assert!(student(&m).contains("Ada · UDP") && student(&m).contains("Loading"));
     let work = r#"{"student":{"id":"s1","name":"Ada"},
       "answers":[{"lab":"udp-datagrams","step":"boundaries","answers":{"sent":"20"},"done_at":"t"},
+                 {"lab":"udp-datagrams","step":"links","answers":{"trap":"/x/../resume/tok","own":"/x/ZZ9zz9ZZ9zz9ZZ9z"}},
                  {"lab":"other","step":"x","answers":{"q":"hidden"}}],
-      "saved":[{"id":"abcDEF123","url":"/x/abcDEF123","at":"t"},{"id":"ZZ9"},{"id":"../bad"}],
+      "saved":[{"id":"abcDEF1234567890","url":"/x/abcDEF1234567890","at":"t"},{"id":"ZZ9zz9ZZ9zz9ZZ9z"},{"id":"../bad"},{"id":"short1"}],
       "checks":[{"program":"udp-server","passed":5,"total":5}],
       "extra":{"note":"<b>"}}"#;
     m.update(Msg::Fetched(Req::Student("s1".into()), 200, work.into()));
     let html = student(&m);
     assert!(html.contains("<dt>sent</dt><dd>20</dd>"), "{html}");
     assert!(!html.contains("hidden"), "another lab's answers stay out: {html}");
-    assert!(html.contains(r#"<a href="/x/abcDEF123""#) && html.contains(r#"<a href="/x/ZZ9""#), "{html}");
-    assert!(!html.contains("../bad"), "{html}");
+    assert!(
+        html.contains(r#"<a href="/x/abcDEF1234567890""#) && html.contains(r#"<a href="/x/ZZ9zz9ZZ9zz9ZZ9z""#),
+        "{html}"
+    );
+    assert!(!html.contains("../bad") && !html.contains("/x/short1"), "{html}");
+    assert!(!html.contains(r#"href="/x/../"#) && html.contains("/x/../resume/tok"), "shown, not linked: {html}");
+    assert!(html.contains(r#"<dt>own</dt><dd><a href="/x/ZZ9zz9ZZ9zz9ZZ9z""#), "{html}");
     assert!(html.contains("udp-server") && html.contains("&lt;b&gt;"), "{html}");
     // The shape of `/api/v1/me`: progress items carry their answers.
     let me = r#"{"student":{"id":"s1","name":"Ada"},"class":{"id":"c1","name":"N"},"joined_at":"t",
       "progress":[{"lab":"udp-datagrams","step":"boundaries","done_at":"t","answers":{"sent":"19"}}],
-      "checks":[{"program":"udp-server","passed":5,"total":5,"at":"t"}],"saved":[{"id":"Qq1","url":"/x/Qq1","at":"t"}]}"#;
+      "checks":[{"program":"udp-server","passed":5,"total":5,"at":"t"}],"saved":[{"id":"Qq1Qq1Qq1Qq1Qq1Q","url":"/x/Qq1Qq1Qq1Qq1Qq1Q","at":"t"}]}"#;
     m.update(Msg::Fetched(Req::Student("s1".into()), 200, me.into()));
     let html = student(&m);
-    assert!(html.contains("<dt>sent</dt><dd>19</dd>") && html.contains(r#"<a href="/x/Qq1""#), "{html}");
+    assert!(html.contains("<dt>sent</dt><dd>19</dd>") && html.contains(r#"<a href="/x/Qq1Qq1Qq1Qq1Qq1Q""#), "{html}");
     assert!(!html.contains("<h3>More</h3>") || !html.contains("<dt>student</dt>"), "who it is shows once: {html}");
     // Answers grouped by lab work too.
     m.update(Msg::Fetched(

@@ -47,6 +47,20 @@ pub fn permalink(id: &str) -> String {
     format!("/x/{id}")
 }
 
+/// The length of a saved exchange's id, all of it letters and digits (`[A-Za-z0-9]`).
+pub const ID_LEN: usize = 16;
+
+/// Whether `id` has the shape of a saved exchange's id.
+pub fn is_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `path` is exactly a saved exchange's page, `/x/` and an id, and nothing else: a
+/// page that turns text into links links only these.
+pub fn is_permalink(path: &str) -> bool {
+    path.strip_prefix("/x/").is_some_and(is_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +71,25 @@ mod tests {
         assert_eq!(ok.exchange, "x1-ab");
         assert!(serde_json::from_str::<SaveRequest>(r#"{"exchange":"x","owner":"me"}"#).is_err());
         assert_eq!(permalink("AbC"), "/x/AbC");
+    }
+
+    #[test]
+    fn only_an_exact_id_path_is_a_permalink() {
+        assert!(is_permalink("/x/AbCdEfGh01234567"));
+        for not in [
+            "/x/AbCdEfGh0123456",
+            "/x/AbCdEfGh012345678",
+            "/x/../resume/AbCdEfGh01",
+            "/x/AbCdEfGh0123456/",
+            "/x/AbCdEfGh012345-7",
+            "/x/AbCdEfGh012345é",
+            " /x/AbCdEfGh01234567",
+            "/x/AbCdEfGh01234567?a",
+            "//x/AbCdEfGh01234567",
+            "/x/",
+        ] {
+            assert!(!is_permalink(not), "{not}");
+        }
+        assert!(is_id("0123456789abcdef") && !is_id("0123456789abcde_"));
     }
 }

@@ -43,6 +43,7 @@ pub mod range {
     pub const IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1..=86_400_000;
     pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 1..=604_800_000;
     pub const CHECK_WAIT_MS: RangeInclusive<u64> = 100..=600_000;
+    pub const WORKER_THREADS: RangeInclusive<u64> = 1..=1024;
     pub const SAVED_MAX_BYTES: RangeInclusive<u64> = 1024..=67_108_864;
     pub const SAVED_DAYS: RangeInclusive<u64> = 1..=36_500;
     pub const STUDENT_SESSION_DAYS: RangeInclusive<u64> = 1..=3_650;
@@ -273,6 +274,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETLAB_CHECK_WAIT_MS", value_parser = within::<u64>(range::CHECK_WAIT_MS))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_wait_ms: Option<u64>,
+    /// Runtime worker threads, which serve every WebSocket and exchange; one per core unless
+    /// set [range: 1-1024].
+    #[arg(long, env = "SOCKETLAB_WORKER_THREADS", value_parser = within::<usize>(range::WORKER_THREADS))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<usize>,
 }
 
 /// A setting that cannot be used.
@@ -321,7 +327,7 @@ impl Settings {
     }
 
     /// Every bounded setting: its name, its value if set, and its range.
-    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 22] {
+    fn bounded(&self) -> [(&'static str, Option<u64>, RangeInclusive<u64>); 23] {
         let n = |v: Option<usize>| v.map(|v| v as u64);
         [
             ("tcp_read_timeout_ms", self.tcp_read_timeout_ms, range::TCP_READ_TIMEOUT_MS),
@@ -345,6 +351,7 @@ impl Settings {
             ("check_wait_ms", self.check_wait_ms, range::CHECK_WAIT_MS),
             ("saved_max_bytes", n(self.saved_max_bytes), range::SAVED_MAX_BYTES),
             ("saved_days", self.saved_days, range::SAVED_DAYS),
+            ("worker_threads", n(self.worker_threads), range::WORKER_THREADS),
             ("student_session_days", self.student_session_days, range::STUDENT_SESSION_DAYS),
         ]
     }

@@ -22,4 +22,5 @@ pub mod net;
 pub mod shutdown;
 pub mod tcp_server;
 pub mod trace;
+pub mod udp_batch;
 pub mod udp_server;

@@ -70,6 +70,18 @@ impl Log {
 #[derive(Debug, Default)]
 pub struct Pending(String);
 
+impl Pending {
+    /// How many bytes are waiting.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl Log {
     /// Adds a line to `pending`.
     pub fn queue(self, pending: &mut Pending, args: Arguments<'_>) {
@@ -91,6 +103,24 @@ impl Log {
     }
 }
 
+/// A payload as it appears in a log line, written straight into the line: the same text as
+/// [`shorten`], without building it first when the payload is short plain ASCII (the common
+/// case, and the one a busy server meets per datagram).
+#[derive(Debug, Clone, Copy)]
+pub struct Short<'a>(pub &'a [u8], pub usize);
+
+impl std::fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self(data, max) = *self;
+        // Printable ASCII other than `"` and `\\` is its own `Debug` form.
+        let plain = data.len() <= max && data.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        match std::str::from_utf8(data) {
+            Ok(text) if plain => write!(f, "\"{text}\""),
+            _ => f.write_str(&shorten(data, max)),
+        }
+    }
+}
+
 /// A payload as it appears in a log line: lossy text, cut after `max` characters.
 pub fn shorten(data: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(data);
@@ -100,4 +130,28 @@ pub fn shorten(data: &[u8], max: usize) -> String {
         out.push('…');
     }
     format!("{out:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Short, shorten};
+
+    #[test]
+    fn short_writes_what_shorten_builds() {
+        let long = "a".repeat(61);
+        let cases: [&[u8]; 9] = [
+            b"hello socket",
+            b"",
+            b"say \"hi\"",
+            b"back\\slash",
+            b"it's",
+            b"tab\there",
+            "caf\u{e9} \u{2026}".as_bytes(),
+            b"\xff\xfe bad",
+            long.as_bytes(),
+        ];
+        for data in cases {
+            assert_eq!(Short(data, 60).to_string(), shorten(data, 60), "{data:?}");
+        }
+    }
 }

@@ -33,7 +33,24 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    use cli::Command;
+    let mut builder = match &cli.command {
+        // A lone server is one loop, like the lesson's: one thread, no wake-ups across threads
+        // (the UDP server's datagrams have a thread of their own besides).
+        Command::UdpServer(_) | Command::TcpServer(_) | Command::PingerServer(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Serve(settings) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            // `--worker-threads`; a setting that does not resolve is reported by `serve` itself.
+            if let Ok(Some(n)) = socketlab::config::Config::resolve(settings).map(|c| c.worker_threads) {
+                builder.worker_threads(n);
+            }
+            builder
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(cli::run(cli))?;
     Ok(())
 }

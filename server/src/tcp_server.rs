@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::NetError;
-use crate::log::{Log, shorten};
+use crate::log::{Log, Short};
 use crate::trace::Tracer;
 use crate::udp_server::utf8_note;
 
@@ -163,7 +163,9 @@ impl TcpServer {
             };
             let conn = Connection {
                 sock: tracer.socket(Role::Connection, Transport::Tcp),
-                local: stream.local_addr().unwrap_or(local),
+                // Bound to one address, the welcome socket's is every connection's: no
+                // getsockname per connection then.
+                local: if local.ip().is_unspecified() { stream.local_addr().unwrap_or(local) } else { local },
                 peer,
                 stream,
                 buffer: self.buffer,
@@ -308,7 +310,7 @@ impl Connection {
         sent?;
         let extra = if n == self.buffer { self.drain(cancel).await } else { 0 };
         if self.log.on() {
-            let mut line = format!("tcp {}: {n} bytes {}", self.peer, shorten(data, 60));
+            let mut line = format!("tcp {}: {n} bytes {}", self.peer, Short(data, 60));
             if upper.invalid_utf8 {
                 line.push_str(" [invalid UTF-8; answered anyway]");
             }
@@ -332,7 +334,9 @@ impl Connection {
         let started = self.tracer.now_us();
         let mut extra = 0usize;
         let mut eof = false;
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would live in every connection's future, which is moved
+        // (copied) several times when its task is spawned, drained or not.
+        let mut scratch = vec![0u8; 4096];
         let deadline = tokio::time::sleep(DRAIN_WAIT);
         tokio::pin!(deadline);
         while extra < DRAIN_LIMIT {

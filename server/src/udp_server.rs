@@ -3,53 +3,41 @@
 //! It behaves like the lesson's server byte for byte, with two differences students can see:
 //! a datagram longer than the buffer is reported as truncated (the kernel's `MSG_TRUNC`), and
 //! bytes that are not UTF-8 are answered and explained instead of crashing the server.
+//!
+//! It runs on a thread of its own with a blocking socket, like the lesson's loop: a datagram
+//! wakes the thread directly, with no runtime's readiness polling in between, and under load
+//! each system call takes or sends a whole batch (`udp_batch.rs`). Only delayed answers go to
+//! the async runtime, as timers.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustix::net::RecvFlags;
 use socketlab_proto::{Event, Flag, Op, Role, Side, SocketRef, Transport, uppercase, utf8_problem};
-use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NetError;
 use crate::impair::{Loss, UdpTable};
-use crate::log::{Log, Pending, shorten};
+use crate::log::{Log, Pending, Short};
 use crate::trace::Tracer;
+use crate::udp_batch::Batch;
 
 /// The lesson's `recvfrom(2048)`.
 pub const DEFAULT_BUFFER: usize = 2048;
 
-/// One received datagram.
-#[derive(Debug)]
-pub struct Datagram {
-    /// Bytes kept in the buffer.
-    pub len: usize,
-    /// Bytes the datagram really had; more than `len` when it was truncated.
-    pub wire_len: usize,
-    /// Who sent it.
-    pub from: SocketAddr,
-}
+/// The longest a blocked receive waits before it looks at the shutdown signal again; shutdown
+/// also sends the socket a datagram, so this only bounds a wake-up that got lost.
+const WAKE_EVERY: Duration = Duration::from_millis(250);
 
-/// `recvfrom` that also tells the datagram's real length, as `MSG_TRUNC` does on Linux, without
-/// waiting: `WouldBlock` when nothing is queued.
-pub fn try_recv_from_truncating(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    socket.try_io(Interest::READABLE, || {
-        let (len, wire_len, from) = rustix::net::recvfrom(socket, &mut *buf, RecvFlags::TRUNC)?;
-        let from = from
-            .and_then(|a| SocketAddr::try_from(a).ok())
-            .ok_or_else(|| io::Error::other("datagram without an IP source address"))?;
-        Ok(Datagram { len, wire_len, from })
-    })
-}
+/// Log lines written together at most this long (in bytes) while datagrams keep coming.
+const LOG_BATCH: usize = 64 * 1024;
 
 /// The UDP server, ready to run on an already-bound socket.
 #[derive(Debug)]
 pub struct UdpServer {
-    socket: Arc<UdpSocket>,
+    socket: UdpSocket,
     buffer: usize,
     tracer: Tracer,
     log: Log,
@@ -58,11 +46,25 @@ pub struct UdpServer {
     loss: Option<Loss>,
 }
 
+/// The server's state on its own thread.
+struct Worker {
+    socket: Arc<std::net::UdpSocket>,
+    local: SocketAddr,
+    buffer: usize,
+    tracer: Tracer,
+    log: Log,
+    sock: SocketRef,
+    impair: Option<Arc<UdpTable>>,
+    loss: Option<Loss>,
+    cancel: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
 impl UdpServer {
     /// Takes a bound socket; `buffer` is the `recvfrom` size.
     pub fn new(socket: UdpSocket, buffer: usize, tracer: Tracer, log: Log) -> Self {
         let sock = tracer.socket(Role::Udp, Transport::Udp);
-        Self { socket: Arc::new(socket), buffer, tracer, log, sock, impair: None, loss: None }
+        Self { socket, buffer, tracer, log, sock, impair: None, loss: None }
     }
 
     /// Lets the gateway impair chosen clients' next datagram (see [`UdpTable`]).
@@ -85,129 +87,206 @@ impl UdpServer {
     }
 
     /// Serves until `cancel` fires. Errors on one datagram never stop the server.
-    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), NetError> {
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), NetError> {
         let local = self.local_addr()?;
-        let (tracer, sock) = (&self.tracer, self.sock);
-        tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Bind).addrs(Some(local), None));
-        let mut buf = vec![0u8; self.buffer];
+        // Recorded before the thread starts, so that it comes before anything the server does.
+        self.tracer.record(None, |t| Event::new(t, Side::Server, self.sock, Op::Bind).addrs(Some(local), None));
+        let io = |op| move |source| NetError::Io { op, source };
+        let socket = self.socket.into_std().map_err(io("socket"))?;
+        socket.set_nonblocking(false).map_err(io("fcntl"))?;
+        socket.set_read_timeout(Some(WAKE_EVERY)).map_err(io("setsockopt"))?;
+        let worker = Worker {
+            socket: Arc::new(socket),
+            local,
+            buffer: self.buffer,
+            tracer: self.tracer,
+            log: self.log,
+            sock: self.sock,
+            impair: self.impair,
+            loss: self.loss,
+            cancel: cancel.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let (done, mut finished) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("udp-server".into())
+            .spawn(move || {
+                let _ = done.send(worker.serve());
+            })
+            .map_err(io("spawn"))?;
+        tokio::select! {
+            ended = &mut finished => return ended.unwrap_or(Ok(())),
+            () = cancel.cancelled() => wake(local),
+        }
+        finished.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Sends the server one empty datagram so that a blocked receive returns and sees the
+/// shutdown at once.
+fn wake(local: SocketAddr) {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let from = SocketAddr::new(
+        if ip.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) },
+        0,
+    );
+    if let Ok(s) = std::net::UdpSocket::bind(from) {
+        let _ = s.send_to(&[], SocketAddr::new(ip, local.port()));
+    }
+}
+
+impl Worker {
+    fn serve(mut self) -> Result<(), NetError> {
+        let (tracer, sock, local) = (self.tracer.clone(), self.sock, self.local);
+        let mut batch = Batch::new(self.buffer);
         let mut pending = Pending::default();
-        let mut started = tracer.now_us();
-        loop {
-            let got = match try_recv_from_truncating(&self.socket, &mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Nothing queued: write the log lines gathered so far, then wait.
+        let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(2 * batch.capacity());
+        while !self.cancel.is_cancelled() {
+            let started = tracer.now_us();
+            match batch.recv(&self.socket) {
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     self.log.flush(&mut pending);
-                    tokio::select! {
-                        () = cancel.cancelled() => break,
-                        ready = self.socket.readable() => {
-                            if let Err(e) = ready {
-                                return Err(NetError::Io { op: "recvfrom", source: e });
-                            }
-                        }
-                    }
                     continue;
                 }
-                got => got,
-            };
-            let dgram = match got {
-                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Linux reports an earlier ICMP error on the next call; it is not fatal.
                     tracing::warn!(error = %e, "udp: recvfrom failed; still serving");
                     continue;
                 }
-            };
-            let data = &buf[..dgram.len];
-            let from = dgram.from;
-            let entry = self.impair.as_ref().and_then(|t| t.take(from));
-            let impair = entry.as_ref().map(|e| e.impair).unwrap_or_default();
-            if self.loss.as_mut().is_some_and(Loss::lose) {
-                // The pinger assignment's server: read the request and pretend it was lost.
-                self.log.queue(&mut pending, format_args!("udp {from}: request lost (simulated)"));
-                started = tracer.now_us();
-                continue;
             }
-            if impair.drop_request {
-                // As the textbook's pinger server does: read it and act as if it never came.
-                self.log.queue(&mut pending, format_args!("udp {from}: discarded on purpose (impair drop: request)"));
-                started = tracer.now_us();
-                continue;
+            if self.cancel.is_cancelled() {
+                break;
             }
-            let truncated = dgram.wire_len > dgram.len;
-            let upper = uppercase(data);
-            tracer.record(Some(from), |t| {
-                let mut e = Event::new(t, Side::Server, sock, Op::Recvfrom)
-                    .addrs(Some(local), Some(from))
-                    .started(started)
-                    .payload(data);
-                let mut notes = Vec::new();
-                if truncated {
-                    e.wire_bytes = Some(dgram.wire_len as u64);
-                    e.flag(Flag::Truncated);
-                    notes.push(truncation_note(dgram.wire_len, dgram.len));
-                }
-                if let Some(problem) = utf8_problem(data) {
-                    notes.push(utf8_note(&problem));
-                }
-                if !notes.is_empty() {
-                    e = e.detail(notes.join(" "));
-                }
-                e
-            });
-            self.log_datagram(&mut pending, from, data, dgram.wire_len);
-            let reply = Reply { socket: &self.socket, tracer, sock, local, to: from };
-            if impair.drop_reply {
-                tracer.record(Some(from), |t| {
-                    Event::new(t, Side::Server, sock, Op::Sendto).addrs(Some(local), Some(from)).payload(&upper.bytes).detail(
-                        "impair drop: reply. socketlab did not hand this datagram to the kernel: it stands for an answer the network lost.",
-                    )
-                });
-            } else if impair.delay_ms > 0 {
-                // Answer later without holding up other clients. Shutdown cancels the wait, and
-                // so does the end of the exchange: its socket is closed by then, and a later
-                // socket on the same port must not take this answer for its own.
-                let (socket, tracer, bytes) = (Arc::clone(&self.socket), tracer.clone(), upper.bytes.clone());
-                let (cancel, wait) = (cancel.clone(), Duration::from_millis(impair.delay_ms));
-                let ended = entry.map(|e| e.ended).unwrap_or_default();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        biased;
-                        () = cancel.cancelled() => {}
-                        () = ended.cancelled() => {
-                            tracing::debug!(peer = %from, "udp: the exchange ended before its delayed answer; not sent");
-                        }
-                        () = tokio::time::sleep(wait) => {
-                            let reply = Reply { socket: &socket, tracer: &tracer, sock, local, to: from };
-                            let _ = reply.send(&bytes).await;
-                        }
-                    }
-                });
-            } else {
-                let copies = if impair.duplicate { 2 } else { 1 };
-                for _ in 0..copies {
-                    if let Err(e) = reply.send(&upper.bytes).await {
-                        tracing::warn!(peer = %from, error = %e, "udp: sendto failed; still serving");
-                    }
-                }
+            for d in &batch.got {
+                self.datagram(batch.data(d), d.from, d.wire_len, started, &mut pending, &mut replies);
             }
-            started = tracer.now_us();
+            self.answer(&mut replies);
+            // A batch that was not full emptied the queue: write the log lines now.
+            if batch.got.len() < batch.capacity() || pending.len() >= LOG_BATCH {
+                self.log.flush(&mut pending);
+            }
         }
+        self.log.flush(&mut pending);
         tracer.record(None, |t| Event::new(t, Side::Server, sock, Op::Close).addrs(Some(local), None));
         Ok(())
+    }
+
+    /// One datagram: records it, logs it and queues its answer (or loses it, or delays it).
+    fn datagram(
+        &mut self,
+        data: &[u8],
+        from: SocketAddr,
+        wire_len: usize,
+        started: u64,
+        pending: &mut Pending,
+        replies: &mut Vec<(Vec<u8>, SocketAddr)>,
+    ) {
+        let (tracer, sock, local) = (&self.tracer, self.sock, self.local);
+        let entry = self.impair.as_ref().and_then(|t| t.take(from));
+        let impair = entry.as_ref().map(|e| e.impair).unwrap_or_default();
+        if self.loss.as_mut().is_some_and(Loss::lose) {
+            // The pinger assignment's server: read the request and pretend it was lost.
+            self.log.queue(pending, format_args!("udp {from}: request lost (simulated)"));
+            return;
+        }
+        if impair.drop_request {
+            // As the textbook's pinger server does: read it and act as if it never came.
+            self.log.queue(pending, format_args!("udp {from}: discarded on purpose (impair drop: request)"));
+            return;
+        }
+        let truncated = wire_len > data.len();
+        let upper = uppercase(data);
+        tracer.record(Some(from), |t| {
+            let mut e = Event::new(t, Side::Server, sock, Op::Recvfrom)
+                .addrs(Some(local), Some(from))
+                .started(started)
+                .payload(data);
+            let mut notes = Vec::new();
+            if truncated {
+                e.wire_bytes = Some(wire_len as u64);
+                e.flag(Flag::Truncated);
+                notes.push(truncation_note(wire_len, data.len()));
+            }
+            if let Some(problem) = utf8_problem(data) {
+                notes.push(utf8_note(&problem));
+            }
+            if !notes.is_empty() {
+                e = e.detail(notes.join(" "));
+            }
+            e
+        });
+        self.log_datagram(pending, from, data, wire_len);
+        if impair.drop_reply {
+            tracer.record(Some(from), |t| {
+                Event::new(t, Side::Server, sock, Op::Sendto).addrs(Some(local), Some(from)).payload(&upper.bytes).detail(
+                    "impair drop: reply. socketlab did not hand this datagram to the kernel: it stands for an answer the network lost.",
+                )
+            });
+        } else if impair.delay_ms > 0 {
+            // Answer later without holding up other clients. Shutdown cancels the wait, and
+            // so does the end of the exchange: its socket is closed by then, and a later
+            // socket on the same port must not take this answer for its own.
+            let (socket, tracer, bytes) = (Arc::clone(&self.socket), tracer.clone(), upper.bytes);
+            let (cancel, wait) = (self.cancel.clone(), Duration::from_millis(impair.delay_ms));
+            let ended = entry.map(|e| e.ended).unwrap_or_default();
+            self.runtime.spawn(async move {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => {}
+                    () = ended.cancelled() => {
+                        tracing::debug!(peer = %from, "udp: the exchange ended before its delayed answer; not sent");
+                    }
+                    () = tokio::time::sleep(wait) => {
+                        let t_send = tracer.now_us();
+                        let sent = socket.send_to(&bytes, from);
+                        record_send(&tracer, sock, local, from, t_send, &bytes, &sent);
+                    }
+                }
+            });
+        } else {
+            if impair.duplicate {
+                replies.push((upper.bytes.clone(), from));
+            }
+            replies.push((upper.bytes, from));
+        }
+    }
+
+    /// Sends the batch's answers together and records each `sendto`.
+    fn answer(&self, replies: &mut Vec<(Vec<u8>, SocketAddr)>) {
+        if replies.is_empty() {
+            return;
+        }
+        // A send is stamped when it starts: the client may have the reply before it returns.
+        let t_send = self.tracer.now_us();
+        let out: Vec<(&[u8], SocketAddr)> = replies.iter().map(|(b, a)| (b.as_slice(), *a)).collect();
+        let sent = Batch::send(&self.socket, &out);
+        for ((bytes, to), result) in out.iter().zip(&sent) {
+            if let Err(e) = result {
+                tracing::warn!(peer = %to, error = %e, "udp: sendto failed; still serving");
+            }
+            record_send(&self.tracer, self.sock, self.local, *to, t_send, bytes, result);
+        }
+        replies.clear();
     }
 
     fn log_datagram(&self, pending: &mut Pending, from: SocketAddr, data: &[u8], wire_len: usize) {
         if !self.log.on() {
             return;
         }
-        let mut line = format!("udp {from}: {} bytes {}", data.len(), shorten(data, 60));
-        if wire_len > data.len() {
-            line.push_str(&format!(" [truncated: {wire_len} bytes arrived]"));
-        }
-        if let Some(problem) = utf8_problem(data) {
-            line.push_str(&format!(" [invalid UTF-8: {problem}; answered anyway]"));
-        }
-        self.log.queue(pending, format_args!("{line}"));
+        let truncated =
+            if wire_len > data.len() { format!(" [truncated: {wire_len} bytes arrived]") } else { String::new() };
+        let invalid = match utf8_problem(data) {
+            Some(problem) => format!(" [invalid UTF-8: {problem}; answered anyway]"),
+            None => String::new(),
+        };
+        self.log
+            .queue(pending, format_args!("udp {from}: {} bytes {}{truncated}{invalid}", data.len(), Short(data, 60)));
     }
 }
 
@@ -226,30 +305,21 @@ pub fn utf8_note(problem: &str) -> String {
     )
 }
 
-/// The server's answer to one client.
-struct Reply<'a> {
-    socket: &'a UdpSocket,
-    tracer: &'a Tracer,
+/// Records one `sendto` of `bytes` to `to`, stamped `t_send`, failed or not.
+fn record_send(
+    tracer: &Tracer,
     sock: SocketRef,
     local: SocketAddr,
     to: SocketAddr,
-}
-
-impl Reply<'_> {
-    /// Sends `bytes` and records the `sendto`.
-    async fn send(&self, bytes: &[u8]) -> io::Result<usize> {
-        // A send is stamped when it starts: the client may have the reply before it returns.
-        let t_send = self.tracer.now_us();
-        let sent = self.socket.send_to(bytes, self.to).await;
-        self.tracer.record(Some(self.to), |_| {
-            let e = Event::new(t_send, Side::Server, self.sock, Op::Sendto)
-                .addrs(Some(self.local), Some(self.to))
-                .payload(bytes);
-            match &sent {
-                Ok(_) => e,
-                Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
-            }
-        });
-        sent
-    }
+    t_send: u64,
+    bytes: &[u8],
+    sent: &io::Result<usize>,
+) {
+    tracer.record(Some(to), |_| {
+        let e = Event::new(t_send, Side::Server, sock, Op::Sendto).addrs(Some(local), Some(to)).payload(bytes);
+        match sent {
+            Ok(_) => e,
+            Err(err) => e.with_flag(Flag::Failed).detail(format!("sendto failed: {err}")),
+        }
+    });
 }

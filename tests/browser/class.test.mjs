@@ -10,6 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -48,13 +49,25 @@ kind = "udp_exchange"
 let gw;
 let browser;
 let dir;
+let upper;
+
+/** A UDP server of the student's own, upper-casing each datagram: the listed check target. */
+function startUpperServer() {
+  const sock = createSocket("udp4");
+  sock.on("message", (msg, from) => sock.send(Buffer.from(msg.toString().toUpperCase()), from.port, from.address));
+  return new Promise((resolve, reject) => {
+    sock.once("error", reject);
+    sock.bind(0, "127.0.0.1", () => resolve(sock));
+  });
+}
 
 /** Starts the gateway; resolves with its URL and process once the ready line is out. */
 function startGateway() {
   assert.ok(bin, "SOCKETLAB_BIN must name the socketlab binary (cargo xtask test sets it)");
   const child = spawn(
     bin,
-    ["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--labs-dir", path.join(dir, "labs")],
+    ["serve", "--http", "127.0.0.1:0", "--udp-port", "0", "--tcp-port", "0", "--labs-dir", path.join(dir, "labs"),
+      "--config", path.join(dir, "socketlab.toml")],
     {
       env: {
         ...process.env,
@@ -82,6 +95,8 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "socketlab-class-"));
   mkdirSync(path.join(dir, "labs"));
   writeFileSync(path.join(dir, "labs", "one-datagram.toml"), LAB);
+  upper = await startUpperServer();
+  writeFileSync(path.join(dir, "socketlab.toml"), `[targets]\nada-server = "127.0.0.1:${upper.address().port}"\n`);
   gw = await startGateway();
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -92,6 +107,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  upper?.close();
   if (gw && gw.child.exitCode === null) {
     const exited = new Promise((resolve) => gw.child.once("exit", resolve));
     gw.child.kill("SIGTERM");
@@ -139,6 +155,11 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const header = await teacher.locator("#header h1").textContent({ timeout: WAIT });
   assert.equal(header, "Networks 101");
   assert.equal(await teacher.locator("#join-code").textContent(), made.join_code);
+  // The secret leaves the address bar (and the history), kept in the tab for reloads.
+  assert.equal(teacher.url(), `${gw.url}/instructor/${made.id}`, "no key in the address");
+  assert.equal(await teacher.evaluate(() => location.hash), "");
+  const kept = await teacher.evaluate((id) => sessionStorage.getItem(`socketlab.instructor.${id}`), made.id);
+  assert.equal(kept, made.secret, "the tab keeps the secret");
   await teacher.getByText("No student has joined yet").waitFor({ timeout: WAIT });
   await teacher.locator("#live.on").waitFor({ timeout: WAIT });
   // Anything that reloads the instructor page loses this.
@@ -149,6 +170,9 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await student.getByText("Not in a class").waitFor({ timeout: WAIT });
   const region = await join(student, made.join_code, "Ada");
   await student.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
+  // The resume link is a credential: on screen only when asked for.
+  assert.equal(await region.getByLabel("Your personal resume link").count(), 0, "the link is not shown unasked");
+  await region.getByRole("button", { name: "Show my resume link" }).click();
   const resume = await region.getByLabel("Your personal resume link").inputValue();
   assert.match(resume, new RegExp(`^${gw.url}/resume/\\S+$`));
   assert.equal(await region.locator("#join-form").isHidden(), true, "the form goes once joined");
@@ -159,6 +183,21 @@ test("a student's passed step turns the instructor's cell complete, live", async
   const cell = row.locator("button.cell[data-lab='one-datagram']");
   await cell.waitFor({ timeout: WAIT });
   assert.equal(await cell.getAttribute("data-state"), "none");
+
+  // "Check my program" right after joining counts for the student: the page's WebSocket,
+  // opened before the join, was opened again with the class cookie.
+  await student.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  const panel = student.getByRole("region", { name: "Check my program" });
+  await panel.getByLabel("Program").selectOption("udp-server");
+  await panel.getByRole("button", { name: "Run the check" }).click();
+  const summary = panel.locator(".check-summary.passed, .check-summary.failed");
+  await summary.waitFor({ timeout: 30_000 });
+  const score = (await summary.textContent()).match(/(\d+) points of (\d+)/);
+  assert.ok(score, "the report states a score");
+  // The column is there from the start ("–"): the cell must come to show this score, live.
+  const checkCell = row.locator("td.check[data-program='udp-server']", { hasText: `${score[1]}/${score[2]}` });
+  await checkCell.waitFor({ timeout: WAIT });
+  assert.equal(await teacher.evaluate(() => window.notReloaded), true, "no reload");
 
   const labs = student.getByRole("region", { name: "Labs" });
   await labs.getByRole("button", { name: /One datagram/ }).click();
@@ -250,11 +289,35 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await teacher.getByRole("button", { name: "English" }).click();
   await teacher.getByText("closed: no new students").waitFor({ timeout: WAIT });
 
+  // A reload, with no key in the address, still shows the class.
+  await teacher.reload();
+  assert.equal(await teacher.locator("#header h1").textContent({ timeout: WAIT }), "Networks 101");
+  await teacher.locator("#class-state[data-closed=true]").waitFor({ timeout: WAIT });
+  assert.equal(new URL(teacher.url()).hash, "");
+
+  // Every page comes with the browser's defences; any CSP violation above was a console error.
+  for (const url of ["/", `/x/${shared.slice(3)}`, `/instructor/${made.id}`]) {
+    const h = (await teacher.request.get(gw.url + url)).headers();
+    assert.match(h["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval'/, url);
+    assert.match(h["content-security-policy"], /frame-ancestors 'none'/, url);
+    assert.equal(h["x-content-type-options"], "nosniff", url);
+  }
+
   // Without its key, the instructor page says what it needs.
   const keyless = await open(problems, `/instructor/${made.id}`);
   await keyless.getByText("This page needs the instructor link").waitFor({ timeout: WAIT });
   const served = await keyless.request.get(`${gw.url}/instructor/${made.id}`);
   assert.equal(served.headers()["referrer-policy"], "no-referrer", "the class's address goes nowhere else");
+
+  // Signing out forgets the cookie, and the page's WebSocket is opened again without it.
+  await student.getByRole("button", { name: "Sign out" }).click();
+  await student.getByText("Not in a class").waitFor({ timeout: WAIT });
+  await student.locator("#status", { hasText: "Connected" }).waitFor({ timeout: WAIT });
+  const signedIn = async () => (await student.context().cookies()).some((c) => c.name === "socketlab_student");
+  for (let i = 0; i < 50 && (await signedIn()); i++) await student.waitForTimeout(100);
+  assert.equal(await signedIn(), false, "the student's cookie is cleared");
+  await student.reload();
+  await student.getByText("Not in a class").waitFor({ timeout: WAIT });
 
   for (const p of [teacher, student, other, keyless]) await p.context().close();
   assert.deepEqual(problems, [], "no console errors and no page errors");

@@ -44,6 +44,11 @@ pub enum ClassMsg {
     Join { code: String, name: String },
     /// A request ended with this HTTP status (0 when it never reached the gateway) and body.
     Fetched(ClassFetch, u16, String),
+    /// "Show my resume link" (true), or "Hide" (false): the link is a credential, so it is not on
+    /// screen unless asked for.
+    ShowResume(bool),
+    /// "Sign out": this browser stops being the student (the resume link brings them back).
+    SignOut,
     /// "Copy" on the resume link.
     Copy,
     /// The clipboard took the link (true) or refused it (false: the field is selected instead).
@@ -77,6 +82,8 @@ pub struct Class {
     pub local: Option<Vec<(String, Vec<String>)>>,
     /// What became of the last "Copy".
     pub copied: Option<bool>,
+    /// Whether the resume link is on screen.
+    pub resume_shown: bool,
 }
 
 impl Class {
@@ -133,12 +140,18 @@ fn progress(me: &J) -> Vec<(String, Vec<String>)> {
 /// The class session ended: back to this browser's progress, the form again, and the refused
 /// cookie forgotten, so that the lab checks of a student on their own are not refused too.
 pub fn expire(m: &mut Model) -> Vec<Effect> {
+    leave(m, Session::Expired, Some("class_err_expired"))
+}
+
+/// No longer a student: this browser's progress back, and the cookie forgotten (`Leave`, whose
+/// end reopens the WebSocket).
+fn leave(m: &mut Model, session: Session, error: Option<&str>) -> Vec<Effect> {
     let c = &mut m.class;
     if let Some(local) = c.local.take() {
         m.labs.done = local;
     }
-    (c.session, c.joining, c.copied) = (Session::Expired, false, None);
-    c.error = Some("class_err_expired".into());
+    (c.session, c.joining, c.copied, c.resume_shown) = (session, false, None, false);
+    c.error = error.map(str::to_owned);
     vec![Effect::Fetch { url: "/api/v1/me".into(), body: None, then: Fetch::Class(ClassFetch::Leave) }]
 }
 
@@ -180,18 +193,27 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
             }
             c.error = None;
             student(m, &reply);
-            return vec![me()];
+            let mut effects = vec![me()];
+            effects.extend(m.reopen());
+            return effects;
         }
         ClassMsg::Fetched(ClassFetch::Me, 401, _) => return expire(m),
-        ClassMsg::Fetched(ClassFetch::Leave, ..) => {}
+        // The cookie is gone: the WebSocket opened with it must not act for that student.
+        ClassMsg::Fetched(ClassFetch::Leave, ..) => return m.reopen(),
         ClassMsg::Fetched(ClassFetch::Me, status, body) => {
             let reply = J::parse(&body).filter(|_| (200..300).contains(&status)).unwrap_or_default();
             // No student (local use), or no answer: the browser's progress stays.
             if reply["student"]["name"].as_str().is_some() {
-                student(m, &reply);
+                let changed = student(m, &reply);
                 m.labs.done = progress(&reply);
+                if changed {
+                    return m.reopen();
+                }
             }
         }
+        ClassMsg::SignOut if c.joined() => return leave(m, Session::Local, None),
+        ClassMsg::SignOut => {}
+        ClassMsg::ShowResume(shown) => (c.resume_shown, c.copied) = (shown && c.joined(), None),
         ClassMsg::Copy => {
             c.copied = None;
             return c.resume_link().map(|link| Effect::Copy(link, crate::update::Copier::Class)).into_iter().collect();
@@ -201,17 +223,22 @@ pub fn update(m: &mut Model, msg: ClassMsg) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Becomes the student a join or `/me` reply names, keeping this browser's progress aside.
-fn student(m: &mut Model, reply: &J) {
+/// Becomes the student a join or `/me` reply names, keeping this browser's progress aside;
+/// true when that is someone else than the page was.
+fn student(m: &mut Model, reply: &J) -> bool {
     let c = &mut m.class;
     if c.local.is_none() {
         c.local = Some(std::mem::take(&mut m.labs.done));
     }
+    let (name, class) = (reply["student"].text("name"), reply["class"].text("name"));
+    let same = matches!(&c.session, Session::Student { name: n, class: k, .. } if n == name && k == class);
+    c.resume_shown &= same;
     c.session = Session::Student {
-        name: reply["student"].text("name").to_owned(),
-        class: reply["class"].text("name").to_owned(),
+        name: name.to_owned(),
+        class: class.to_owned(),
         resume_url: reply.text("resume_url").to_owned(),
     };
+    !same
 }
 
 /// Whether the join form shows (no class yet, or the session ended).
@@ -235,17 +262,32 @@ pub fn info(m: &Model) -> String {
         }
         return out;
     };
+    let _ = write!(
+        out,
+        "<p class=\"class-who\">{} · {} <button type=\"button\" id=\"sign-out\" data-class-signout=\"0\">{}</button></p>",
+        esc(name),
+        esc(class),
+        esc(t(lang, "class_sign_out"))
+    );
+    if !c.resume_shown {
+        let _ = write!(
+            out,
+            "<button type=\"button\" id=\"resume-show\" data-class-show=\"1\">{}</button>",
+            esc(t(lang, "class_show_resume"))
+        );
+        return out;
+    }
     let link = c.resume_link().unwrap_or_default();
     let _ = write!(
         out,
-        "<p class=\"class-who\">{} · {}</p><label for=\"resume-link\">{}</label>\
+        "<label for=\"resume-link\">{}</label>\
          <div class=\"resume\"><input id=\"resume-link\" class=\"mono\" readonly value=\"{}\">\
-         <button type=\"button\" id=\"resume-copy\" data-class-copy=\"0\">{}</button></div>",
-        esc(name),
-        esc(class),
+         <button type=\"button\" id=\"resume-copy\" data-class-copy=\"0\">{}</button>\
+         <button type=\"button\" id=\"resume-hide\" data-class-show=\"0\">{}</button></div>",
         esc(t(lang, "class_resume")),
         esc(&link),
         esc(t(lang, "class_copy")),
+        esc(t(lang, "class_hide_resume")),
     );
     let note = match c.copied {
         Some(true) => t(lang, "class_copied"),
@@ -278,6 +320,9 @@ pub const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("class_resume", "Your personal resume link", "你的个人恢复链接"),
     ("class_copy", "Copy", "复制"),
+    ("class_sign_out", "Sign out", "退出登录"),
+    ("class_show_resume", "Show my resume link", "显示我的恢复链接"),
+    ("class_hide_resume", "Hide", "隐藏"),
     ("class_copied", "Link copied.", "链接已复制。"),
     ("class_copy_by_hand", "Copy the selected link by hand.", "请手动复制已选中的链接。"),
     (

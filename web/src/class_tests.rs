@@ -4,6 +4,7 @@
 use super::*;
 use crate::labs::LabMsg;
 use crate::update::Msg;
+use socketlab_proto::check::Program;
 
 const JOINED: &str =
     r#"{"class":{"id":"c1","name":"Networks 101"},"student":{"id":"s1","name":"Ada"},"resume_url":"/resume/tok"}"#;
@@ -68,7 +69,28 @@ fn a_join_posts_the_trimmed_code_and_name_then_reads_me() {
     assert_eq!(badge(&m), "Ada · Networks 101");
     let html = info(&m);
     assert!(html.contains("Ada · Networks 101"), "{html}");
+    assert!(!html.contains("/resume/") && html.contains("Show my resume link"), "not on screen unasked: {html}");
+    assert!(class(&mut m, ClassMsg::ShowResume(true)).is_empty());
+    let html = info(&m);
     assert!(html.contains(r#"value="http://127.0.0.1:8080/resume/tok""#), "an absolute, copyable link: {html}");
+    class(&mut m, ClassMsg::ShowResume(false));
+    assert!(!info(&m).contains("/resume/"), "hidden again: {}", info(&m));
+}
+
+#[test]
+fn the_resume_link_is_shown_only_when_asked_and_only_to_its_student() {
+    let mut m = local_page("");
+    class(&mut m, ClassMsg::ShowResume(true));
+    assert!(!m.class.resume_shown, "no link before joining");
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
+    class(&mut m, ClassMsg::ShowResume(true));
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
+    assert!(m.class.resume_shown, "the same student keeps it shown");
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.replace("\"Ada\"", "\"Bo\"")));
+    assert!(!m.class.resume_shown, "another student's page starts hidden");
+    class(&mut m, ClassMsg::ShowResume(true));
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 401, String::new()));
+    assert!(!m.class.resume_shown && !info(&m).contains("/resume/"));
 }
 
 #[test]
@@ -146,7 +168,8 @@ fn an_ended_session_gives_the_browsers_progress_back_and_offers_to_join_again() 
         let leave = fetch_of(&effects);
         assert_eq!(leave, [("/api/v1/me", None, Fetch::Class(ClassFetch::Leave))], "the refused cookie is forgotten");
         assert_eq!(method(leave[0].2, false), "DELETE");
-        assert!(class(&mut m, ClassMsg::Fetched(ClassFetch::Leave, 204, String::new())).is_empty());
+        let effects = class(&mut m, ClassMsg::Fetched(ClassFetch::Leave, 204, String::new()));
+        assert_eq!(effects, [Effect::Reconnect { after_ms: 0 }], "the socket no longer speaks for the student");
         assert_eq!(m.class.session, Session::Expired, "still offering to join again");
         assert_eq!(m.labs.done, [("byte-stream".to_owned(), vec!["a".to_owned()])]);
         assert!(form_shown(&m));
@@ -161,6 +184,70 @@ fn an_ended_session_gives_the_browsers_progress_back_and_offers_to_join_again() 
     assert_eq!(m.class.session, Session::Local);
 }
 
+/// Whether `effects` reopen the WebSocket at once.
+fn reopens(effects: &[Effect]) -> bool {
+    effects.contains(&Effect::Reconnect { after_ms: 0 })
+}
+
+#[test]
+fn the_websocket_reopens_whenever_the_page_becomes_someone_else() {
+    let other = ME.replace("\"Ada\"", "\"Bo\"");
+    let me = |body: &str| Msg::Class(ClassMsg::Fetched(ClassFetch::Me, 200, body.into()));
+    // (page joined before?, what happened, whether the socket reopens)
+    let table: Vec<(bool, Vec<Msg>, bool)> = vec![
+        (false, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Join, 200, JOINED.into()))], true),
+        (false, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Join, 409, String::new()))], false),
+        (false, vec![me(ME)], true),
+        (false, vec![me(r#"{"student":null}"#)], false),
+        (false, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Me, 0, String::new()))], false),
+        (true, vec![me(ME)], false),
+        (true, vec![me(&other)], true),
+        // A session that ended reopens once its cookie is gone, not before.
+        (true, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Me, 401, String::new()))], false),
+        (true, vec![Msg::Lab(LabMsg::Fetched(Fetch::Check, 401, String::new()))], false),
+        (true, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 204, String::new()))], true),
+        (true, vec![Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 0, String::new()))], true),
+        (true, vec![Msg::Class(ClassMsg::SignOut)], false),
+        (
+            true,
+            vec![Msg::Class(ClassMsg::SignOut), Msg::Class(ClassMsg::Fetched(ClassFetch::Leave, 204, String::new()))],
+            true,
+        ),
+    ];
+    for (joined, msgs, reopen) in table {
+        let mut m = local_page("");
+        m.update(crate::update::tests::hello(), 0);
+        if joined {
+            m.update(me(ME), 0);
+            m.update(crate::update::tests::hello(), 0);
+        }
+        assert_eq!(m.status, crate::model::Status::Connected);
+        let mut effects = Vec::new();
+        for msg in &msgs {
+            effects.extend(m.update(msg.clone(), 0));
+        }
+        assert_eq!(reopens(&effects), reopen, "joined {joined}, {msgs:?}: {effects:?}");
+        if reopen {
+            assert_eq!(m.status, crate::model::Status::Reconnecting, "nothing is sent on the old socket");
+            assert!(m.update(Msg::RunCheck { program: Program::UdpServer, target: "t".into() }, 0).is_empty());
+        }
+    }
+}
+
+#[test]
+fn sign_out_forgets_the_cookie_and_gives_the_browsers_progress_back() {
+    let mut m = local_page(r#"{"byte-stream":["a"]}"#);
+    assert!(class(&mut m, ClassMsg::SignOut).is_empty(), "nothing to sign out of");
+    class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, ME.into()));
+    assert!(info(&m).contains("data-class-signout"), "{}", info(&m));
+    class(&mut m, ClassMsg::ShowResume(true));
+    let effects = class(&mut m, ClassMsg::SignOut);
+    assert_eq!(fetch_of(&effects), [("/api/v1/me", None, Fetch::Class(ClassFetch::Leave))]);
+    assert_eq!((m.class.session.clone(), m.class.error.clone()), (Session::Local, None));
+    assert_eq!(m.labs.done, [("byte-stream".to_owned(), vec!["a".to_owned()])]);
+    assert!(form_shown(&m) && info(&m).contains("stays in this browser") && !info(&m).contains("/resume/"));
+}
+
 #[test]
 fn copy_puts_the_absolute_link_on_the_clipboard_or_asks_to_copy_by_hand() {
     let mut m = local_page("");
@@ -170,6 +257,7 @@ fn copy_puts_the_absolute_link_on_the_clipboard_or_asks_to_copy_by_hand() {
         class(&mut m, ClassMsg::Copy),
         [Effect::Copy("http://127.0.0.1:8080/resume/tok".into(), crate::update::Copier::Class)]
     );
+    class(&mut m, ClassMsg::ShowResume(true));
     class(&mut m, ClassMsg::Copied(true));
     assert!(info(&m).contains("Link copied."));
     class(&mut m, ClassMsg::Copied(false));
@@ -189,6 +277,7 @@ fn names_are_escaped() {
     let mut m = local_page("");
     let me = r#"{"class":{"name":"<b>C</b>"},"student":{"name":"a&b"},"resume_url":"https://h/r?\"x"}"#;
     class(&mut m, ClassMsg::Fetched(ClassFetch::Me, 200, me.into()));
+    class(&mut m, ClassMsg::ShowResume(true));
     let html = info(&m);
     assert!(html.contains("a&amp;b · &lt;b&gt;C&lt;/b&gt;"), "{html}");
     assert!(html.contains(r#"value="https://h/r?&quot;x""#), "an absolute link stays as it is: {html}");

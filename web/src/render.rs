@@ -88,7 +88,7 @@ fn perform(app: &mut App, effect: Effect) {
             }
         }
         Effect::Reconnect { after_ms } => {
-            app.ws = None;
+            class_dom::retire(app);
             let again = Closure::once_into_js(connect);
             let delay = i32::try_from(after_ms).unwrap_or(i32::MAX);
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
@@ -313,6 +313,7 @@ fn connect() {
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     with_app(|app| {
+        class_dom::retire(app); // two reconnections may have been scheduled
         app.ws = Some(ws);
         app.ws_handlers = vec![on_message, on_close, on_error];
     });

@@ -1,6 +1,7 @@
 //! The class region's part of the render layer (a child of `render`, which stays the only module
 //! that touches the DOM): the join form's and the copy button's events, and the region's redraw
-//! (the clipboard is `render_share`'s, for both).
+//! (the clipboard is `render_share`'s, for both), and closing the WebSocket when the page's
+//! identity changes, so that `connect` opens one that carries the new cookie.
 
 use wasm_bindgen::JsCast;
 use web_sys::{Document, HtmlInputElement};
@@ -26,6 +27,8 @@ pub(super) fn wire(doc: &Document) {
         }));
     });
     on_item(doc, "class-info", "data-class-copy", |_| Msg::Class(ClassMsg::Copy));
+    on_item(doc, "class-info", "data-class-signout", |_| Msg::Class(ClassMsg::SignOut));
+    on_item(doc, "class-info", "data-class-show", |show| Msg::Class(ClassMsg::ShowResume(show == 1)));
 }
 
 /// The region's redrawn part, the form shown only without a class, and the header's badge.
@@ -49,5 +52,17 @@ pub(super) fn render(doc: &Document, m: &Model) {
     }
     if let Some(el) = doc.get_element_by_id("class-badge") {
         el.set_text_content(Some(&class::badge(m)));
+    }
+}
+
+/// Closes a socket still open (the page's identity changed, or two reconnections were scheduled)
+/// quietly: its handlers are detached first, so no `Closed` follows and nothing calls a handler
+/// once `connect` drops it.
+pub(super) fn retire(app: &mut super::App) {
+    if let Some(old) = app.ws.take() {
+        old.set_onmessage(None);
+        old.set_onclose(None);
+        old.set_onerror(None);
+        let _ = old.close();
     }
 }

@@ -107,7 +107,8 @@ pub enum Effect {
     StartTimer,
     /// Stop the play timer.
     StopTimer,
-    /// Open a new WebSocket after this many milliseconds.
+    /// Close the WebSocket, if one is open, without a `Closed`, and open a new one after this
+    /// many milliseconds.
     Reconnect { after_ms: u32 },
     /// An HTTP request to the gateway: GET, or POST of a JSON `body`; its end comes back as
     /// `Msg::fetched(then, ..)`.
@@ -269,6 +270,16 @@ impl Model {
         }
     }
 
+    /// The page's identity changed (a join, a student read from `/me`, a session that ended): the
+    /// gateway reads the student once, when the WebSocket opens, so the socket is opened again
+    /// at once, or its checks would count for whoever the page was before.
+    pub fn reopen(&mut self) -> Vec<Effect> {
+        let mut effects = self.pause();
+        self.disconnected();
+        effects.push(Effect::Reconnect { after_ms: 0 });
+        effects
+    }
+
     /// Sends the frames `make` builds when connected; otherwise says the page is reconnecting.
     fn begin(&mut self, make: impl FnOnce(&mut Self) -> Vec<ClientMsg>) -> Vec<Effect> {
         if self.status != Status::Connected {
@@ -294,4 +305,4 @@ impl Model {
 
 #[cfg(test)]
 #[path = "update_tests.rs"]
-mod tests;
+pub(crate) mod tests;

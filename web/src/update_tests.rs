@@ -4,7 +4,7 @@
 use super::*;
 use socketlab_proto::wire::{CaptureStatus, Hello, Limits, Reply};
 
-fn hello() -> Msg {
+pub(crate) fn hello() -> Msg {
     Msg::Frame(Box::new(ServerMsg::Hello(Hello {
         api_version: 1,
         version: "test".into(),

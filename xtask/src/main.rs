@@ -11,7 +11,9 @@
 //! - `cargo xtask bench [--quick]` runs the benchmarks (see `bench.rs`).
 
 mod bench;
+mod bridges;
 mod fuzz;
+mod goals;
 mod plan;
 mod procs;
 mod report;

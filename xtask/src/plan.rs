@@ -17,6 +17,11 @@ pub struct Plan {
     pub sockets: &'static [usize],
     pub pins: &'static [bool],
     pub idle_sessions: usize,
+    /// Capacity: students per step while stepping up, how long each step sends, and how many
+    /// bisection steps follow between the last good and the first bad step.
+    pub students: &'static [usize],
+    pub student_secs: f64,
+    pub bisect: usize,
 }
 
 pub fn plan(size: Size) -> Plan {
@@ -29,6 +34,9 @@ pub fn plan(size: Size) -> Plan {
             sockets: &[1, 10, 100],
             pins: &[false, true],
             idle_sessions: 10_000,
+            students: &[25, 50, 100, 200, 400, 800, 1600, 3200, 6400],
+            student_secs: 10.0,
+            bisect: 3,
         },
         // Every scenario and level, unpinned only, to stay a few minutes on a fresh clone.
         Size::Quick => Plan {
@@ -39,6 +47,9 @@ pub fn plan(size: Size) -> Plan {
             sockets: &[1, 10, 100],
             pins: &[false],
             idle_sessions: 2_000,
+            students: &[25, 100, 400, 1600],
+            student_secs: 4.0,
+            bisect: 1,
         },
         Size::Smoke => Plan {
             reps: 1,
@@ -48,6 +59,9 @@ pub fn plan(size: Size) -> Plan {
             sockets: &[4],
             pins: &[true],
             idle_sessions: 50,
+            students: &[5],
+            student_secs: 2.0,
+            bisect: 0,
         },
     }
 }

@@ -1,5 +1,6 @@
 //! Benchmark results: medians with min and max, ratios against the peer measured in the same
-//! run, the goals, and the machine they ran on.
+//! run, latency percentiles, CPU per exchange, the load average, and the machine they ran on.
+//! The goals are in `goals.rs`.
 
 use std::fmt::Write;
 
@@ -18,6 +19,12 @@ pub struct Row {
     pub errors: u64,
     pub p50: Vec<f64>,
     pub p99: Vec<f64>,
+    /// The server's (or bridge's) CPU time per exchange, in µs, for each repetition.
+    pub cpu: Vec<f64>,
+    /// The 1-minute load average after each repetition.
+    pub load: Vec<f64>,
+    /// The row this one is compared with: (scenario, program), same level and pinning.
+    pub peer: Option<(String, String)>,
     pub note: String,
     /// For memory: the RSS in MB before the sessions opened.
     pub baseline: f64,
@@ -47,9 +54,19 @@ impl Row {
             errors: 0,
             p50: Vec::new(),
             p99: Vec::new(),
+            cpu: Vec::new(),
+            load: Vec::new(),
+            peer: None,
             note: String::new(),
             baseline: 0.0,
         }
+    }
+
+    /// Compares this row with `who` in `scenario` at the same level and pinning.
+    #[must_use]
+    pub fn vs(mut self, scenario: &str, who: &str) -> Self {
+        self.peer = Some((scenario.to_owned(), who.to_owned()));
+        self
     }
 
     pub fn push(&mut self, value: f64, lost: u64, errors: u64) {
@@ -78,15 +95,29 @@ impl Row {
     /// One progress line.
     pub fn line(&self) -> String {
         format!(
-            "xtask bench: {} | {} | {} | {} | median {:.0} {}",
+            "xtask bench: {} | {} | {} | {} | median {:.0} {} | p99 {:.0} µs | load {:.1}",
             self.scenario,
             self.who,
             self.level,
             if self.pinned { "pinned" } else { "unpinned" },
             self.median(),
-            self.unit
+            self.unit,
+            median(&self.p99),
+            median(&self.load),
         )
     }
+}
+
+/// The capacity search: one step per number of simulated students.
+#[derive(Debug, Clone, Default)]
+pub struct Capacity {
+    /// (students, exchanges completed, errors, p50 ms, p99 ms, load average).
+    pub steps: Vec<(usize, u64, u64, f64, f64, f64)>,
+    /// The most students served within the bound, and the fewest that were not.
+    pub served: usize,
+    pub failed: Option<usize>,
+    /// Why the search could not run, when it could not.
+    pub note: Option<String>,
 }
 
 /// A whole run.
@@ -97,46 +128,51 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// The wasm bundle: raw and gzip bytes.
     pub wasm: Option<(usize, usize)>,
+    pub capacity: Option<Capacity>,
+    /// The load average when the run started and ended.
+    pub load: (f64, f64),
 }
 
 impl Table {
-    fn find(&self, scenario: &str, who: &str, level: usize, pinned: bool) -> Option<&Row> {
+    pub fn find(&self, scenario: &str, who: &str, level: usize, pinned: bool) -> Option<&Row> {
         self.rows.iter().find(|r| r.scenario == scenario && r.who == who && r.level == level && r.pinned == pinned)
     }
 
-    /// Our median over the peer's in the same scenario, level and pinning.
-    fn ratio(&self, r: &Row) -> Option<f64> {
-        let peer = ["python", "websocat", "capture off"]
-            .iter()
-            .filter(|p| **p != r.who)
-            .find_map(|p| self.find(&r.scenario, p, r.level, r.pinned))
-            .or_else(|| {
-                // Traced rows compare with websocat's lean numbers.
-                let lean = r.scenario.replace("4. Gateway traced", "3. Gateway lean");
-                self.find(&lean, "websocat", r.level, r.pinned)
-            })?;
-        let ours = r.who == "socketlab" || r.who == "capture on";
-        (ours && peer.median() > 0.0).then(|| r.median() / peer.median())
+    /// The row's median over its peer's, at the same level and pinning.
+    pub fn ratio(&self, r: &Row) -> Option<f64> {
+        let (scenario, who) = r.peer.as_ref()?;
+        let peer = self.find(scenario, who, r.level, r.pinned)?;
+        (peer.median() > 0.0).then(|| r.median() / peer.median())
     }
 
     /// The results table in Markdown.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let run = match self.size {
-            Size::Full => "full: 5 repetitions of 3 s each",
-            Size::Quick => "quick: 3 repetitions of 0.5 s each, unpinned only",
+            Size::Full => "full: 5 repetitions of 3 s each, contenders interleaved (ABAB)",
+            Size::Quick => "quick: 3 repetitions of 0.5 s each, interleaved, unpinned only",
             Size::Smoke => "smoke: 1 repetition of 0.3 s, debug build; the figures mean nothing",
         };
-        let _ = writeln!(out, "Machine: {}. Run: {run}.\n", self.machine);
-        out.push_str(
-            "| scenario | program | level | pinning | median | min | max | unit | ours / peer | losses, errors |\n",
+        let _ = writeln!(
+            out,
+            "Machine: {}. Run: {run}. Load average (1 min): {:.2} at the start, {:.2} at the end.\n",
+            self.machine, self.load.0, self.load.1
         );
-        out.push_str("| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |\n");
+        out.push_str(
+            "| scenario | program | level | pinning | median | min | max | unit | ratio | p50 µs | p99 µs | CPU µs/exchange | load | losses, errors |\n",
+        );
+        out.push_str(
+            "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+        );
+        let opt = |v: &[f64]| if v.is_empty() { String::new() } else { format!("{:.0}", median(v)) };
         for r in &self.rows {
-            let ratio = self.ratio(r).map_or_else(String::new, |x| format!("{x:.2}x"));
+            let ratio = match (self.ratio(r), &r.peer) {
+                (Some(x), Some((_, who))) => format!("{x:.2}x {who}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {}, {}{} |",
+                "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {}, {}{} |",
                 r.scenario,
                 r.who,
                 r.level,
@@ -146,6 +182,10 @@ impl Table {
                 r.max(),
                 r.unit,
                 ratio,
+                opt(&r.p50),
+                opt(&r.p99),
+                if r.cpu.is_empty() { String::new() } else { format!("{:.1}", median(&r.cpu)) },
+                median(&r.load),
                 r.lost,
                 r.errors,
                 if r.note.is_empty() { String::new() } else { format!("; {}", r.note) }
@@ -154,88 +194,17 @@ impl Table {
         if let Some((raw, gz)) = self.wasm {
             let _ = writeln!(
                 out,
-                "\n7. Frontend: the wasm bundle is {:.1} KB, {:.1} KB gzip.",
+                "\nFrontend: the wasm bundle is {:.1} KB, {:.1} KB gzip.",
                 raw as f64 / 1024.0,
                 gz as f64 / 1024.0
             );
         }
-        out.push_str(&self.goals());
+        if let Some(c) = &self.capacity {
+            out.push_str(&crate::goals::capacity(c));
+        }
+        out.push_str(&crate::goals::goals(self));
         out
     }
-
-    fn goals(&self) -> String {
-        let mut out = String::from("\nGoals (informational; nothing fails on a threshold):\n\n");
-        let mut goal = |text: String, met: Option<bool>| {
-            let mark = match met {
-                Some(true) => "met",
-                Some(false) => "not met",
-                None => "not measured",
-            };
-            let _ = writeln!(out, "- {text}: {mark}");
-        };
-        for pinned in [false, true] {
-            let pin = if pinned { "pinned" } else { "unpinned" };
-            for (scenario, want) in [
-                ("3. Gateway lean, UDP", 1.5),
-                ("3. Gateway lean, TCP", 1.5),
-                ("4. Gateway traced, UDP", 0.5),
-                ("4. Gateway traced, TCP", 0.5),
-            ] {
-                let r = self.find(scenario, "socketlab", 100, pinned).and_then(|r| self.ratio(r));
-                goal(
-                    format!("{scenario} at 100 WebSockets ≥ {want}x websocat ({pin}): {}", fmt_ratio(r)),
-                    r.map(|x| x >= want),
-                );
-            }
-            for (scenario, level) in [("1. UDP server", 64), ("2. TCP server", 64)] {
-                let r = self.find(scenario, "socketlab", level, pinned).and_then(|r| self.ratio(r));
-                goal(format!("{scenario} at {level} ≥ 2x Python ({pin}): {}", fmt_ratio(r)), r.map(|x| x >= 2.0));
-            }
-            let lat = |who: &str| self.find("5. Latency, UDP, 1 client", who, 1, pinned).map(Row::median);
-            if let (Some(direct), Some(ours), Some(peer)) = (lat("direct"), lat("socketlab"), lat("websocat")) {
-                goal(
-                    format!(
-                        "latency overhead ≤ websocat's ({pin}): ours +{:.0} µs, websocat +{:.0} µs",
-                        ours - direct,
-                        peer - direct
-                    ),
-                    Some(ours - direct <= peer - direct),
-                );
-            }
-        }
-        for pinned in [false, true] {
-            let pin = if pinned { "pinned" } else { "unpinned" };
-            let r = self
-                .rows
-                .iter()
-                .find(|r| r.scenario == "8. Capture, traced UDP" && r.who == "capture on" && r.pinned == pinned)
-                .and_then(|r| self.ratio(r));
-            goal(
-                format!("capture does not slow traced exchanges ({pin}): on/off {}", fmt_ratio(r)),
-                r.map(|x| x >= 0.9),
-            );
-        }
-        if let Some(r) = self.rows.iter().find(|r| r.scenario.starts_with("6.")) {
-            // Smaller runs extrapolate the per-session cost to 10,000 sessions.
-            let at_10k = r.baseline + (r.median() - r.baseline) * 10_000.0 / r.level.max(1) as f64;
-            goal(
-                format!(
-                    "10,000 idle WebSockets ≤ 300 MB RSS: {:.0} MB at {} sessions, {at_10k:.0} MB at 10,000",
-                    r.median(),
-                    r.level
-                ),
-                Some(at_10k <= 300.0),
-            );
-        }
-        if let Some((_, gz)) = self.wasm {
-            goal(format!("wasm bundle ≤ 150 KB gzip: {:.1} KB", gz as f64 / 1024.0), Some(gz <= 150 * 1024));
-        }
-        out
-    }
-}
-
-fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "—".to_owned(), |x| format!("{x:.2}x"))
 }
 
 /// What the benchmarks ran on.
@@ -283,15 +252,23 @@ mod tests {
             ours.push(v, 0, 0);
             peer.push(v / 4.0, 1, 0);
         }
-        let table =
-            Table { machine: "m".into(), size: Size::Smoke, rows: vec![ours, peer], wasm: Some((300_000, 120_000)) };
+        let ours = ours.vs("1. UDP server", "python");
+        let table = Table {
+            machine: "m".into(),
+            size: Size::Smoke,
+            rows: vec![ours, peer],
+            wasm: Some((300_000, 120_000)),
+            capacity: None,
+            load: (0.5, 0.7),
+        };
         let md = table.markdown();
         assert!(
-            md.contains("| 1. UDP server | socketlab | 64 | unpinned | 200 | 100 | 300 | exchanges/s | 4.00x | 0, 0 |"),
+            md.contains("| 1. UDP server | socketlab | 64 | unpinned | 200 | 100 | 300 | exchanges/s | 4.00x python |"),
             "{md}"
         );
         assert!(md.contains("| python | 64 | unpinned | 50 |"), "{md}");
-        assert!(md.contains("1. UDP server at 64 ≥ 2x Python (unpinned): 4.00x: met"), "{md}");
+        assert!(md.contains("UDP server ≥ 2x Python at 64 (unpinned): 4.00x: met"), "{md}");
+        assert!(md.contains("UDP server ≥ 2x Python at 1 (unpinned): —: not measured"), "{md}");
         assert!(md.contains("wasm bundle ≤ 150 KB gzip: 117.2 KB: met"), "{md}");
     }
 

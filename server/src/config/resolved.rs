@@ -59,6 +59,8 @@ pub struct Config {
     pub check_listen: Option<SocketAddr>,
     /// How long a client check waits for the client's first message.
     pub check_wait: Duration,
+    /// The runtime's worker threads; `None` for one per core.
+    pub worker_threads: Option<usize>,
     /// How long a WebSocket client may take to accept frames before it is cut off (not a
     /// setting: tests shorten it).
     pub send_timeout: Duration,
@@ -115,6 +117,7 @@ impl Default for Config {
             labs_dir: None,
             check_listen: None,
             check_wait: Duration::from_secs(60),
+            worker_threads: None,
             send_timeout: Duration::from_secs(10),
             rate_period: Duration::from_secs(1),
         }
@@ -177,6 +180,7 @@ impl Settings {
             labs_dir: self.labs_dir.or(d.labs_dir),
             check_listen: self.check_listen.or(d.check_listen),
             check_wait: self.check_wait_ms.map_or(d.check_wait, Duration::from_millis),
+            worker_threads: self.worker_threads.or(d.worker_threads),
             send_timeout: d.send_timeout,
             rate_period: d.rate_period,
         }

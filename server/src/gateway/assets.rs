@@ -2,7 +2,7 @@
 //! `build.rs` lists them; see there for how the wasm bundle gets in. The page's first load
 //! also starts the browser's session (`session.rs`).
 
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -10,11 +10,24 @@ include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 /// Says how to build the UI when the binary was built without it.
 const NOT_BUILT: &str = "<!doctype html><meta charset=\"utf-8\"><title>socketlab</title><p>This socketlab binary was built without its browser UI. Build and start everything with <code>cargo xtask run</code>. The API works as documented at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>";
 
+/// What a page may load: its own scripts, styles and connections (the WebSocket, the API, the
+/// event stream), WebAssembly compiled from them, and no frame may hold it. Every script is a
+/// file (`boot.js`, `instructor.js`), so no inline script runs, even one that slipped into a
+/// redrawn region; `data:` images are the empty favicon.
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; \
+                       object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /// Serves an embedded file, or the API's 404; the page comes with a session cookie when the
-/// browser has none.
+/// browser has none, and with the browser's defences (`CSP`, no framing, no sniffing).
 pub async fn serve(super::proxy::Https(https): super::proxy::Https, uri: Uri, headers: HeaderMap) -> Response {
     let mut response = file(&uri).await;
     let html = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    let out = response.headers_mut();
+    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if html {
+        out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        out.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if html && response.status().is_success() {
         super::session::ensure(&headers, https, response.headers_mut());
     }
@@ -49,6 +62,6 @@ pub async fn instructor(https: super::proxy::Https, headers: HeaderMap) -> Respo
     }
     let mut response = serve(https, Uri::from_static("/instructor.html"), headers).await;
     // The page's links (a student's `/x/` view) must not carry the class's address elsewhere.
-    response.headers_mut().insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }

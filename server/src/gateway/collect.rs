@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use socketlab_proto::wire::Protocol;
-use socketlab_proto::{Event, Flag, Op, Role};
+use socketlab_proto::{Event, Flag, Op, Role, Side};
 use tokio::time::Instant;
 
 use super::hub::Route;
@@ -42,7 +42,11 @@ fn captured(events: &[Event]) -> impl Iterator<Item = &str> {
 /// Whether `events` hold everything `expect` asks for.
 pub fn complete(events: &[Event], expect: Expect) -> bool {
     let server_done = expect.server_last.is_none_or(|last| {
-        events.iter().filter(|e| e.op == last && e.socket.role != Role::Welcome && e.op != Op::Segment).count()
+        // The server's own calls: the client's `sendto` or `close` is no sign of the server's.
+        events
+            .iter()
+            .filter(|e| e.side == Side::Server && e.op == last && e.socket.role != Role::Welcome && e.op != Op::Segment)
+            .count()
             >= expect.server_calls
     });
     let capture_done = match expect.captured {
@@ -102,7 +106,7 @@ pub async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use socketlab_proto::{Segment, Side, SocketRef, Transport};
+    use socketlab_proto::{Segment, SocketRef, Transport};
 
     fn seg(flags: &str) -> Event {
         let mut e = Event::new(
@@ -117,6 +121,17 @@ mod tests {
 
     fn call(op: Op, role: Role) -> Event {
         Event::new(0, Side::Server, SocketRef { id: 1, role, transport: Transport::Tcp }, op)
+    }
+
+    #[test]
+    fn the_clients_own_call_does_not_stand_for_the_servers() {
+        let expect = Expect { server_last: Some(Op::Sendto), server_calls: 1, captured: None, datagrams: 2 };
+        let client =
+            Event::new(0, Side::Client, SocketRef { id: 0, role: Role::Client, transport: Transport::Udp }, Op::Sendto);
+        assert!(!complete(std::slice::from_ref(&client), expect), "only the client has sent");
+        let server =
+            Event::new(1, Side::Server, SocketRef { id: 1, role: Role::Udp, transport: Transport::Udp }, Op::Sendto);
+        assert!(complete(&[client, server], expect));
     }
 
     #[test]

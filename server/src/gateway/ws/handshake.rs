@@ -68,7 +68,9 @@ impl Accepted {
             // A client that hangs up before the upgrade completes leaves nothing to serve.
             let Ok(upgraded) = on_upgrade.await else { return };
             let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-            session(socket).await;
+            // Boxed: the session's future is large, and unboxed it would be part of this task's
+            // future, which spawning copies several times for every WebSocket.
+            Box::pin(session(socket)).await;
         });
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

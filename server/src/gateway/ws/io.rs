@@ -304,7 +304,9 @@ async fn say_goodbye(ws: &mut Socket, code: u16, reason: String, readable: bool,
         }
         let raw = ws.get_mut();
         let _ = raw.shutdown().await;
-        let mut sink = [0u8; 16 * 1024];
+        // On the heap, and only now: an array here would sit in every session's future, idle
+        // or not, and be copied with it.
+        let mut sink = vec![0u8; 16 * 1024];
         while matches!(raw.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
