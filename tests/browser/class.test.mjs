@@ -224,8 +224,11 @@ test("a student's passed step turns the instructor's cell complete, live", async
   await labs.getByRole("button", { name: /One datagram 100% done/ }).waitFor({ timeout: WAIT });
   assert.equal(await student.evaluate(() => localStorage.getItem("socketlab.labs")), null);
 
-  // The resume link continues in another browser, with the same progress.
+  // The resume link continues in another browser, with the same progress, once its page's
+  // question is answered.
   const elsewhere = await open(problems, resume.replace(gw.url, ""));
+  await elsewhere.getByRole("heading", { name: "Continue as Ada (Networks 101)?" }).waitFor({ timeout: WAIT });
+  await elsewhere.getByRole("button", { name: "Continue as Ada" }).click();
   await elsewhere.locator("#class-badge", { hasText: "Ada · Networks 101" }).waitFor({ timeout: WAIT });
   assert.equal(new URL(elsewhere.url()).pathname, "/", "the link leads to the playground");
   const labsThere = elsewhere.getByRole("region", { name: "Labs" });

@@ -30,8 +30,7 @@ pub struct Confirm {
 fn page(status: StatusCode, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width\"><title>socketlab: resume</title></head><body \
-         style=\"font-family:sans-serif;max-width:32em;margin:3em auto\">{body}</body></html>"
+         content=\"width=device-width\"><title>socketlab: resume</title></head><body>{body}</body></html>"
     );
     let headers = [
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
