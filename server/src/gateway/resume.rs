@@ -35,7 +35,9 @@ fn page(status: StatusCode, body: &str) -> Response {
     let headers = [
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
         (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser sends its form's POST with `Origin: null`,
+        // which the Origin check refuses. `same-origin` still keeps the token from other sites.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CONTENT_SECURITY_POLICY, "default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ];
