@@ -5,6 +5,7 @@
 //! instance answers 503 at once, and nginx takes the WebSocket to the other without ejecting
 //! the full instance from its browsers' REST requests. A client cannot
 //! name its own address in `Forwarded` or `X-Forwarded-For` to escape the cap per address.
+//! A resume link, a student's credential, never reaches nginx's access log.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -182,4 +183,23 @@ async fn a_client_behind_nginx_cannot_pick_its_own_address() {
     let session = set.iter().find(|v| v.starts_with("socketlab_session=")).expect("a session cookie");
     assert!(!session.contains("Secure"), "{session}");
     drop((first, other, nginx, a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_links_stay_out_of_the_access_log() {
+    let (a, http_a, _) = serve_with(&[], &[]);
+    let (b, http_b, _) = serve_with(&[], &[]);
+    let nginx = Nginx::start("resume", &http_a, &http_b);
+    let c = reqwest::Client::new();
+    let link = c.get(format!("{}/resume/r.secretstudent.0.AAAA", nginx.url())).send().await.unwrap();
+    assert_eq!(link.status(), 404, "no store, no student: but it went through nginx");
+    assert_eq!(c.get(format!("{}/healthz", nginx.url())).send().await.unwrap().status(), 200);
+    // nginx writes a request's line once it has answered; the healthz line shows it did.
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while !nginx.access_log().contains("/healthz") {
+        assert!(std::time::Instant::now() < deadline, "nginx logged nothing: {}", nginx.access_log());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!nginx.access_log().contains("secretstudent"), "{}", nginx.access_log());
+    drop((nginx, a, b));
 }

@@ -28,6 +28,11 @@ impl Nginx {
         format!("http://{}", self.addr)
     }
 
+    /// What nginx's access log holds so far.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
     /// nginx with the deploy file, its two instances and its listen address swapped for the
     /// test's; `name` keeps two in one test process apart.
     pub fn start(name: &str, a: &str, b: &str) -> Self {
@@ -48,7 +53,7 @@ impl Nginx {
         let d = dir.display();
         let main = format!(
             "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  \
-             access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+             access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
              include {d}/socketlab.conf;\n}}\n"
         );
