@@ -1,4 +1,4 @@
-//! The performance goals (issue 14) and the capacity of one instance (issue 13), each beside
+//! The performance goals and the capacity of one instance, each beside
 //! the ratio measured in the same run: met, not met, or not measured. Informational: nothing
 //! fails on a threshold, since a shared machine's noise is no bug.
 
