@@ -1,38 +1,11 @@
 //! Every sentence of the instructor page, in English and Chinese, in one table, like the
 //! students' page. Templates use `{name}` placeholders filled by [`fill`].
 
-/// The page's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Zh,
-}
-
-impl Lang {
-    /// The language a browser prefers, from `navigator.language`.
-    pub fn of(tag: &str) -> Self {
-        if tag.to_ascii_lowercase().starts_with("zh") { Self::Zh } else { Self::En }
-    }
-
-    pub fn other(self) -> Self {
-        match self {
-            Self::En => Self::Zh,
-            Self::Zh => Self::En,
-        }
-    }
-
-    /// The `lang` attribute value.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Zh => "zh",
-        }
-    }
-}
+pub use socketlab_proto::text::{Lang, fill};
+use socketlab_proto::text::{Row, lookup};
 
 /// (key, English, Chinese).
-const TABLE: &[(&str, &str, &str)] = &[
+const TABLE: &[Row] = &[
     ("lang_toggle", "中文", "English"),
     ("title", "{class} · socketlab instructor", "{class} · socketlab 教师页面"),
     ("join_code", "Join code", "加入码"),
@@ -92,16 +65,7 @@ const TABLE: &[(&str, &str, &str)] = &[
 
 /// The text for `key` in `lang`; the key itself if it is missing, so a gap is visible.
 pub fn t(lang: Lang, key: &str) -> &str {
-    TABLE.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh }).unwrap_or(key)
-}
-
-/// Replaces each `{name}` in `template` with its value.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
+    lookup(&[TABLE], lang, key)
 }
 
 #[cfg(test)]
@@ -110,18 +74,7 @@ mod tests {
 
     #[test]
     fn every_key_has_both_languages_once_with_the_same_placeholders() {
-        for (i, (key, en, zh)) in TABLE.iter().enumerate() {
-            assert!(!en.is_empty() && !zh.is_empty(), "{key}");
-            assert!(TABLE[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
-            let holes = |s: &str| -> Vec<String> {
-                let mut h: Vec<String> =
-                    s.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(n, _)| n.to_owned())).collect();
-                h.sort_unstable();
-                h
-            };
-            assert_eq!(holes(en), holes(zh), "{key}");
-        }
-        assert_eq!((Lang::of("zh-CN"), Lang::of("en-US"), Lang::of("")), (Lang::Zh, Lang::En, Lang::En));
+        assert_eq!(socketlab_proto::text::table_faults(&[TABLE]), Vec::<String>::new());
         assert_eq!(fill(t(Lang::Zh, "check"), &[("program", "udp-server")]), "检查：udp-server");
     }
 }

@@ -6,26 +6,11 @@ use std::fmt::Write;
 
 use serde_json::Value;
 use socketlab_proto::saved;
+use socketlab_proto::text::esc;
 
 use crate::api::{Dashboard, LabInfo, Steps, Student};
 use crate::i18n::{Lang, fill, t};
 use crate::update::{Ask, Model};
-
-/// Escapes text for an element's content or a quoted attribute.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// How much of a lab a student has done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod impair;
 pub mod infer;
 pub mod saved;
 pub mod tcp_state;
+pub mod text;
 pub mod upper;
 pub mod whole;
 pub mod wire;

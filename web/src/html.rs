@@ -1,21 +1,7 @@
 //! Escaping, eliding and number formatting for the HTML and SVG the view modules build as
 //! strings (integer arithmetic only, so the bundle carries no float formatting for them).
 
-/// Escapes text for an element's content or a quoted attribute.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use socketlab_proto::text::esc;
 
 /// `text` cut to at most `max` characters, ending in "…" when cut, for one-line places (History,
 /// captions) where a long message must not grow the page.
@@ -41,11 +27,6 @@ mod tests {
             (super::ms(0), super::ms(1234), super::ms(12_000_007)),
             ("0.000".into(), "1.234".into(), "12000.007".into())
         );
-    }
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(super::esc(r#"<b a="x">&'"#), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
     }
 
     #[test]

@@ -3,34 +3,11 @@
 //! Templates use `{name}` placeholders filled by [`fill`], so word order can differ between
 //! languages.
 
-/// The page's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Zh,
-}
-
-impl Lang {
-    /// The other language, for the toggle.
-    pub fn other(self) -> Self {
-        match self {
-            Self::En => Self::Zh,
-            Self::Zh => Self::En,
-        }
-    }
-
-    /// The `lang` attribute value.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Zh => "zh",
-        }
-    }
-}
+pub use socketlab_proto::text::{Lang, fill};
+use socketlab_proto::text::{Row, lookup};
 
 /// (key, English, Chinese).
-const TABLE: &[(&str, &str, &str)] = &[
+const TABLE: &[Row] = &[
     ("title", "socketlab: sockets, step by step", "socketlab：一步一步看套接字"),
     ("lang_toggle", "中文", "English"),
     ("message", "Message", "消息"),
@@ -216,19 +193,10 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("relative_absolute", "{rel} (relative), {abs} (absolute)", "{rel}（相对），{abs}（绝对）"),
 ];
 
-/// The text for `key` in `lang`; the key itself if it is missing, so a gap is visible.
+/// The text for `key` in `lang`, from this table then the class region's; the key itself if it is
+/// missing, so a gap is visible.
 pub fn t(lang: Lang, key: &str) -> &str {
-    let mut rows = TABLE.iter().chain(crate::class::TEXT);
-    rows.find(|(k, _, _)| *k == key).map(|(_, en, zh)| if lang == Lang::En { *en } else { *zh }).unwrap_or(key)
-}
-
-/// Replaces each `{name}` in `template` with its value.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
+    lookup(&[TABLE, crate::class::TEXT], lang, key)
 }
 
 #[cfg(test)]
@@ -237,13 +205,7 @@ mod tests {
 
     #[test]
     fn every_key_has_both_languages_and_is_unique() {
-        let all: Vec<_> = TABLE.iter().chain(crate::class::TEXT).collect();
-        for (i, (key, en, zh)) in all.iter().enumerate() {
-            assert!(!en.is_empty() && !zh.is_empty(), "{key}");
-            assert!(all[i + 1..].iter().all(|(k, _, _)| k != key), "duplicate key {key}");
-            let holes = |s: &str| s.matches('{').count();
-            assert_eq!(holes(en), holes(zh), "{key}: both languages fill the same placeholders");
-        }
+        assert_eq!(socketlab_proto::text::table_faults(&[TABLE, crate::class::TEXT]), Vec::<String>::new());
     }
 
     #[test]
