@@ -39,14 +39,8 @@ impl SessionId {
     /// The session's id from the request's `Cookie` headers; an id of the wrong shape counts as
     /// none.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .map(|(_, value)| value.trim().trim_matches('"'))
+        super::classes::cookie(headers, COOKIE)
+            .map(|value| value.trim().trim_matches('"'))
             .filter(|value| crate::db::is_id(value))
             .map(|value| Self(value.to_owned()))
     }
