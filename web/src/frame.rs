@@ -99,7 +99,7 @@ pub fn saved(text: &str) -> Option<SavedExchange> {
 mod tests {
     use super::*;
     use socketlab_proto::check::{Program, grade};
-    use socketlab_proto::wire::{CaptureStatus, Hello, Limits, Protocol, Reply};
+    use socketlab_proto::wire::{CaptureStatus, Hello, Protocol, Reply};
     use socketlab_proto::{Op, Role, Side, SocketRef, Transport};
 
     fn event() -> Event {
@@ -111,22 +111,7 @@ mod tests {
 
     #[test]
     fn every_frame_the_gateway_writes_reads_back_the_same() {
-        let limits = Limits {
-            max_message_bytes: 4096,
-            max_frame_bytes: 65536,
-            max_in_flight: 8,
-            max_connections_per_ip: 8,
-            max_connections: 64,
-            max_exchanges: 64,
-            rate_per_sec: 10,
-            rate_per_ip: 100,
-            burst_per_ip: 300,
-            burst: 20,
-            exchange_timeout_ms: 2000,
-            handshake_timeout_ms: 5000,
-            idle_timeout_ms: 60_000,
-            session_timeout_ms: 3_600_000,
-        };
+        let limits = crate::update::tests::limits();
         let hello = Hello {
             api_version: 1,
             version: "1".into(),

@@ -4,27 +4,32 @@
 use super::*;
 use socketlab_proto::wire::{CaptureStatus, Hello, Limits, Reply};
 
+/// The limits every test `hello` announces.
+pub(crate) fn limits() -> Limits {
+    Limits {
+        max_message_bytes: 4096,
+        max_frame_bytes: 65536,
+        max_in_flight: 8,
+        max_connections_per_ip: 8,
+        max_connections: 64,
+        max_exchanges: 64,
+        rate_per_sec: 10,
+        rate_per_ip: 100,
+        burst_per_ip: 300,
+        burst: 20,
+        exchange_timeout_ms: 2000,
+        handshake_timeout_ms: 5000,
+        idle_timeout_ms: 60_000,
+        session_timeout_ms: 3_600_000,
+    }
+}
+
 pub(crate) fn hello() -> Msg {
     Msg::Frame(Box::new(ServerMsg::Hello(Hello {
         api_version: 1,
         version: "test".into(),
         servers: Vec::new(),
-        limits: Limits {
-            max_message_bytes: 4096,
-            max_frame_bytes: 65536,
-            max_in_flight: 8,
-            max_connections_per_ip: 8,
-            max_connections: 64,
-            max_exchanges: 64,
-            rate_per_sec: 10,
-            rate_per_ip: 100,
-            burst_per_ip: 300,
-            burst: 20,
-            exchange_timeout_ms: 2000,
-            handshake_timeout_ms: 5000,
-            idle_timeout_ms: 60_000,
-            session_timeout_ms: 3_600_000,
-        },
+        limits: limits(),
         observe_all: true,
         capture: CaptureStatus { enabled: false, interface: "lo".into(), reason: None },
         closed_port: 9,
