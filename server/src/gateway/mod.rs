@@ -14,6 +14,7 @@ mod edge;
 pub mod error;
 mod exchange;
 mod health;
+mod hello;
 mod hosted;
 mod hub;
 pub mod instructor;
@@ -41,8 +42,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use socketlab_proto::impair::{Impairments, Pinger};
-use socketlab_proto::wire::{API_VERSION, CaptureStatus, Hello, Protocol};
+use socketlab_proto::impair::Impairments;
+use socketlab_proto::wire::{CaptureStatus, Protocol};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -101,6 +102,7 @@ pub struct AppState {
     labs: labs::Labs,
     classes: classes::Classes,
     udp_pool: pool::UdpPool,
+    hello_kept: hello::KeptHello,
     /// What the hosted UDP server does to chosen clients' next datagram; which impairments work.
     udp_impair: Arc<UdpTable>,
     impairments: Impairments,
@@ -124,30 +126,6 @@ pub struct AppState {
     openapi: std::sync::OnceLock<serde_json::Value>,
     /// What keeps checks from piling up on `check_listen` or on a listed target.
     checks: checks::Slots,
-}
-
-impl AppState {
-    fn hello(&self) -> Hello {
-        Hello {
-            api_version: API_VERSION,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            servers: self.servers.describe(),
-            limits: self.config.limits.clone(),
-            observe_all: self.config.observe_all,
-            capture: self.capture_now(),
-            closed_port: self.closed.addr.port(),
-            targets: checks::listed(self),
-            check_listen: self.config.check_listen.map(|a| a.to_string()),
-            impairments: self.impairments.clone(),
-            pinger: Some(Pinger {
-                addr: self.pinger.to_string(),
-                port: self.pinger.port(),
-                loss_percent: PINGER_LOSS_PERCENT,
-                seed: self.pinger_seed,
-            }),
-            instance: self.store.instance(),
-        }
-    }
 }
 
 /// A gateway ready to run.
@@ -233,6 +211,7 @@ impl Gateway {
             labs,
             classes: classes::Classes::default(),
             udp_pool: pool::UdpPool::default(),
+            hello_kept: hello::KeptHello::default(),
             udp_impair: Arc::new(UdpTable::default()),
             impairments: Impairments { udp: true, tcp: nft.is_ok(), tcp_reason: nft.as_ref().err().cloned() },
             nft: nft.ok().map(Arc::new),

@@ -112,8 +112,9 @@ pub async fn session(
     let mut observer: Option<Observer> = None;
     // Whether the stream can still be read; it ends for good after a frame error.
     let mut readable = true;
-    let hello = ServerMsg::Hello(state.hello());
-    let mut open = write(&state, &mut ws, std::iter::once(hello)).await;
+    // The `hello` is the same text for every socket until what it says changes.
+    let hello = ws.send(Message::Text(state.hello_text()));
+    let mut open = matches!(tokio::time::timeout(state.config.send_timeout, hello).await, Ok(Ok(())));
     let mut shutdown = pin!(state.cancel.cancelled());
     let mut shutting_down = false;
     let close = loop {
