@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::gateway::AppState;
 
 /// The WebSocket over the upgraded HTTP connection.
-pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub type Socket = WebSocketStream<super::parked::Conn>;
 
 /// A handshake that passed its checks; [`Accepted::finish`] answers 101 and starts the session.
 #[derive(Debug)]
@@ -67,7 +67,12 @@ impl Accepted {
         tracker.spawn(async move {
             // A client that hangs up before the upgrade completes leaves nothing to serve.
             let Ok(upgraded) = on_upgrade.await else { return };
-            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+            let socket = WebSocketStream::from_raw_socket(
+                super::parked::Conn::new(TokioIo::new(upgraded)),
+                Role::Server,
+                Some(config),
+            )
+            .await;
             // Boxed: the session's future is large, and unboxed it would be part of this task's
             // future, which spawning copies several times for every WebSocket.
             Box::pin(session(socket)).await;

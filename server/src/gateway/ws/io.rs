@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -117,6 +118,9 @@ pub async fn session(
     let mut open = matches!(tokio::time::timeout(state.config.send_timeout, hello).await, Ok(Ok(())));
     let mut shutdown = pin!(state.cancel.cancelled());
     let mut shutting_down = false;
+    // One timer for the session, moved to the core's next deadline: a later deadline only
+    // extends it, where a new timer per turn of the loop is registered and removed each time.
+    let mut tick = pin!(tokio::time::sleep_until(far_future()));
     let close = loop {
         if !open {
             core.handle(Input::Gone, std::time::Instant::now());
@@ -127,6 +131,9 @@ pub async fn session(
             break close.filter(|_| open);
         }
         let deadline = core.next_deadline().map_or_else(far_future, Instant::from_std);
+        if tick.deadline() != deadline || tick.is_elapsed() {
+            tick.as_mut().reset(deadline);
+        }
         tokio::select! {
             () = &mut shutdown, if !shutting_down => {
                 shutting_down = true;
@@ -141,8 +148,8 @@ pub async fn session(
                 }
                 core.handle(Input::Shutdown, std::time::Instant::now());
             }
-            () = tokio::time::sleep_until(deadline) => core.handle(Input::Tick, std::time::Instant::now()),
-            frame = ws.next(), if readable => readable = feed(&mut core, frame),
+            () = &mut tick => core.handle(Input::Tick, std::time::Instant::now()),
+            frame = next_frame(&mut ws), if readable => readable = feed(&mut core, frame),
             Some((id, frames)) = items.recv() => core.handle(Input::Progress { id, frames }, std::time::Instant::now()),
             Some((id, frames)) = running.next(), if !running.is_empty() => {
                 // A check sent its items before it ended: they go first.
@@ -171,6 +178,12 @@ pub async fn session(
         None => drop(tokio::time::timeout(CLOSE_WAIT, SinkExt::close(&mut ws)).await),
     }
     state.metrics.session_closed();
+}
+
+/// The next frame; a socket whose last read found nothing is not read again until it wakes
+/// (see `parked.rs`).
+async fn next_frame(ws: &mut Socket) -> Option<Result<Message, WsError>> {
+    std::future::poll_fn(|cx| if ws.get_ref().poll_parked(cx) { Poll::Pending } else { ws.poll_next_unpin(cx) }).await
 }
 
 /// Hands one read result to the core; false once the stream has ended.

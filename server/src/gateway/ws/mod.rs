@@ -12,6 +12,7 @@
 pub(crate) mod core;
 mod handshake;
 mod io;
+mod parked;
 
 use std::sync::Arc;
 
