@@ -291,6 +291,18 @@ async fn the_default_limits_serve_a_class_behind_one_address() {
 #[tokio::test]
 async fn a_stopped_server_is_reported_down() {
     let r = start(|_| {}).await;
+    let hello = |r: &Running| {
+        let url = format!("ws://{}/api/v1/ws", r.http);
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            let hello = recv(&mut ws).await;
+            assert_eq!(hello["type"], "hello", "{hello}");
+            (ws, hello)
+        }
+    };
+    // The hello is kept as text between WebSockets; a server that stops is still news to the next one.
+    let (_, before) = hello(&r).await;
+    assert_eq!(before["servers"][0]["status"], "up", "{before}");
     r.handle.stop_server(Protocol::Udp);
     for _ in 0..100 {
         if !r.handle.server_up(Protocol::Udp) {
@@ -298,7 +310,9 @@ async fn a_stopped_server_is_reported_down() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut ws = connect(&r).await;
+    let (mut ws, after) = hello(&r).await;
+    assert_eq!(after["servers"][0]["status"], "down", "{after}");
+    assert_eq!(after["servers"][1]["status"], "up", "{after}");
     send(&mut ws, json!({"type":"exchange","id":"d","protocol":"udp","message":"x"})).await;
     let (_, end) = collect(&mut ws, "d").await;
     assert_eq!(end["code"], "server_down");
