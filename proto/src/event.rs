@@ -175,10 +175,10 @@ pub struct Event {
     /// What happened.
     pub op: Op,
     /// The socket's own address; for a packet, its source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::addr::serialize_opt")]
     pub local: Option<SocketAddr>,
     /// The other end's address; for a packet, its destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::addr::serialize_opt")]
     pub peer: Option<SocketAddr>,
     /// Bytes the call moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -277,13 +277,25 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
             if let ServerMsg::Error { code, .. } = &msg {
                 state.metrics.error(*code);
             }
-            let text = serde_json::to_string(&msg).map_err(|_| WsError::AlreadyClosed)?;
+            let text = frame_text(&msg).map_err(|_| WsError::AlreadyClosed)?;
             ws.feed(Message::text(text)).await?;
         }
         ws.flush().await
     };
     // A client that does not take the frames in time is cut off.
     matches!(tokio::time::timeout(state.config.send_timeout, all).await, Ok(Ok(())))
+}
+
+/// A frame's text. Events, a dozen to a traced exchange, are written by hand (the same bytes
+/// serde writes, `event_json.rs`); everything else goes through serde.
+fn frame_text(msg: &ServerMsg) -> serde_json::Result<String> {
+    match msg {
+        ServerMsg::Event { id, event } => Ok(socketlab_proto::event_json::event_frame(id, event)),
+        ServerMsg::Observed { conversation, event } => {
+            Ok(socketlab_proto::event_json::observed_frame(conversation, event))
+        }
+        other => serde_json::to_string(other),
+    }
 }
 
 /// Sends the close frame and finishes the closing handshake, so that the kernel never closes
