@@ -98,10 +98,14 @@ pub fn interleaved(
                 v["errors"].as_u64().unwrap_or(0),
             );
             row.latency(v["p50_us"].as_f64().unwrap_or(0.0), v["p99_us"].as_f64().unwrap_or(0.0));
-            if let (Some(b), Some(a)) = (before, after)
+            if let (Some((bu, bs)), Some((au, as_))) = (before, after)
                 && ok > 0.0
             {
-                row.cpu.push((a - b) / ok);
+                let (user, system) = (au - bu, as_ - bs);
+                row.cpu.push((user + system) / ok);
+                if user + system > 0.0 {
+                    row.kernel.push(system / (user + system));
+                }
             }
             row.load.push(loadavg());
         }

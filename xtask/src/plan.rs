@@ -34,7 +34,7 @@ pub fn plan(size: Size) -> Plan {
             sockets: &[1, 10, 100],
             pins: &[false, true],
             idle_sessions: 10_000,
-            students: &[25, 50, 100, 200, 400, 800, 1600, 3200, 6400],
+            students: &[25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800],
             student_secs: 10.0,
             bisect: 3,
         },

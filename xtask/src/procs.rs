@@ -135,14 +135,15 @@ pub fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// User plus system CPU time of a process so far, in microseconds.
-pub fn cpu_us(pid: u32) -> Option<f64> {
+/// A process's CPU time so far, in microseconds: (user, system).
+pub fn cpu_us(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 * 1e6 / clock_ticks())
+    let (user, system): (u64, u64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    let us = |ticks: u64| ticks as f64 * 1e6 / clock_ticks();
+    Some((us(user), us(system)))
 }
 
 fn clock_ticks() -> f64 {

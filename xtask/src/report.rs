@@ -21,6 +21,8 @@ pub struct Row {
     pub p99: Vec<f64>,
     /// The server's (or bridge's) CPU time per exchange, in µs, for each repetition.
     pub cpu: Vec<f64>,
+    /// The share of that CPU time spent in the kernel (0 to 1), for each repetition.
+    pub kernel: Vec<f64>,
     /// The 1-minute load average after each repetition.
     pub load: Vec<f64>,
     /// The row this one is compared with: (scenario, program), same level and pinning.
@@ -55,6 +57,7 @@ impl Row {
             p50: Vec::new(),
             p99: Vec::new(),
             cpu: Vec::new(),
+            kernel: Vec::new(),
             load: Vec::new(),
             peer: None,
             note: String::new(),
@@ -90,6 +93,15 @@ impl Row {
 
     fn max(&self) -> f64 {
         self.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// The median CPU per exchange with its kernel share, such as `26.1 (81% kernel)`.
+    pub fn cpu_text(&self) -> String {
+        match (self.cpu.is_empty(), self.kernel.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!("{:.1}", median(&self.cpu)),
+            (false, false) => format!("{:.1} ({:.0}% kernel)", median(&self.cpu), median(&self.kernel) * 100.0),
+        }
     }
 
     /// One progress line.
@@ -184,7 +196,7 @@ impl Table {
                 ratio,
                 opt(&r.p50),
                 opt(&r.p99),
-                if r.cpu.is_empty() { String::new() } else { format!("{:.1}", median(&r.cpu)) },
+                r.cpu_text(),
                 median(&r.load),
                 r.lost,
                 r.errors,
