@@ -26,16 +26,7 @@ impl AddrText {
     pub fn new(addr: &SocketAddr) -> Self {
         let mut out = Self { buf: [0; MAX_LEN], len: 0 };
         match addr {
-            SocketAddr::V4(v4) => {
-                for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'.');
-                    }
-                    out.number(u32::from(octet));
-                }
-                out.push(b':');
-                out.number(u32::from(v4.port()));
-            }
+            SocketAddr::V4(_) => write_v4(addr, |b| out.push(b)),
             SocketAddr::V6(_) => {
                 // Never fails: MAX_LEN holds the longest IPv6 socket address.
                 let _ = write!(out, "{addr}");
@@ -56,23 +47,59 @@ impl AddrText {
             self.len += 1;
         }
     }
+}
 
-    /// Writes `n` (at most 65535) in decimal, without leading zeros.
-    fn number(&mut self, n: u32) {
-        let mut digits = [0u8; 5];
-        let mut i = digits.len();
-        let mut rest = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 || i == 0 {
-                break;
-            }
+/// Appends the address as `Display` writes it to `out`.
+pub fn push_addr(out: &mut String, addr: &SocketAddr) {
+    match addr {
+        SocketAddr::V4(_) => {
+            // `255.255.255.255:65535` is the longest.
+            let mut buf = [0u8; 21];
+            let mut len = 0;
+            write_v4(addr, |b| {
+                if let Some(slot) = buf.get_mut(len) {
+                    *slot = b;
+                    len += 1;
+                }
+            });
+            // Only ASCII digits, dots and a colon were written.
+            out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
         }
-        for &d in &digits[i..] {
-            self.push(d);
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{addr}");
         }
+    }
+}
+
+/// Hands over an IPv4 socket address's text byte by byte: `a.b.c.d:port`, in decimal without
+/// leading zeros. Writes nothing for an IPv6 address.
+fn write_v4(addr: &SocketAddr, mut put: impl FnMut(u8)) {
+    let SocketAddr::V4(v4) = addr else { return };
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            put(b'.');
+        }
+        decimal(u32::from(octet), &mut put);
+    }
+    put(b':');
+    decimal(u32::from(v4.port()), &mut put);
+}
+
+/// Hands over `n` (at most 65535) in decimal, without leading zeros.
+fn decimal(n: u32, put: &mut impl FnMut(u8)) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        put(d);
     }
 }
 
@@ -124,11 +151,17 @@ mod tests {
         for case in cases {
             let addr: SocketAddr = case.parse().expect(case);
             assert_eq!(AddrText::new(&addr).as_str(), addr.to_string(), "{case}");
+            let mut pushed = String::from("x");
+            push_addr(&mut pushed, &addr);
+            assert_eq!(pushed, format!("x{addr}"), "{case}");
         }
         for port in [0u16, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535] {
             for octet in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
                 let addr = SocketAddr::from(([octet, 255 - octet, octet / 3, 7], port));
                 assert_eq!(AddrText::new(&addr).as_str(), addr.to_string());
+                let mut pushed = String::new();
+                push_addr(&mut pushed, &addr);
+                assert_eq!(pushed, addr.to_string());
             }
         }
     }

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::addr::AddrText;
+use crate::addr::push_addr;
 use crate::event::{Event, Flag, Role, Segment, Side, SocketRef, Transport};
 
 /// `{"type":"event","id":ID,"event":EVENT}`, as serde writes `ServerMsg::Event`.
@@ -63,12 +63,12 @@ fn write_event(out: &mut String, e: &Event) {
     out.push('"');
     if let Some(a) = &e.local {
         out.push_str(",\"local\":\"");
-        out.push_str(AddrText::new(a).as_str());
+        push_addr(out, a);
         out.push('"');
     }
     if let Some(a) = &e.peer {
         out.push_str(",\"peer\":\"");
-        out.push_str(AddrText::new(a).as_str());
+        push_addr(out, a);
         out.push('"');
     }
     optional_number(out, ",\"bytes\":", e.bytes);
@@ -173,14 +173,21 @@ fn number(out: &mut String, n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// A JSON string with serde_json's escapes: `"`, `\`, and the control characters below
 /// U+0020, as `\b \t \n \f \r` or `\u00xx` (lower-case hex); everything else as it is.
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
+    // Without an early exit the check runs many bytes at a time; nearly every string passes.
+    if !s.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {
