@@ -28,7 +28,8 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder that keeps events when `on`, and only keeps time otherwise.
     pub fn new(tracer: Tracer, on: bool) -> Self {
-        Self { tracer, on, events: Vec::new(), local: None }
+        // Room for a UDP exchange's client calls and the packets they imply, which are added later.
+        Self { tracer, on, events: if on { Vec::with_capacity(16) } else { Vec::new() }, local: None }
     }
 
     /// Tells the recorder the UDP socket's own address, which the caller already has, so

@@ -236,8 +236,9 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
             (f.events, error)
         }
     };
-    let mut frames: Vec<ServerMsg> =
-        events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }).collect();
+    // Sized for the last frame too: growing would move every frame.
+    let mut frames = Vec::with_capacity(events.len() + 1);
+    frames.extend(events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }));
     frames.push(last);
     (id, frames)
 }
