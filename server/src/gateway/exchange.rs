@@ -259,8 +259,13 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let captured = !frames.is_empty();
     let stored = p.trace.then(|| {
         let id = state.store.next_id();
-        let text = String::from_utf8_lossy(&p.payload);
-        let label = format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase());
+        // The label is the capture file's comment, so only an exchange with packets needs one.
+        let label = if captured {
+            let text = String::from_utf8_lossy(&p.payload);
+            format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase())
+        } else {
+            String::new()
+        };
         let kept = super::store::Kept { comment: label, owner: p.owner.clone(), frames, events: events.clone() };
         state.store.put(id.clone(), kept, std::time::Instant::now());
         id
