@@ -175,10 +175,10 @@ pub struct Event {
     /// What happened.
     pub op: Op,
     /// The socket's own address; for a packet, its source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::addr::serialize_opt")]
     pub local: Option<SocketAddr>,
     /// The other end's address; for a packet, its destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::addr::serialize_opt")]
     pub peer: Option<SocketAddr>,
     /// Bytes the call moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -285,13 +285,14 @@ impl Event {
 
 /// Lower-case hexadecimal with a space between bytes, as Wireshark's byte pane shows it.
 pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     out
 }
@@ -310,6 +311,8 @@ mod tests {
         assert_eq!(ok.bytes, Some(2));
         assert_eq!(ok.preview.as_deref(), Some("hi"));
         assert_eq!(ok.preview_hex.as_deref(), Some("68 69"));
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "00 0f a0 ff");
+        assert_eq!(hex(&[]), "");
         assert!(!ok.has(Flag::InvalidUtf8));
 
         let bad = Event::new(1, Side::Server, sock(), Op::Recvfrom).payload(b"a\xff");

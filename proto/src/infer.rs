@@ -30,14 +30,26 @@ fn other(side: Side) -> Side {
 /// Events that already are packets pass through untouched, and calls whose addresses are
 /// unknown imply nothing.
 pub fn with_inferred(events: &[Event]) -> Vec<Event> {
-    let mut calls: Vec<&Event> = events.iter().filter(|e| e.op != Op::Segment).collect();
-    calls.sort_by_key(|e| e.t_us);
+    into_inferred(events.to_vec())
+}
+
+/// An event on the finished timeline, by index: one of the given ones, or an inferred one.
+enum Item {
+    Given(usize),
+    Inferred(usize),
+}
+
+/// [`with_inferred`], taking the events: the given ones are moved into the result, not
+/// cloned.
+pub fn into_inferred(events: Vec<Event>) -> Vec<Event> {
+    let mut calls: Vec<(usize, &Event)> = events.iter().enumerate().filter(|(_, e)| e.op != Op::Segment).collect();
+    calls.sort_by_key(|(_, e)| e.t_us);
 
     // Which ends of each conversation are on the timeline, and with which sockets.
     // Lists, not hash maps: a timeline has a few conversations, and hashing would bring its
     // tables into the browser's bundle for nothing.
     let mut seen: Vec<(Key, Vec<(Side, SocketRef)>)> = Vec::new();
-    for e in &calls {
+    for (_, e) in &calls {
         if let (Some(l), Some(p)) = (e.local, e.peer) {
             // accept() is called on the welcome socket, but the conversation is the
             // connection socket's.
@@ -65,7 +77,7 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
     // When the server's accept() returned before the client's connect() did (the scheduler
     // decides), the handshake was already complete by then.
     let mut accepted: Vec<(Key, u64)> = Vec::new();
-    for e in &calls {
+    for (_, e) in &calls {
         if let (Op::Accept, Some(l), Some(p)) = (e.op, e.local, e.peer) {
             let k = key(e.socket.transport, l, p);
             if !accepted.iter().any(|(a, _)| *a == k) {
@@ -74,7 +86,8 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         }
     }
 
-    let mut out: Vec<(u8, Event)> = Vec::with_capacity(events.len() * 2);
+    let mut out: Vec<(u64, u8, Item)> = Vec::with_capacity(events.len() * 2);
+    let mut inferred: Vec<Option<Event>> = Vec::with_capacity(events.len());
     let mut fin_sent: Vec<(Key, Side)> = Vec::new();
     // Notes a FIN from `side`; false when one was noted already.
     let mut first_fin = |k: Key, side: Side| {
@@ -84,14 +97,14 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
         }
         first
     };
-    for e in &calls {
+    for &(i, e) in &calls {
         let (Some(local), Some(peer)) = (e.local, e.peer) else {
-            out.push((1, (*e).clone()));
+            out.push((e.t_us, 1, Item::Given(i)));
             continue;
         };
         let k = key(e.socket.transport, local, peer);
         if captured.contains(&k) {
-            out.push((1, (*e).clone()));
+            out.push((e.t_us, 1, Item::Given(i)));
             continue;
         }
         let sides = seen.iter().find(|(s, _)| *s == k).map(|(_, sides)| sides.as_slice()).unwrap_or_default();
@@ -159,14 +172,30 @@ pub fn with_inferred(events: &[Event]) -> Vec<Event> {
             _ => {}
         }
         // At equal times, packets a call implies come before it or after it as listed.
-        out.extend(before.into_iter().map(|p| (0, p)));
-        out.push((1, (*e).clone()));
-        out.extend(after.into_iter().map(|p| (2, p)));
+        for p in before {
+            out.push((p.t_us, 0, Item::Inferred(inferred.len())));
+            inferred.push(Some(p));
+        }
+        out.push((e.t_us, 1, Item::Given(i)));
+        for p in after {
+            out.push((p.t_us, 2, Item::Inferred(inferred.len())));
+            inferred.push(Some(p));
+        }
     }
     // Packets that were already on the timeline keep their place by time.
-    out.extend(events.iter().filter(|e| e.op == Op::Segment).cloned().map(|p| (1, p)));
-    out.sort_by_key(|(rank, e)| (e.t_us, *rank));
-    out.into_iter().map(|(_, e)| e).collect()
+    out.extend(
+        events.iter().enumerate().filter(|(_, e)| e.op == Op::Segment).map(|(i, e)| (e.t_us, 1, Item::Given(i))),
+    );
+    out.sort_by_key(|&(t, rank, _)| (t, rank));
+    drop(calls);
+    // Every given event is named exactly once above, so each is taken once.
+    let mut given: Vec<Option<Event>> = events.into_iter().map(Some).collect();
+    out.into_iter()
+        .filter_map(|(_, _, item)| match item {
+            Item::Given(i) => given.get_mut(i).and_then(Option::take),
+            Item::Inferred(i) => inferred.get_mut(i).and_then(Option::take),
+        })
+        .collect()
 }
 
 #[cfg(test)]

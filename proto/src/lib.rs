@@ -4,9 +4,11 @@
 //! rule, packet inference, TCP state derivation) is pure: anything time-dependent takes the
 //! time as an argument, so every rule is tested deterministically.
 
+pub mod addr;
 pub mod check;
 pub mod errors;
 pub mod event;
+pub mod event_json;
 pub mod impair;
 pub mod infer;
 pub mod saved;

@@ -21,12 +21,21 @@ pub struct Recorder {
     tracer: Tracer,
     on: bool,
     events: Vec<Event>,
+    /// The UDP socket's own address, when the caller already asked the kernel for it.
+    local: Option<SocketAddr>,
 }
 
 impl Recorder {
     /// A recorder that keeps events when `on`, and only keeps time otherwise.
     pub fn new(tracer: Tracer, on: bool) -> Self {
-        Self { tracer, on, events: Vec::new() }
+        // Room for a UDP exchange's client calls and the packets they imply, which are added later.
+        Self { tracer, on, events: if on { Vec::with_capacity(16) } else { Vec::new() }, local: None }
+    }
+
+    /// Tells the recorder the UDP socket's own address, which the caller already has, so
+    /// that [`udp_exchange`] does not ask the kernel again (`getsockname`).
+    pub fn knows_local(&mut self, local: SocketAddr) {
+        self.local = Some(local);
     }
 
     /// Microseconds on the shared clock.
@@ -79,10 +88,10 @@ pub async fn udp_exchange(
     rec: &mut Recorder,
 ) -> Result<Vec<u8>, NetError> {
     // The address only goes into events; the lean path skips the system call.
-    let local = if rec.on {
-        socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?
-    } else {
-        SocketAddr::from(([0, 0, 0, 0], 0))
+    let local = match (rec.on, rec.local) {
+        (true, Some(local)) => local,
+        (true, None) => socket.local_addr().map_err(|source| NetError::Io { op: "getsockname", source })?,
+        (false, _) => SocketAddr::from(([0, 0, 0, 0], 0)),
     };
     let t_send = rec.now();
     let sent = socket.send_to(payload, server).await;

@@ -9,7 +9,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use socketlab_proto::impair::{Plan, mark_lost_datagram, mark_lost_segment};
-use socketlab_proto::infer::with_inferred;
+use socketlab_proto::infer::into_inferred;
 use socketlab_proto::wire::{ErrorCode, ExchangeRequest, Limits, Protocol, Target};
 use socketlab_proto::{Event, Op, Side, Transport};
 
@@ -183,6 +183,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
             };
             let sock = rec.socket(Transport::Udp);
             rec.push(|t| Event::new(t, Side::Client, sock, Op::Socket).addrs(Some(local), None));
+            rec.knows_local(local);
             let room = reply_room(server.buffer);
             let result = client::udp_exchange(&socket, sock, addr, &p.payload, Some(timeout), room, &mut rec).await;
             // The entry goes first: a delayed answer still waiting is then never sent, while
@@ -246,7 +247,7 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
         };
         (events, frames) = collect(route, events, expect, &state.capture_live).await;
     }
-    let mut events = if p.trace { with_inferred(&events) } else { events };
+    let mut events = if p.trace { into_inferred(events) } else { events };
     match (p.trace, p.impair) {
         (true, Plan::Udp(u)) if u.drop_request => mark_lost_datagram(&mut events, Side::Client),
         (true, Plan::Udp(u)) if u.drop_reply => mark_lost_datagram(&mut events, Side::Server),
@@ -258,8 +259,13 @@ pub async fn run(state: &AppState, p: &Prepared) -> Result<Outcome, Failed> {
     let captured = !frames.is_empty();
     let stored = p.trace.then(|| {
         let id = state.store.next_id();
-        let text = String::from_utf8_lossy(&p.payload);
-        let label = format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase());
+        // The label is the capture file's comment, so only an exchange with packets needs one.
+        let label = if captured {
+            let text = String::from_utf8_lossy(&p.payload);
+            format!("socketlab exchange {id}: {} {text:?}", p.protocol.as_str().to_uppercase())
+        } else {
+            String::new()
+        };
         let kept = super::store::Kept { comment: label, owner: p.owner.clone(), frames, events: events.clone() };
         state.store.put(id.clone(), kept, std::time::Instant::now());
         id

@@ -12,11 +12,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use socketlab_proto::{Event, Transport};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast};
 
 use crate::capture::pcapng::Frame;
 use crate::capture::{Captured, PacketSink};
 use crate::trace::Sink;
+
+/// The events waiting for one exchange. A queue and a wake-up rather than a channel: a tokio
+/// channel allocates a block of 32 slots when it is made, about 13 KB for these events, and
+/// a traced exchange makes one route.
+#[derive(Debug, Default)]
+struct Inbox {
+    queue: Mutex<VecDeque<Routed>>,
+    arrived: Notify,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Routed>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// One event for an exchange, with its raw frame when it was captured.
 #[derive(Debug, Clone)]
@@ -43,7 +58,7 @@ pub struct Observed {
 /// The router between the hosted servers and the gateway's exchanges and subscribers.
 #[derive(Debug)]
 pub struct Hub {
-    routes: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Routed>>>,
+    routes: Mutex<HashMap<SocketAddr, Arc<Inbox>>>,
     observers: broadcast::Sender<Observed>,
     observer_count: AtomicUsize,
     /// The newest conversations observed while someone watched, so that a lab can check a
@@ -65,9 +80,9 @@ impl Default for Hub {
 impl Hub {
     /// Sends every server event about `client` to the returned route until it is dropped.
     pub fn route(self: &Arc<Self>, client: SocketAddr) -> Route {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().insert(client, tx);
-        Route { hub: Arc::clone(self), client, rx }
+        let inbox = Arc::new(Inbox::default());
+        self.lock().insert(client, Arc::clone(&inbox));
+        Route { hub: Arc::clone(self), client, inbox }
     }
 
     /// Subscribes to all traffic that no exchange of this gateway routed.
@@ -76,7 +91,7 @@ impl Hub {
         Observer { hub: Arc::clone(self), rx: self.observers.subscribe() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Routed>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<Inbox>>> {
         // A panic while holding the lock cannot leave the map half-updated.
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -91,9 +106,12 @@ impl Hub {
     /// subscribers of all traffic.
     fn deliver(&self, client: Option<SocketAddr>, event: Event, frame: Option<Frame>) {
         if let Some(client) = client {
-            if let Some(tx) = self.lock().get(&client) {
-                // A route whose exchange already finished just drops the late event.
-                let _ = tx.send(Routed { event, frame });
+            let inbox = self.lock().get(&client).map(Arc::clone);
+            if let Some(inbox) = inbox {
+                // Once its exchange has finished, nobody reads the route's inbox again, and a
+                // late event goes with it.
+                inbox.lock().push_back(Routed { event, frame });
+                inbox.arrived.notify_one();
                 return;
             }
         }
@@ -155,22 +173,24 @@ impl PacketSink for Hub {
 pub struct Route {
     hub: Arc<Hub>,
     client: SocketAddr,
-    rx: mpsc::UnboundedReceiver<Routed>,
+    inbox: Arc<Inbox>,
 }
 
 impl Route {
     /// The next event, or `None` once `deadline` passes.
     pub async fn next_until(&mut self, deadline: tokio::time::Instant) -> Option<Routed> {
-        tokio::time::timeout_at(deadline, self.rx.recv()).await.ok().flatten()
+        loop {
+            if let Some(r) = self.inbox.lock().pop_front() {
+                return Some(r);
+            }
+            // An event pushed since the check left a permit: this returns at once.
+            tokio::time::timeout_at(deadline, self.inbox.arrived.notified()).await.ok()?;
+        }
     }
 
     /// Every event already delivered.
     pub fn drain(&mut self) -> Vec<Routed> {
-        let mut out = Vec::new();
-        while let Ok(e) = self.rx.try_recv() {
-            out.push(e);
-        }
-        out
+        self.inbox.lock().drain(..).collect()
     }
 }
 

@@ -216,7 +216,14 @@ async fn carry_out<G: Gate<Prepared = exchange::Prepared, Check = (Admitted, Opt
     let mut close = None;
     while let Some(action) = core.poll_action() {
         match action {
-            Action::Send(msg) => frames.push(msg),
+            Action::Send(msg) => {
+                if frames.capacity() == 0 {
+                    // A traced exchange's nine frames arrive together: grown one by one they
+                    // would be moved twice more.
+                    frames.reserve(16);
+                }
+                frames.push(msg);
+            }
             Action::Start { id, prepared } => {
                 running.push(Box::pin(run_exchange(Arc::clone(state), prepared, id)));
             }
@@ -250,8 +257,9 @@ async fn run_exchange(state: Arc<AppState>, prepared: exchange::Prepared, id: St
             (f.events, error)
         }
     };
-    let mut frames: Vec<ServerMsg> =
-        events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }).collect();
+    // Sized for the last frame too: growing would move every frame.
+    let mut frames = Vec::with_capacity(events.len() + 1);
+    frames.extend(events.into_iter().map(|event| ServerMsg::Event { id: id.clone(), event }));
     frames.push(last);
     (id, frames)
 }
@@ -291,13 +299,25 @@ async fn write(state: &AppState, ws: &mut Socket, frames: impl IntoIterator<Item
             if let ServerMsg::Error { code, .. } = &msg {
                 state.metrics.error(*code);
             }
-            let text = serde_json::to_string(&msg).map_err(|_| WsError::AlreadyClosed)?;
+            let text = frame_text(&msg).map_err(|_| WsError::AlreadyClosed)?;
             ws.feed(Message::text(text)).await?;
         }
         ws.flush().await
     };
     // A client that does not take the frames in time is cut off.
     matches!(tokio::time::timeout(state.config.send_timeout, all).await, Ok(Ok(())))
+}
+
+/// A frame's text. Events, a dozen to a traced exchange, are written by hand (the same bytes
+/// serde writes, `event_json.rs`); everything else goes through serde.
+fn frame_text(msg: &ServerMsg) -> serde_json::Result<String> {
+    match msg {
+        ServerMsg::Event { id, event } => Ok(socketlab_proto::event_json::event_frame(id, event)),
+        ServerMsg::Observed { conversation, event } => {
+            Ok(socketlab_proto::event_json::observed_frame(conversation, event))
+        }
+        other => serde_json::to_string(other),
+    }
 }
 
 /// Sends the close frame and finishes the closing handshake, so that the kernel never closes
