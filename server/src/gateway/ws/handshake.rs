@@ -89,13 +89,18 @@ impl Accepted {
     }
 }
 
+/// The most one read of the WebSocket takes (see [`config`]).
+pub const READ_SIZE: usize = 1024;
+
 /// The frame and buffer limits for one socket.
 pub fn config(state: &AppState) -> WebSocketConfig {
     let limit = state.config.limits.max_frame_bytes;
     WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
-        .read_buffer_size(4096)
+        // tungstenite zeroes this much before every read, and a request frame is a few hundred
+        // bytes: 1 KiB takes one in a read, and costs a large frame a read per KiB.
+        .read_buffer_size(READ_SIZE)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 * limit)
 }
