@@ -6,6 +6,12 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use socketlab::cli::{self, Cli};
 
+/// mimalloc instead of glibc's malloc: a traced exchange allocates and frees dozens of small
+/// buffers (events, frames, strings) across the runtime's threads, where glibc's allocator was
+/// about 15% of the gateway's instructions.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
