@@ -177,6 +177,7 @@ async fn run(
     live: &Liveness,
 ) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536 + 256];
+    let mut control = sys::control_buffer();
     loop {
         let mut guard = tokio::select! {
             () = live.stop.cancelled() => return Ok(()),
@@ -191,7 +192,7 @@ async fn run(
         };
         // Drain everything queued before waiting again.
         loop {
-            match sys::recv(fd.get_ref(), &mut buf) {
+            match sys::recv(fd.get_ref(), &mut buf, &mut control) {
                 Ok(got) => {
                     if got.outgoing {
                         continue;

@@ -1,18 +1,15 @@
 //! The raw `AF_PACKET` socket, the one place in socketlab that calls libc directly.
 //!
-//! Safe wrappers exist for ordinary sockets, but not for binding a packet socket to an
-//! interface, reading the packet type the kernel reports (to drop loopback's outgoing copy of
-//! every frame, as libpcap does), or the kernel's receive timestamp. Nor for `IP_RECVERR`,
-//! which lets an unconnected UDP client hear an ICMP port unreachable without the `connect()`
-//! the lesson's client never makes. Each call is small and its safety argument sits beside it.
+//! Safe wrappers exist for ordinary sockets, and nix reads a frame with its packet type and
+//! receive time, but nothing safe binds a packet socket to an interface or attaches a classic
+//! BPF program. Nor sets `IP_RECVERR`, which lets an unconnected UDP client hear an ICMP port
+//! unreachable without the `connect()` the lesson's client never makes. Each call is small and
+//! its safety argument sits beside it.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-
-/// `SIOCGSTAMPNS` from `<linux/sockios.h>`: the last packet's receive time as a timespec.
-const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 
 /// `htons(ETH_P_ALL)`: every protocol.
 fn eth_p_all() -> u16 {
@@ -92,6 +89,8 @@ pub fn attach_filter(fd: &OwnedFd, program: &[super::bpf::Insn]) -> io::Result<(
 pub fn open_async(name: &str, ports: &[u16]) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     let fd = open(name)?;
     attach_filter(&fd, &super::bpf::program(ports))?;
+    // Each frame's receive time comes with the frame, as a control message of its `recvmsg`.
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimestampns, &true)?;
     // SAFETY: the AsyncFd takes ownership of the OwnedFd, which stays open and refers to the
     // same socket until the AsyncFd drops it; OwnedFd::as_raw_fd always returns that same fd.
     unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
@@ -109,39 +108,31 @@ pub struct Received {
     pub unix_ns: u64,
 }
 
-/// Reads one frame without blocking (`WouldBlock` when there is none).
-pub fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Received> {
-    // SAFETY: an all-zero sockaddr_ll is a valid value of this plain C struct.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    let mut addr_len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: `buf` is valid for `buf.len()` writable bytes, `addr` for `addr_len` bytes, and
-    // MSG_TRUNC only changes the returned length.
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_TRUNC,
-            (&raw mut addr).cast::<libc::sockaddr>(),
-            &raw mut addr_len,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let wire_len = usize::try_from(n).unwrap_or(0);
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: SIOCGSTAMPNS writes one timespec to the valid pointer we pass.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCGSTAMPNS as _, &raw mut ts) };
-    let unix_ns = if rc == 0 {
-        u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
-    } else {
+/// Room for the control message that carries a frame's receive time (`SCM_TIMESTAMPNS`).
+pub fn control_buffer() -> Vec<u8> {
+    nix::cmsg_space!(nix::sys::time::TimeSpec)
+}
+
+/// Reads one frame and its receive time in one `recvmsg` without blocking (`WouldBlock` when
+/// there is none). `control` comes from [`control_buffer`].
+pub fn recv(fd: &OwnedFd, buf: &mut [u8], control: &mut [u8]) -> io::Result<Received> {
+    use nix::sys::socket::{ControlMessageOwned, LinkAddr, MsgFlags, recvmsg};
+    let room = buf.len();
+    let mut iov = [io::IoSliceMut::new(buf)];
+    // MSG_TRUNC makes the returned length the frame's real one.
+    let msg = recvmsg::<LinkAddr>(fd.as_raw_fd(), &mut iov, Some(control), MsgFlags::MSG_TRUNC)?;
+    let wire_len = msg.bytes;
+    let outgoing = msg.address.is_some_and(|a| a.pkttype() == libc::PACKET_OUTGOING);
+    let stamp = msg.cmsgs().ok().and_then(|mut all| {
+        all.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                Some(u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec()).unwrap_or(0))
+            }
+            _ => None,
+        })
+    });
+    let unix_ns = stamp.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-    };
-    Ok(Received {
-        len: wire_len.min(buf.len()),
-        wire_len,
-        outgoing: addr.sll_pkttype == libc::PACKET_OUTGOING,
-        unix_ns,
-    })
+    });
+    Ok(Received { len: wire_len.min(room), wire_len, outgoing, unix_ns })
 }
