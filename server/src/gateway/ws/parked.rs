@@ -1,9 +1,9 @@
 //! The upgraded connection under the WebSocket, which remembers whether its last read found
 //! nothing.
 //!
-//! tungstenite zeroes its read buffer's free room (4 KiB) before every read, including the
-//! reads that find nothing, and the session polls its socket again each time it wakes for
-//! anything else (an exchange ending, a tick). Those polls cannot find a frame: a read that
+//! tungstenite zeroes its read buffer's free room (1 KiB, `handshake.rs`) before every read,
+//! including the reads that find nothing, and the session polls its socket again each time it
+//! wakes for anything else (an exchange ending, a tick). Those polls cannot find a frame: a read that
 //! found nothing means tungstenite's buffer held no whole frame, and nothing has arrived
 //! since. So this wrapper notes a read that found nothing until the connection wakes its
 //! reader again, and the session skips the socket meanwhile (`io.rs`).
