@@ -264,6 +264,8 @@ mod tests {
             ours.push(v, 0, 0);
             peer.push(v / 4.0, 1, 0);
         }
+        ours.cpu.extend([5.0, 6.0, 7.0]);
+        ours.kernel.extend([0.5, 0.6, 0.7]);
         let ours = ours.vs("1. UDP server", "python");
         let table = Table {
             machine: "m".into(),
@@ -279,8 +281,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| python | 64 | unpinned | 50 |"), "{md}");
-        assert!(md.contains("UDP server ≥ 2x Python at 64 (unpinned): 4.00x: met"), "{md}");
-        assert!(md.contains("UDP server ≥ 2x Python at 1 (unpinned): —: not measured"), "{md}");
+        assert!(md.contains("| 0.0 | 0, 0 |") && md.contains("| 6.0 (60% kernel) |"), "{md}");
+        assert!(
+            md.contains(
+                "UDP server ≥ 2x Python at 64 (unpinned): 4.00x (CPU per exchange: socketlab 6.0 µs, 60% in the kernel, python —, C —): met"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("UDP server ≥ 2x Python at 1 (unpinned): — (CPU per exchange:"), "{md}");
+        assert!(md.contains("UDP server ≥ 0.9x the C peer at 1 (unpinned): —: not measured"), "{md}");
         assert!(md.contains("wasm bundle ≤ 150 KB gzip: 117.2 KB: met"), "{md}");
     }
 
