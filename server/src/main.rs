@@ -57,6 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = builder.enable_all().build()?;
-    runtime.block_on(cli::run(cli))?;
+    // On a worker, not on this thread: the gateway's accept loop then hands each connection to
+    // a task on its own worker, where from `block_on` every connection woke a worker across
+    // threads. A panic in the command is reported as its failure.
+    runtime.block_on(async { tokio::spawn(cli::run(cli)).await })??;
     Ok(())
 }
