@@ -57,9 +57,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = builder.enable_all().build()?;
-    // On a worker, not on this thread: the gateway's accept loop then hands each connection to
-    // a task on its own worker, where from `block_on` every connection woke a worker across
-    // threads. A panic in the command is reported as its failure.
-    runtime.block_on(async { tokio::spawn(cli::run(cli)).await })??;
-    Ok(())
+    // As a task: on a multi-thread runtime it runs on a worker, so the gateway's accept loop
+    // hands each connection to a task on its own worker, where from `block_on` every
+    // connection woke a worker across threads. A panic stays a panic (exit code 101), never
+    // one of the commands' own codes, which `check` gives meanings.
+    match runtime.block_on(async { tokio::spawn(cli::run(cli)).await }) {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(e.into()),
+        },
+    }
 }

@@ -131,15 +131,17 @@ pub fn goals(t: &Table) -> String {
     }
     if let Some(r) = t.rows.iter().find(|r| r.scenario == MEMORY) {
         // Smaller runs extrapolate the per-session cost to 10,000 sessions.
-        // The row's level is the sessions that opened; fewer than 10,000 (a smaller run, or
-        // refusals) is extrapolated from the cost per session, and says so.
+        // The row's level is the sessions that opened; fewer than 10,000 in a smaller run is
+        // extrapolated from the cost per session, and says so. Sessions the gateway refused
+        // (its errors) fail the goal: it did not hold them, whatever they would have cost.
         let at_10k = r.baseline + (r.median() - r.baseline) * 10_000.0 / r.level.max(1) as f64;
         let text = if r.level >= 10_000 {
             format!("{:.0} MB with {} open", r.median(), r.level)
         } else {
             format!("{:.0} MB with {} open, {at_10k:.0} MB extrapolated to 10,000", r.median(), r.level)
         };
-        goal(format!("10,000 idle WebSockets ≤ 300 MB RSS: {text}"), Some(at_10k <= 300.0));
+        let text = if r.errors > 0 { format!("{text}; {} refused", r.errors) } else { text };
+        goal(format!("10,000 idle WebSockets ≤ 300 MB RSS: {text}"), Some(r.errors == 0 && at_10k <= 300.0));
     }
     if let Some((_, gz)) = t.wasm {
         goal(format!("wasm bundle ≤ 150 KB gzip: {:.1} KB", gz as f64 / 1024.0), Some(gz <= 150 * 1024));

@@ -88,7 +88,8 @@ impl Liveness {
 
     /// Whether packets are being captured now.
     pub fn running(&self) -> bool {
-        self.running.load(Ordering::Relaxed)
+        // Acquire: a reader that sees the capture stopped also sees why (`die`).
+        self.running.load(Ordering::Acquire)
     }
 
     /// Why the capture stopped, once it has.
@@ -109,7 +110,7 @@ impl Liveness {
     fn die(&self, reason: String) {
         tracing::error!(%reason, "packet capture stopped; timelines fall back to inferred packets");
         *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-        self.running.store(false, Ordering::Relaxed);
+        self.running.store(false, Ordering::Release);
         self.died.cancel();
     }
 }

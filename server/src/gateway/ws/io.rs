@@ -120,7 +120,9 @@ pub async fn session(
     let mut shutting_down = false;
     // One timer for the session, moved to the core's next deadline: a later deadline only
     // extends it, where a new timer per turn of the loop is registered and removed each time.
-    let mut tick = pin!(tokio::time::sleep_until(far_future()));
+    // With no deadline the timer rests at one far instant, so it is not reset on every turn.
+    let far = far_future();
+    let mut tick = pin!(tokio::time::sleep_until(far));
     let close = loop {
         if !open {
             core.handle(Input::Gone, std::time::Instant::now());
@@ -130,7 +132,7 @@ pub async fn session(
         if close.is_some() || core.is_closed() {
             break close.filter(|_| open);
         }
-        let deadline = core.next_deadline().map_or_else(far_future, Instant::from_std);
+        let deadline = core.next_deadline().map_or(far, Instant::from_std);
         if tick.deadline() != deadline || tick.is_elapsed() {
             tick.as_mut().reset(deadline);
         }

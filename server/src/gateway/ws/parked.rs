@@ -7,6 +7,10 @@
 //! found nothing means tungstenite's buffer held no whole frame, and nothing has arrived
 //! since. So this wrapper notes a read that found nothing until the connection wakes its
 //! reader again, and the session skips the socket meanwhile (`io.rs`).
+//!
+//! A read also sends what tungstenite queued on its own (the reply to a ping or to a close).
+//! While a write is stuck on a full send buffer, the socket is never skipped, so that the
+//! wake-up for room to write reaches a read that sends it.
 
 use std::io;
 use std::pin::Pin;
@@ -31,6 +35,8 @@ pub struct Conn {
 #[derive(Debug, Default)]
 struct ReadWake {
     parked: AtomicBool,
+    /// The last write found no room; the next read must run to finish it.
+    write_blocked: AtomicBool,
     reader: AtomicWaker,
     session: AtomicWaker,
 }
@@ -56,7 +62,13 @@ impl Conn {
     /// has not woken its reader since. The task of `cx` is woken when that changes.
     pub fn poll_parked(&self, cx: &Context<'_>) -> bool {
         self.read.session.register(cx.waker());
-        self.read.parked.load(Ordering::Acquire)
+        self.read.parked.load(Ordering::Acquire) && !self.read.write_blocked.load(Ordering::Acquire)
+    }
+
+    /// Notes whether a write found room, passing its result on.
+    fn wrote<T>(&self, polled: Poll<T>) -> Poll<T> {
+        self.read.write_blocked.store(polled.is_pending(), Ordering::Release);
+        polled
     }
 }
 
@@ -76,11 +88,13 @@ impl AsyncRead for Conn {
 
 impl AsyncWrite for Conn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -92,7 +106,8 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
