@@ -62,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // connection woke a worker across threads. A panic stays a panic (exit code 101), never
     // one of the commands' own codes, which `check` gives meanings.
     match runtime.block_on(async { tokio::spawn(cli::run(cli)).await }) {
-        Ok(result) => result,
+        Ok(result) => Ok(result?),
         Err(e) => match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
             Err(e) => Err(e.into()),
