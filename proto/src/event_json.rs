@@ -160,22 +160,9 @@ fn optional_string(out: &mut String, key: &str, s: &Option<String>) {
     }
 }
 
-/// A decimal number, without `core::fmt`.
+/// A decimal number, without `core::fmt` (itoa, as serde_json writes numbers).
 fn number(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut rest = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 || i == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// A JSON string with serde_json's escapes: `"`, `\`, and the control characters below
