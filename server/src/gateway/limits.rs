@@ -205,11 +205,17 @@ impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let mut open = self.limiter.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
-        if let Some(n) = open.by_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.by_ip.remove(&self.ip);
-            }
+        release(&mut open.by_ip, &self.ip);
+    }
+}
+
+/// One fewer open for `key`; a key leaves the map when it has none, so the map holds only
+/// keys in use.
+fn release<K: Eq + Hash>(open: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = open.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            open.remove(key);
         }
     }
 }
@@ -242,13 +248,7 @@ pub struct KeyGuard {
 
 impl Drop for KeyGuard {
     fn drop(&mut self) {
-        let mut open = self.of.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.key);
-            }
-        }
+        release(&mut self.of.open.lock().unwrap_or_else(PoisonError::into_inner), &self.key);
     }
 }
 
