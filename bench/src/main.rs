@@ -153,14 +153,8 @@ async fn oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
         async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
             ws.send(Message::text(String::from_utf8_lossy(PAYLOAD).into_owned())).await?;
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(_) | Message::Binary(_))) => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(anyhow::Error::from(e)),
-                    None => bail!("closed before the reply"),
-                }
-            }
+            // websocat answers with the server's bytes, in the first data frame.
+            until_reply(&mut ws, |m| Ok(matches!(m, Message::Text(_) | Message::Binary(_)))).await?;
             let _ = ws.close(None).await;
             Ok(())
         }
@@ -177,20 +171,33 @@ async fn gateway_oneshot_worker(run: Arc<Run>, url: String) -> Result<()> {
             ws.next().await.context("no hello")??;
             let frame = r#"{"type":"exchange","id":"1","protocol":"tcp","message":"hello socket","trace":false}"#;
             ws.send(Message::text(frame)).await?;
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"reply""#) => break,
-                    Some(Ok(Message::Text(t))) if t.as_str().contains(r#""type":"error""#) => bail!("error frame"),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(anyhow::Error::from(e)),
-                    None => bail!("closed before the reply"),
-                }
-            }
+            until_reply(&mut ws, |m| match m {
+                Message::Text(t) if t.as_str().contains(r#""type":"reply""#) => Ok(true),
+                Message::Text(t) if t.as_str().contains(r#""type":"error""#) => bail!("error frame"),
+                _ => Ok(false),
+            })
+            .await?;
             let _ = ws.close(None).await;
             Ok(())
         }
     })
     .await
+}
+
+/// Reads frames until `is_reply` says one is the reply (or fails on it); the socket closing
+/// first is an error.
+async fn until_reply<S>(ws: &mut S, is_reply: impl Fn(&Message) -> Result<bool>) -> Result<()>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(m)) if is_reply(&m)? => return Ok(()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(anyhow::Error::from(e)),
+            None => bail!("closed before the reply"),
+        }
+    }
 }
 
 /// Only the upgrade (and the gateway's `hello`), then close: what a new WebSocket costs.
